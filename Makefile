@@ -1,0 +1,41 @@
+# Each target creates .venv itself if it is missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test lint docs bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+
+$(VENV)/.installed-test: $(PY) setup.cfg setup.py
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(VENV)/.installed: $(PY) setup.cfg setup.py
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-docs: $(PY) setup.cfg setup.py
+	$(PY) -m pip install --quiet -e '.[docs]'
+	touch $@
+
+demo: $(VENV)/.installed
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check artstore tests benchmarks
+
+test: lint
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
+
+docs: $(VENV)/.installed-docs
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) docs/_build build *.egg-info

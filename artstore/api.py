@@ -1,0 +1,313 @@
+"""The Comet-style surface: Artifact, Experiment, LoggedArtifact and their assets.
+
+Code written for ``comet_ml``'s Artifacts API runs against a local store by changing the
+import. Differences from Comet are deliberate and listed in docs/comet.rst.
+"""
+
+import os
+import tempfile
+import types
+import uuid
+import warnings
+
+import semantic_version
+
+from . import ingest, names, paths
+from .errors import InvalidInput, NotFound
+from .store import Store, check_metadata
+
+
+class ArtifactAsset:
+    """An asset added to an Artifact that is not logged yet."""
+
+    def __init__(self, source, remote=False, link=None):
+        self._source = source
+        self.remote = remote
+        self.link = link
+        self.logical_path = source.logical_path
+        self.metadata = dict(source.metadata)
+        self.asset_type = source.asset_type
+        self.local_path_or_data = getattr(source, "os_path", None) or getattr(source, "data", None)
+
+    @property
+    def size(self):
+        src = self._source
+        if isinstance(src, ingest.LocalFile):
+            return os.path.getsize(src.os_path)
+        if isinstance(src, ingest.StoredFile):
+            return src.size
+        data = src.data
+        return len(data) if isinstance(data, (bytes, bytearray, memoryview)) else None
+
+    def __repr__(self):
+        return f"ArtifactAsset({self.logical_path!r})"
+
+
+class Artifact:
+    """A version being assembled: name, type, version, aliases, metadata, tags, assets."""
+
+    def __init__(self, name, artifact_type=None, version=None, aliases=None, metadata=None,
+                 version_tags=None):
+        self.name = names.check_name(name, "artifact name")
+        self.artifact_type = names.check_name(artifact_type or "dataset", "artifact type")
+        self.version = version
+        self.aliases = set(names.check_alias(a) for a in (aliases or ()))
+        check_metadata(metadata)
+        self.metadata = dict(metadata or {})
+        self.version_tags = set(names.check_name(t, "tag") for t in (version_tags or ()))
+        self._assets = {}
+        self.download_local_path = None
+
+    @property
+    def version(self):
+        return self._version
+
+    @version.setter
+    def version(self, value):
+        self._version = None if value is None else names.parse_version(
+            str(value) if isinstance(value, semantic_version.Version) else value
+        )
+
+    @property
+    def assets(self):
+        return list(self._assets.values())
+
+    def _put(self, asset, overwrite):
+        path = asset.logical_path
+        if path in self._assets and not overwrite:
+            raise InvalidInput(
+                f"the artifact already has an asset at {path!r}; pass overwrite=True to replace it"
+            )
+        self._assets[path] = asset
+
+    def add(self, local_path_or_data, logical_path=None, overwrite=False, metadata=None, asset_type=None):
+        """Add a file, a directory (recursively), bytes or a binary file-like object."""
+        check_metadata(metadata, "asset metadata")
+        if logical_path is not None:
+            paths.check_logical_path(logical_path)
+        if isinstance(local_path_or_data, (str, os.PathLike)):
+            sources, skipped = ingest.sources_for_path(os.fspath(local_path_or_data), logical_path)
+            for path, reason in skipped:
+                warnings.warn(f"artstore: skipped {path}: {reason}", stacklevel=2)
+            new = {}
+            for src in sources:
+                src.metadata = dict(metadata or {})
+                src.asset_type = asset_type
+                if src.logical_path in new:
+                    raise InvalidInput(f"two files map to the logical path {src.logical_path!r}")
+                new[src.logical_path] = src
+            if not overwrite:
+                clash = sorted(set(new) & set(self._assets))
+                if clash:
+                    raise InvalidInput(
+                        f"the artifact already has an asset at {clash[0]!r}; pass overwrite=True to replace it"
+                    )
+            for src in new.values():
+                self._put(ArtifactAsset(src), True)
+            return
+        if logical_path is None:
+            raise InvalidInput("adding bytes or a file object needs logical_path=...")
+        if not isinstance(local_path_or_data, (bytes, bytearray, memoryview)) and not hasattr(
+            local_path_or_data, "read"
+        ):
+            raise InvalidInput(
+                f"cannot add a {type(local_path_or_data).__name__}; give a path, bytes or a binary file object"
+            )
+        self._put(ArtifactAsset(ingest.InMemory(local_path_or_data, logical_path, metadata, asset_type)), overwrite)
+
+    def _add_stored(self, source):
+        self._put(ArtifactAsset(source), True)
+
+    def sources(self):
+        return [a._source for a in self._assets.values()]
+
+    def __repr__(self):
+        return f"Artifact(name={self.name!r}, artifact_type={self.artifact_type!r}, version={self.version})"
+
+
+class LoggedArtifactAsset:
+    """One asset of a logged version (read-only)."""
+
+    def __init__(self, data, logged):
+        self._logged = logged
+        self.id = data["id"]
+        self.logical_path = data["logical_path"]
+        self.size = data["size"]
+        self.remote = data["remote"]
+        self.link = data["link"]
+        self.content_hash = data["content_hash"]
+        self.metadata = types.MappingProxyType(dict(data["metadata"]))
+        self.asset_type = data["asset_type"]
+        self.artifact_version_id = data["artifact_version_id"]
+        self.artifact_id = logged.id
+
+    def download(self, local_path=None, overwrite_strategy=False):
+        """Write this asset's bytes to ``local_path`` (a file path) and return it."""
+        target = local_path or os.path.join(tempfile.mkdtemp(prefix="artstore-"), self.logical_path)
+        self._logged._store.download_asset(
+            self._logged._ref, self.logical_path, target, overwrite_strategy
+        )
+        return target
+
+    def __repr__(self):
+        return f"LoggedArtifactAsset({self.logical_path!r}, size={self.size})"
+
+
+class LoggedArtifact:
+    """A logged, immutable version. Labels (aliases, tags) can be changed."""
+
+    def __init__(self, store, described, experiment=None):
+        self._store = store
+        self._experiment = experiment
+        self._load(described)
+
+    def _load(self, d):
+        self._described = d
+        self.name = d["name"]
+        self.workspace = d["workspace"]
+        self.artifact_type = d["type"]
+        self.version = semantic_version.Version(d["version"])
+        self.aliases = frozenset(d["aliases"])
+        self.version_tags = frozenset(d["tags"])
+        self.artifact_tags = frozenset(d["artifact_tags"])
+        self.metadata = types.MappingProxyType(dict(d["metadata"]))
+        self.id = d["artifact_id"]
+        self.artifact_version_id = d["artifact_version_id"]
+        self.size = d["size"]
+        self.manifest_digest = d["manifest_digest"]
+        self.source_experiment_key = d["source_experiment_key"]
+        self._ref = f"{self.workspace}/{self.name}:{self.version}"
+        self._assets = None
+
+    def _reload(self):
+        self._load(self._store.describe_ref(self._ref))
+
+    @property
+    def assets(self):
+        if self._assets is None:
+            self._assets = [LoggedArtifactAsset(a, self) for a in self._store.assets(self.artifact_version_id)]
+        return list(self._assets)
+
+    @property
+    def remote_assets(self):
+        return [a for a in self.assets if a.remote]
+
+    def get_asset(self, logical_path):
+        for asset in self.assets:
+            if asset.logical_path == logical_path:
+                return asset
+        raise NotFound(f"{self._ref} has no asset {logical_path!r}")
+
+    def get_source_experiment(self):
+        """The run that logged this version, as an Experiment handle (None if unknown)."""
+        if self.source_experiment_key is None:
+            return None
+        return Experiment._existing(self._store, self.source_experiment_key)
+
+    def download(self, path=None, overwrite_strategy=False):
+        """Write the assets under ``path`` (a new temp dir if None) and return an Artifact
+        holding them, ready to be changed and logged as a new version."""
+        path = path if path is not None else tempfile.mkdtemp(prefix="artstore-")
+        run_id = self._experiment.id if self._experiment is not None else None
+        self._store.download(self._ref, path, overwrite_strategy=overwrite_strategy, run_id=run_id)
+        local = Artifact(self.name, self.artifact_type, metadata=dict(self.metadata))
+        local.download_local_path = path
+        for asset in self.assets:
+            if asset.remote:
+                continue
+            local._add_stored(
+                ingest.DownloadedFile(
+                    paths.safe_join(path, asset.logical_path),
+                    bytes.fromhex(asset.content_hash),
+                    asset.size,
+                    asset.logical_path,
+                    dict(asset.metadata),
+                    asset.asset_type,
+                )
+            )
+        return local
+
+    def update_aliases(self, aliases):
+        self._store.set_aliases(self._ref, aliases)
+        self._reload()
+
+    def update_version_tags(self, version_tags):
+        self._store.set_version_tags(self._ref, version_tags)
+        self._reload()
+
+    def update_artifact_tags(self, artifact_tags):
+        self._store.set_artifact_tags(self._ref, artifact_tags)
+        self._reload()
+
+    def __repr__(self):
+        return f"LoggedArtifact({self._ref!r})"
+
+
+class Experiment:
+    """A local run: logs artifact versions (produced) and gets them (consumed)."""
+
+    def __init__(self, api_key=None, project_name=None, workspace=None, store=None, **_comet_options):
+        # api_key and Comet's other options are accepted so that Comet code runs; unused here.
+        self._store = store if store is not None else Store.open()
+        self.workspace = names.check_name(workspace, "workspace") if workspace else self._store.workspace
+        self.project_name = project_name
+        self.id = uuid.uuid4().hex
+        self.name = None
+        self.ended = False
+        self._store.start_run(self.id, project=project_name)
+
+    @classmethod
+    def _existing(cls, store, run_id):
+        run = store.run(run_id)
+        exp = cls.__new__(cls)
+        exp._store = store
+        exp.workspace = store.workspace
+        exp.project_name = run["project"] if run else None
+        exp.id = run_id
+        exp.name = run["name"] if run else None
+        exp.ended = bool(run and run["ended_at"])
+        return exp
+
+    def get_key(self):
+        return self.id
+
+    def get_name(self):
+        return self.name
+
+    def log_artifact(self, artifact):
+        if not isinstance(artifact, Artifact):
+            raise InvalidInput(f"log_artifact needs an Artifact, not {type(artifact).__name__}")
+        described = self._store.log(
+            artifact.name,
+            artifact.sources(),
+            artifact_type=artifact.artifact_type,
+            version=artifact.version,
+            workspace=self.workspace,
+            aliases=artifact.aliases,
+            version_tags=artifact.version_tags,
+            metadata=artifact.metadata,
+            run_id=self.id,
+        )
+        return LoggedArtifact(self._store, described, self)
+
+    def get_artifact(self, artifact_name, workspace=None, version_or_alias=None):
+        ref_ws, name, ref_version = names.parse_ref(artifact_name)
+        art, vrow = self._store.resolve(
+            name, workspace or ref_ws or self.workspace, version_or_alias or ref_version
+        )
+        self._store.record_lineage(self.id, vrow["id"], "consumed")
+        return LoggedArtifact(self._store, self._store.describe(art, vrow), self)
+
+    def end(self):
+        if not self.ended:
+            self._store.end_run(self.id)
+            self.ended = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.end()
+
+    def __repr__(self):
+        return f"Experiment({self.id})"

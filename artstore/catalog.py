@@ -1,0 +1,606 @@
+"""The SQLite catalog: every fact except chunk bytes. All SQL lives in this module.
+
+The catalog is opened in WAL mode with a busy timeout. Schema changes are numbered
+migrations recorded in ``meta.schema_version``. Logged versions are immutable in the
+database itself: triggers refuse any UPDATE of a version or asset row, any asset added to
+(or removed from) a version that exists, and any change to a file's chunk list.
+"""
+
+import json
+import os
+import sqlite3
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+import sqlite_utils
+
+from .errors import ArtstoreError, Conflict, IntegrityError, InvalidInput, StoreLocked
+from .faults import checkpoint
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000
+DIGEST_SIZE = 32
+
+_SCHEMA_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE packs (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE chunks (
+    id BLOB PRIMARY KEY,
+    pack_id INTEGER NOT NULL REFERENCES packs(id),
+    offset INTEGER NOT NULL,
+    stored_size INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    compression INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX chunks_by_pack ON chunks(pack_id);
+CREATE TABLE files (
+    digest BLOB PRIMARY KEY,
+    size INTEGER NOT NULL,
+    chunks BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE artifacts (
+    id TEXT PRIMARY KEY,
+    workspace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (workspace, name)
+);
+CREATE TABLE artifact_tags (
+    artifact_id TEXT NOT NULL REFERENCES artifacts(id) ON DELETE CASCADE,
+    tag TEXT NOT NULL,
+    PRIMARY KEY (artifact_id, tag)
+);
+CREATE TABLE versions (
+    id TEXT PRIMARY KEY,
+    artifact_id TEXT NOT NULL REFERENCES artifacts(id),
+    version TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    manifest_digest TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    asset_count INTEGER NOT NULL,
+    run_id TEXT,
+    UNIQUE (artifact_id, version)
+);
+CREATE TABLE assets (
+    id TEXT PRIMARY KEY,
+    version_id TEXT NOT NULL REFERENCES versions(id) DEFERRABLE INITIALLY DEFERRED,
+    logical_path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    file_digest BLOB REFERENCES files(digest),
+    metadata TEXT NOT NULL,
+    asset_type TEXT,
+    remote INTEGER NOT NULL DEFAULT 0,
+    uri TEXT,
+    remote_identity TEXT,
+    UNIQUE (version_id, logical_path)
+);
+CREATE INDEX assets_by_file ON assets(file_digest);
+CREATE TABLE aliases (
+    artifact_id TEXT NOT NULL REFERENCES artifacts(id),
+    alias TEXT NOT NULL,
+    version_id TEXT NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+    PRIMARY KEY (artifact_id, alias)
+);
+CREATE TABLE version_tags (
+    version_id TEXT NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+    tag TEXT NOT NULL,
+    PRIMARY KEY (version_id, tag)
+);
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    project TEXT,
+    name TEXT,
+    started_at TEXT NOT NULL,
+    ended_at TEXT
+);
+CREATE TABLE lineage (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    version_id TEXT NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('produced', 'consumed')),
+    at TEXT NOT NULL,
+    PRIMARY KEY (run_id, version_id, kind)
+);
+CREATE INDEX lineage_by_version ON lineage(version_id);
+CREATE TABLE stat_cache (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    device INTEGER NOT NULL,
+    digest BLOB NOT NULL,
+    cached_at_ns INTEGER NOT NULL
+);
+CREATE TRIGGER versions_immutable BEFORE UPDATE ON versions
+BEGIN SELECT RAISE(ABORT, 'artstore-immutable: a logged version cannot be changed'); END;
+CREATE TRIGGER assets_immutable BEFORE UPDATE ON assets
+BEGIN SELECT RAISE(ABORT, 'artstore-immutable: an asset of a logged version cannot be changed'); END;
+CREATE TRIGGER assets_sealed BEFORE INSERT ON assets
+WHEN EXISTS (SELECT 1 FROM versions WHERE id = NEW.version_id)
+BEGIN SELECT RAISE(ABORT, 'artstore-immutable: assets cannot be added to a logged version'); END;
+CREATE TRIGGER assets_kept BEFORE DELETE ON assets
+WHEN EXISTS (SELECT 1 FROM versions WHERE id = OLD.version_id)
+BEGIN SELECT RAISE(ABORT, 'artstore-immutable: assets cannot be removed from a logged version'); END;
+CREATE TRIGGER versions_delete_assets AFTER DELETE ON versions
+BEGIN DELETE FROM assets WHERE version_id = OLD.id; END;
+CREATE TRIGGER files_immutable BEFORE UPDATE ON files
+BEGIN SELECT RAISE(ABORT, 'artstore-immutable: a stored file cannot be changed'); END;
+"""
+
+# Each entry upgrades the schema from version i to i + 1 (index 0 creates version 1).
+MIGRATIONS = [_SCHEMA_V1]
+TABLES = {
+    "meta", "packs", "chunks", "files", "artifacts", "artifact_tags", "versions", "assets",
+    "aliases", "version_tags", "runs", "lineage", "stat_cache",
+}
+
+
+def now_iso():
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def split_chunks(blob):
+    """The ordered chunk ids of a file's chunk list."""
+    return [blob[i:i + DIGEST_SIZE] for i in range(0, len(blob), DIGEST_SIZE)]
+
+
+def _translate(exc, path):
+    """Turn an sqlite3 error into the ArtstoreError a user can act on."""
+    text = str(exc)
+    if "artstore-immutable" in text:
+        return Conflict(text.split("artstore-immutable: ", 1)[1] + " (logged versions are immutable)")
+    if "locked" in text or "busy" in text:
+        return StoreLocked(
+            f"the catalog {path} is busy (another artstore process holds it); try again shortly"
+        )
+    if "not a database" in text or "malformed" in text or "file is encrypted" in text:
+        return IntegrityError(
+            f"the catalog {path} is damaged ({text}); restore .artstore/catalog.db from a backup"
+        )
+    if "readonly" in text or "read-only" in text:
+        return ArtstoreError(f"the catalog {path} is read-only; check the store's permissions")
+    if "disk I/O" in text or "full" in text:
+        return ArtstoreError(f"the catalog {path} could not be written ({text}); check the disk")
+    return None
+
+
+@contextmanager
+def sql_errors(path):
+    """Translate sqlite3 errors raised inside the block (see _translate)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        translated = _translate(exc, path)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
+class Catalog:
+    """One connection to a store's catalog.db and every query artstore makes of it."""
+
+    def __init__(self, path, *, create=False):
+        self.path = path
+        if not create and not os.path.exists(path):
+            raise IntegrityError(
+                f"the catalog {path} is missing; restore .artstore/catalog.db from a backup"
+            )
+        with sql_errors(path):
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                   check_same_thread=False)
+            self.db = sqlite_utils.Database(conn, execute_plugins=False)
+            self.conn = conn
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate(create)
+
+    def close(self):
+        self.conn.close()
+
+    # -- schema -------------------------------------------------------------------------
+
+    def _schema_version(self):
+        names = set(self.db.table_names())
+        if not names:
+            return 0
+        if "meta" not in names:
+            raise IntegrityError(
+                f"{self.path} is an SQLite file but not an artstore catalog (no meta table); "
+                "restore .artstore/catalog.db from a backup"
+            )
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None:
+            raise IntegrityError(f"the catalog {self.path} has no schema version; restore it from a backup")
+        return int(row[0])
+
+    def _migrate(self, create):
+        with self.transaction():
+            current = self._schema_version()
+            if current == 0 and not create:
+                raise IntegrityError(
+                    f"the catalog {self.path} is empty; restore .artstore/catalog.db from a backup"
+                )
+            if current > SCHEMA_VERSION:
+                raise InvalidInput(
+                    f"the catalog has schema version {current}, newer than this artstore "
+                    f"understands ({SCHEMA_VERSION}); upgrade artstore"
+                )
+            for step in range(current, SCHEMA_VERSION):
+                for statement in _statements(MIGRATIONS[step]):
+                    self.conn.execute(statement)
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(step + 1),),
+                )
+
+    def check_schema(self):
+        """Names of tables the current schema needs but the database lacks."""
+        return sorted(TABLES - set(self.db.table_names()))
+
+    @contextmanager
+    def transaction(self):
+        """One write transaction, taken IMMEDIATE so two writers never deadlock on upgrade."""
+        with sql_errors(self.path):
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+                checkpoint("catalog-commit")
+                self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+
+    def query(self, sql, params=()):
+        with sql_errors(self.path):
+            return list(self.db.query(sql, params))
+
+    def scalar(self, sql, params=()):
+        with sql_errors(self.path):
+            row = self.conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def quick_check(self):
+        """SQLite's own structural check: a list of problems (empty when fine)."""
+        with sql_errors(self.path):
+            rows = [r[0] for r in self.conn.execute("PRAGMA quick_check").fetchall()]
+            fk = self.conn.execute("PRAGMA foreign_key_check").fetchall()
+        problems = [r for r in rows if r != "ok"]
+        problems += [f"foreign key violation in {r[0]} row {r[1]}" for r in fk]
+        return problems
+
+    # -- chunks, packs, files -----------------------------------------------------------
+
+    def known_chunks(self, ids):
+        """The subset of ``ids`` already in the chunk index."""
+        found = set()
+        ids = list(ids)
+        with sql_errors(self.path):
+            for start in range(0, len(ids), 500):
+                batch = ids[start:start + 500]
+                marks = ",".join("?" * len(batch))
+                found.update(
+                    r[0] for r in self.conn.execute(f"SELECT id FROM chunks WHERE id IN ({marks})", batch)
+                )
+        return found
+
+    def chunk_locations(self, ids):
+        """id -> (pack name, offset, stored_size, size, compression) for the given chunk ids."""
+        out = {}
+        ids = list(set(ids))
+        with sql_errors(self.path):
+            for start in range(0, len(ids), 500):
+                batch = ids[start:start + 500]
+                marks = ",".join("?" * len(batch))
+                for row in self.conn.execute(
+                    "SELECT c.id, p.name, c.offset, c.stored_size, c.size, c.compression "
+                    f"FROM chunks c JOIN packs p ON p.id = c.pack_id WHERE c.id IN ({marks})",
+                    batch,
+                ):
+                    out[row[0]] = row[1:]
+        return out
+
+    def get_file(self, digest):
+        """(size, chunk-list blob) of a stored file, or None."""
+        with sql_errors(self.path):
+            row = self.conn.execute("SELECT size, chunks FROM files WHERE digest = ?", (digest,)).fetchone()
+        return row
+
+    def add_packs(self, packs):
+        """Insert sealed packs and their chunk index rows (inside a transaction)."""
+        created = now_iso()
+        for pack in packs:
+            cur = self.conn.execute(
+                "INSERT INTO packs (name, size, created_at) VALUES (?, ?, ?)",
+                (pack.name, pack.size, created),
+            )
+            pack_id = cur.lastrowid
+            # A chunk another writer committed first keeps its older location.
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO chunks (id, pack_id, offset, stored_size, size, compression) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(e[0], pack_id, e[1], e[2], e[3], e[4]) for e in pack.entries],
+            )
+
+    def add_files(self, files):
+        """Insert file rows: iterable of (digest, size, chunk-list blob)."""
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO files (digest, size, chunks) VALUES (?, ?, ?)", files
+        )
+
+    def forget(self, files, chunks, pack_ids):
+        """gc: delete file rows, chunk rows and pack rows (inside a transaction), and stat
+        cache entries that pointed at a deleted file."""
+        self.conn.executemany("DELETE FROM files WHERE digest = ?", [(d,) for d in files])
+        self.conn.executemany("DELETE FROM chunks WHERE id = ?", [(c,) for c in chunks])
+        self.conn.executemany("DELETE FROM packs WHERE id = ?", [(p,) for p in pack_ids])
+        self.conn.execute("DELETE FROM stat_cache WHERE digest NOT IN (SELECT digest FROM files)")
+
+    def packs(self):
+        return self.query("SELECT id, name, size FROM packs ORDER BY id")
+
+    def pack_chunks(self, pack_id):
+        with sql_errors(self.path):
+            return self.conn.execute(
+                "SELECT id, offset, stored_size, size, compression FROM chunks "
+                "WHERE pack_id = ? ORDER BY offset",
+                (pack_id,),
+            ).fetchall()
+
+    def iter_files(self):
+        with sql_errors(self.path):
+            yield from self.conn.execute("SELECT digest, size, chunks FROM files")
+
+    def live_file_digests(self):
+        """Digests of files that some logged version's asset references."""
+        with sql_errors(self.path):
+            return {
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT DISTINCT file_digest FROM assets WHERE file_digest IS NOT NULL"
+                )
+            }
+
+    def missing_files(self):
+        """Assets whose file row is absent (verify)."""
+        return self.query(
+            "SELECT a.version_id, a.logical_path FROM assets a LEFT JOIN files f ON f.digest = a.file_digest "
+            "WHERE a.file_digest IS NOT NULL AND f.digest IS NULL"
+        )
+
+    def asset_paths(self):
+        return self.query("SELECT version_id, logical_path FROM assets")
+
+    # -- stat cache ---------------------------------------------------------------------
+
+    def stat_cache_get(self, path):
+        with sql_errors(self.path):
+            return self.conn.execute(
+                "SELECT s.size, s.mtime_ns, s.ctime_ns, s.inode, s.device, s.digest, s.cached_at_ns "
+                "FROM stat_cache s JOIN files f ON f.digest = s.digest WHERE s.path = ?",
+                (path,),
+            ).fetchone()
+
+    def stat_cache_put(self, rows):
+        """Record (path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns) rows."""
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO stat_cache "
+            "(path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    # -- artifacts and versions ---------------------------------------------------------
+
+    def get_artifact(self, workspace, name):
+        rows = self.query(
+            "SELECT * FROM artifacts WHERE workspace = ? AND name = ?", (workspace, name)
+        )
+        return rows[0] if rows else None
+
+    def ensure_artifact(self, workspace, name, artifact_type):
+        """The artifact row, created if new (inside a transaction)."""
+        row = self.get_artifact(workspace, name)
+        if row is not None:
+            return row
+        row = {
+            "id": uuid.uuid4().hex,
+            "workspace": workspace,
+            "name": name,
+            "type": artifact_type,
+            "created_at": now_iso(),
+        }
+        self.conn.execute(
+            "INSERT INTO artifacts (id, workspace, name, type, created_at) VALUES (?, ?, ?, ?, ?)",
+            tuple(row.values()),
+        )
+        return row
+
+    def list_artifacts(self, artifact_type=None):
+        sql = "SELECT * FROM artifacts"
+        params = ()
+        if artifact_type is not None:
+            sql += " WHERE type = ?"
+            params = (artifact_type,)
+        return self.query(sql + " ORDER BY workspace, name", params)
+
+    def version_rows(self, artifact_id):
+        return self.query("SELECT * FROM versions WHERE artifact_id = ?", (artifact_id,))
+
+    def version_by_id(self, version_id):
+        rows = self.query("SELECT * FROM versions WHERE id = ?", (version_id,))
+        return rows[0] if rows else None
+
+    def version_by_number(self, artifact_id, version):
+        rows = self.query(
+            "SELECT * FROM versions WHERE artifact_id = ? AND version = ?", (artifact_id, version)
+        )
+        return rows[0] if rows else None
+
+    def version_by_alias(self, artifact_id, alias):
+        rows = self.query(
+            "SELECT v.* FROM versions v JOIN aliases a ON a.version_id = v.id "
+            "WHERE a.artifact_id = ? AND a.alias = ?",
+            (artifact_id, alias),
+        )
+        return rows[0] if rows else None
+
+    def insert_version(self, version_row, asset_rows):
+        """Insert assets then their version (the trigger refuses assets of a logged version)."""
+        self.conn.executemany(
+            "INSERT INTO assets (id, version_id, logical_path, size, file_digest, metadata, "
+            "asset_type, remote, uri, remote_identity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (a["id"], a["version_id"], a["logical_path"], a["size"], a["file_digest"],
+                 a["metadata"], a["asset_type"], a["remote"], a["uri"], a["remote_identity"])
+                for a in asset_rows
+            ],
+        )
+        cols = ", ".join(version_row)
+        marks = ", ".join("?" * len(version_row))
+        self.conn.execute(f"INSERT INTO versions ({cols}) VALUES ({marks})", tuple(version_row.values()))
+
+    def delete_version(self, version_id):
+        self.conn.execute("DELETE FROM versions WHERE id = ?", (version_id,))
+
+    def assets(self, version_id):
+        return self.query(
+            "SELECT * FROM assets WHERE version_id = ? ORDER BY logical_path", (version_id,)
+        )
+
+    def aliases_of_version(self, version_id):
+        return sorted(
+            r["alias"] for r in self.query("SELECT alias FROM aliases WHERE version_id = ?", (version_id,))
+        )
+
+    def tags_of_version(self, version_id):
+        return sorted(
+            r["tag"] for r in self.query("SELECT tag FROM version_tags WHERE version_id = ?", (version_id,))
+        )
+
+    def tags_of_artifact(self, artifact_id):
+        return sorted(
+            r["tag"] for r in self.query("SELECT tag FROM artifact_tags WHERE artifact_id = ?", (artifact_id,))
+        )
+
+    def set_alias(self, artifact_id, alias, version_id):
+        """Point ``alias`` at ``version_id``, moving it if it named another version."""
+        self.conn.execute(
+            "INSERT INTO aliases (artifact_id, alias, version_id) VALUES (?, ?, ?) "
+            "ON CONFLICT (artifact_id, alias) DO UPDATE SET version_id = excluded.version_id",
+            (artifact_id, alias, version_id),
+        )
+
+    def remove_alias(self, artifact_id, alias, version_id):
+        cur = self.conn.execute(
+            "DELETE FROM aliases WHERE artifact_id = ? AND alias = ? AND version_id = ?",
+            (artifact_id, alias, version_id),
+        )
+        return cur.rowcount
+
+    def add_version_tags(self, version_id, tags):
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO version_tags (version_id, tag) VALUES (?, ?)",
+            [(version_id, t) for t in tags],
+        )
+
+    def remove_version_tags(self, version_id, tags):
+        self.conn.executemany(
+            "DELETE FROM version_tags WHERE version_id = ? AND tag = ?", [(version_id, t) for t in tags]
+        )
+
+    def set_artifact_tags(self, artifact_id, tags):
+        self.conn.execute("DELETE FROM artifact_tags WHERE artifact_id = ?", (artifact_id,))
+        self.conn.executemany(
+            "INSERT INTO artifact_tags (artifact_id, tag) VALUES (?, ?)", [(artifact_id, t) for t in tags]
+        )
+
+    def set_version_tags(self, version_id, tags):
+        self.conn.execute("DELETE FROM version_tags WHERE version_id = ?", (version_id,))
+        self.add_version_tags(version_id, tags)
+
+    def delete_artifact_if_empty(self, artifact_id):
+        if self.scalar("SELECT COUNT(*) FROM versions WHERE artifact_id = ?", (artifact_id,)) == 0:
+            self.conn.execute("DELETE FROM aliases WHERE artifact_id = ?", (artifact_id,))
+            self.conn.execute("DELETE FROM artifacts WHERE id = ?", (artifact_id,))
+
+    # -- runs and lineage ---------------------------------------------------------------
+
+    def ensure_run(self, run_id, project=None, name=None):
+        self.conn.execute(
+            "INSERT OR IGNORE INTO runs (id, project, name, started_at) VALUES (?, ?, ?, ?)",
+            (run_id, project, name, now_iso()),
+        )
+
+    def run_by_name(self, name):
+        rows = self.query("SELECT * FROM runs WHERE name = ? ORDER BY started_at DESC LIMIT 1", (name,))
+        return rows[0] if rows else None
+
+    def end_run(self, run_id):
+        self.conn.execute("UPDATE runs SET ended_at = ? WHERE id = ?", (now_iso(), run_id))
+
+    def add_lineage(self, run_id, version_id, kind):
+        self.conn.execute(
+            "INSERT OR IGNORE INTO lineage (run_id, version_id, kind, at) VALUES (?, ?, ?, ?)",
+            (run_id, version_id, kind, now_iso()),
+        )
+
+    def lineage_of_versions(self, version_ids):
+        marks = ",".join("?" * len(version_ids))
+        return self.query(f"SELECT * FROM lineage WHERE version_id IN ({marks})", tuple(version_ids))
+
+    def lineage_of_runs(self, run_ids):
+        marks = ",".join("?" * len(run_ids))
+        return self.query(f"SELECT * FROM lineage WHERE run_id IN ({marks})", tuple(run_ids))
+
+    def run(self, run_id):
+        rows = self.query("SELECT * FROM runs WHERE id = ?", (run_id,))
+        return rows[0] if rows else None
+
+    # -- accounting ---------------------------------------------------------------------
+
+    def totals(self):
+        """Figures for du: logical bytes of all versions, stored bytes of packs, counts."""
+        return {
+            "logical_bytes": self.scalar("SELECT COALESCE(SUM(size), 0) FROM assets WHERE remote = 0"),
+            "stored_bytes": self.scalar("SELECT COALESCE(SUM(size), 0) FROM packs"),
+            "chunks": self.scalar("SELECT COUNT(*) FROM chunks"),
+            "files": self.scalar("SELECT COUNT(*) FROM files"),
+            "versions": self.scalar("SELECT COUNT(*) FROM versions"),
+        }
+
+
+def _statements(script):
+    """Split a schema script into statements (triggers contain ';' inside BEGIN..END)."""
+    out, current = [], []
+    for line in script.strip().splitlines():
+        current.append(line)
+        text = "\n".join(current)
+        if sqlite3.complete_statement(text):
+            out.append(text)
+            current = []
+    return out
+
+
+def digest_hex(digest):
+    return digest.hex() if digest is not None else None
+
+
+def dumps(obj):
+    """Canonical JSON used for metadata columns and manifest digests."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def time_ns():
+    return time.time_ns()

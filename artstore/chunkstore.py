@@ -1,0 +1,263 @@
+"""Content-addressed chunk storage in pack files: write, seal, read with verification.
+
+A pack is an immutable file ``objects/pack/<blake3 of the file>.pack``::
+
+    header   b"ARTPACK\\x01" + 16 random bytes                 24 bytes
+    blobs    the stored bytes of each chunk, back to back    (raw or zstd frame)
+    index    per chunk: id (32) | offset u64 | stored u32 | size u32 | compression u8
+    footer   count u32 | index offset u64 | b"ARTPIDX\\x01"     20 bytes, little-endian
+
+The random bytes make every pack's name unique, even when two writers happen to store the
+same chunks in the same order, so a writer can always delete the packs it made. The
+catalog's chunk index is the authority for where a chunk lives; the index inside the
+pack makes a pack self-describing so that a catalog can be rebuilt from packs alone.
+This module knows nothing of the catalog: it moves bytes and checks hashes.
+"""
+
+import os
+import struct
+import uuid
+
+import blake3
+
+from .errors import IntegrityError, InvalidInput
+from .faults import checkpoint
+
+PACK_MAGIC = b"ARTPACK\x01"
+HEADER_SIZE = len(PACK_MAGIC) + 16
+INDEX_MAGIC = b"ARTPIDX\x01"
+INDEX_ENTRY = struct.Struct("<32sQIIB")
+FOOTER = struct.Struct("<IQ8s")
+RAW = 0
+ZSTD = 1
+COMPRESSIONS = {"none": RAW, "zstd": ZSTD}
+TMP_PREFIX = "pack-"
+# zstd is kept only when it saves at least this fraction of a chunk.
+_MIN_SAVING = 1 / 8
+
+
+def chunk_id(data):
+    """The id of a chunk: its BLAKE3 digest (32 bytes)."""
+    return blake3.blake3(data).digest()
+
+
+def fsync_dir(path):
+    """fsync a directory so that a rename or unlink inside it is durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _zstd():
+    # Imported on first use: most stores never compress and CLI start-up matters.
+    import zstandard
+
+    return zstandard
+
+
+class SealedPack:
+    """A pack that is durable under its final name, with the entries it holds."""
+
+    def __init__(self, name, size, entries):
+        self.name = name
+        self.size = size
+        self.entries = entries  # list of (chunk_id, offset, stored_size, size, compression)
+
+
+class PackWriter:
+    """Appends chunks to packs that this writer owns alone, sealing them as they fill.
+
+    Nothing is visible to readers until a sealed pack is referenced by a catalog commit;
+    ``abort()`` deletes everything this writer made, ``finish()`` seals the last pack."""
+
+    def __init__(self, pack_dir, tmp_dir, *, compression="none", target_size=64 << 20):
+        if compression not in COMPRESSIONS:
+            raise InvalidInput(f"unknown compression {compression!r}; use one of {sorted(COMPRESSIONS)}")
+        self.pack_dir = pack_dir
+        self.tmp_dir = tmp_dir
+        self.compression = COMPRESSIONS[compression]
+        self.target_size = target_size
+        self.sealed = []
+        self._file = None
+        self._compressor = None
+
+    def _open(self):
+        self._tmp_path = os.path.join(self.tmp_dir, f"{TMP_PREFIX}{uuid.uuid4().hex}.tmp")
+        self._file = open(self._tmp_path, "xb", buffering=1 << 20)
+        self._hasher = blake3.blake3()
+        self._offset = 0
+        self._entries = []
+        self._write(PACK_MAGIC + os.urandom(16))
+
+    def _write(self, data):
+        checkpoint("pack-write")
+        self._file.write(data)
+        self._hasher.update(data)
+        self._offset += len(data)
+
+    def _encode(self, data):
+        if self.compression == ZSTD:
+            if self._compressor is None:
+                self._compressor = _zstd().ZstdCompressor(level=3)
+            packed = self._compressor.compress(data)
+            if len(packed) <= len(data) * (1 - _MIN_SAVING):
+                return packed, ZSTD
+        return data, RAW
+
+    def add(self, cid, data):
+        """Append one chunk (``cid`` must be chunk_id(data); the caller has computed it)."""
+        if self._file is None:
+            self._open()
+        stored, how = self._encode(data)
+        self._entries.append((cid, self._offset, len(stored), len(data), how))
+        self._write(stored)
+        if self._offset >= self.target_size:
+            self._seal()
+
+    @property
+    def pending(self):
+        """Entries written to the open (not yet sealed) pack."""
+        return list(self._entries) if self._file is not None else []
+
+    def _seal(self):
+        index_offset = self._offset
+        for entry in self._entries:
+            self._write(INDEX_ENTRY.pack(*entry))
+        self._write(FOOTER.pack(len(self._entries), index_offset, INDEX_MAGIC))
+        self._file.flush()
+        checkpoint("pack-fsync")
+        os.fsync(self._file.fileno())
+        self._file.close()
+        name = self._hasher.hexdigest()
+        final = os.path.join(self.pack_dir, name + ".pack")
+        checkpoint("pack-rename")
+        os.replace(self._tmp_path, final)
+        fsync_dir(self.pack_dir)
+        self.sealed.append(SealedPack(name, self._offset, self._entries))
+        self._file = None
+
+    def finish(self):
+        """Seal the open pack, if any, and return every pack this writer sealed."""
+        if self._file is not None:
+            if self._entries:
+                self._seal()
+            else:
+                self._discard_open()
+        return self.sealed
+
+    def _discard_open(self):
+        self._file.close()
+        self._file = None
+        try:
+            os.unlink(self._tmp_path)
+        except FileNotFoundError:
+            pass
+
+    def abort(self):
+        """Delete the open pack and every pack sealed but never committed."""
+        if self._file is not None:
+            self._discard_open()
+        for pack in self.sealed:
+            try:
+                os.unlink(os.path.join(self.pack_dir, pack.name + ".pack"))
+            except FileNotFoundError:
+                pass
+        self.sealed = []
+
+
+def overhead(entries):
+    """Bytes of a pack that are not chunk data: header, index and footer."""
+    return HEADER_SIZE + entries * INDEX_ENTRY.size + FOOTER.size
+
+
+def decode(stored, size, compression, cid, where):
+    """Turn stored chunk bytes back into the chunk and check its hash."""
+    if compression == ZSTD:
+        try:
+            data = _zstd().ZstdDecompressor().decompress(stored, max_output_size=size)
+        except Exception as exc:  # zstd raises its own error type for damaged frames
+            raise IntegrityError(f"chunk {cid.hex()} in {where} does not decompress ({exc})") from None
+    elif compression == RAW:
+        data = stored
+    else:
+        raise IntegrityError(f"chunk {cid.hex()} in {where} has unknown compression {compression}")
+    if len(data) != size or chunk_id(data) != cid:
+        raise IntegrityError(
+            f"chunk {cid.hex()} in {where} does not match its hash; "
+            "run 'artstore verify --read-data' to see what is affected"
+        )
+    return data
+
+
+class PackReader:
+    """Reads chunks from sealed packs with one pread each, keeping a few packs open."""
+
+    def __init__(self, pack_dir, max_open=16):
+        self.pack_dir = pack_dir
+        self.max_open = max_open
+        self._fds = {}
+
+    def path(self, pack_name):
+        return os.path.join(self.pack_dir, pack_name + ".pack")
+
+    def _fd(self, pack_name):
+        fd = self._fds.get(pack_name)
+        if fd is None:
+            if len(self._fds) >= self.max_open:
+                os.close(self._fds.pop(next(iter(self._fds))))
+            try:
+                fd = os.open(self.path(pack_name), os.O_RDONLY)
+            except FileNotFoundError:
+                raise IntegrityError(
+                    f"pack {pack_name} is missing from the store; "
+                    "run 'artstore verify' to see which versions are affected"
+                ) from None
+            self._fds[pack_name] = fd
+        return fd
+
+    def read_stored(self, pack_name, offset, stored_size):
+        data = os.pread(self._fd(pack_name), stored_size, offset)
+        if len(data) != stored_size:
+            raise IntegrityError(
+                f"pack {pack_name} is truncated (wanted {stored_size} bytes at {offset}); "
+                "run 'artstore verify' to see which versions are affected"
+            )
+        return data
+
+    def read(self, cid, pack_name, offset, stored_size, size, compression):
+        """The verified bytes of one chunk."""
+        stored = self.read_stored(pack_name, offset, stored_size)
+        return decode(stored, size, compression, cid, f"pack {pack_name}")
+
+    def close(self):
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+
+def read_pack_index(path):
+    """The entries recorded in a pack's own index (for verify and catalog rebuilds)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size < HEADER_SIZE + FOOTER.size or f.read(len(PACK_MAGIC)) != PACK_MAGIC:
+            raise IntegrityError(f"{path} is not an artstore pack (bad header)")
+        f.seek(size - FOOTER.size)
+        count, index_offset, magic = FOOTER.unpack(f.read(FOOTER.size))
+        if magic != INDEX_MAGIC or index_offset + count * INDEX_ENTRY.size + FOOTER.size != size:
+            raise IntegrityError(f"{path} has a damaged index footer")
+        f.seek(index_offset)
+        raw = f.read(count * INDEX_ENTRY.size)
+    return [INDEX_ENTRY.unpack_from(raw, i * INDEX_ENTRY.size) for i in range(count)]
+
+
+def hash_file(path, block=8 << 20):
+    """BLAKE3 of a whole file, read in blocks (the pack name check of verify)."""
+    hasher = blake3.blake3()
+    with open(path, "rb") as f:
+        while True:
+            data = f.read(block)
+            if not data:
+                return hasher.hexdigest()
+            hasher.update(data)

@@ -1,0 +1,96 @@
+"""The store's config file (INI): format version, chunking parameters, workspace, storage.
+
+Chunking parameters are fixed when a store is created so that the same bytes always cut
+into the same chunks, which is what makes dedup stable across versions.
+"""
+
+import configparser
+import os
+
+from .errors import IntegrityError, InvalidInput
+
+FORMAT_VERSION = 1
+# Chosen by benchmarks/chunk_size.py (see docs/performance.rst): 64 KiB average.
+DEFAULT_CHUNKING = {
+    "algorithm": "fastcdc2020",
+    "min_size": 16 * 1024,
+    "avg_size": 64 * 1024,
+    "max_size": 256 * 1024,
+    "normalized_chunking": 1,
+}
+DEFAULT_STORAGE = {
+    "compression": "none",
+    "pack_target_size": 64 * 1024 * 1024,
+    "gc_repack_threshold": 0.3,
+}
+
+
+class Config:
+    def __init__(self, format_version, workspace, chunking, storage, parser):
+        self.format_version = format_version
+        self.workspace = workspace
+        self.chunking = chunking
+        self.storage = storage
+        self.parser = parser
+
+    def section(self, name):
+        """A raw section as a dict (e.g. remote storage options), empty when absent."""
+        return dict(self.parser[name]) if self.parser.has_section(name) else {}
+
+
+def write_new(path, workspace, chunking=None, storage=None):
+    chunking = {**DEFAULT_CHUNKING, **(chunking or {})}
+    storage = {**DEFAULT_STORAGE, **(storage or {})}
+    parser = configparser.ConfigParser()
+    parser["store"] = {"format": str(FORMAT_VERSION), "workspace": workspace}
+    parser["chunking"] = {k: str(v) for k, v in chunking.items()}
+    parser["storage"] = {k: str(v) for k, v in storage.items()}
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        parser.write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load(path):
+    parser = configparser.ConfigParser()
+    try:
+        with open(path) as f:
+            parser.read_file(f)
+    except FileNotFoundError:
+        raise IntegrityError(f"the store config {path} is missing; restore it from a backup") from None
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0]
+        raise IntegrityError(f"the store config {path} is damaged ({first}); fix or restore it") from None
+    try:
+        version = int(parser["store"]["format"])
+        workspace = parser["store"]["workspace"]
+        raw = parser["chunking"]
+        chunking = {
+            "algorithm": raw.get("algorithm", "fastcdc2020"),
+            "min_size": int(raw["min_size"]),
+            "avg_size": int(raw["avg_size"]),
+            "max_size": int(raw["max_size"]),
+            "normalized_chunking": int(raw.get("normalized_chunking", "1")),
+        }
+        raw_storage = parser["storage"] if parser.has_section("storage") else {}
+        storage = {
+            "compression": raw_storage.get("compression", DEFAULT_STORAGE["compression"]),
+            "pack_target_size": int(raw_storage.get("pack_target_size", DEFAULT_STORAGE["pack_target_size"])),
+            "gc_repack_threshold": float(
+                raw_storage.get("gc_repack_threshold", DEFAULT_STORAGE["gc_repack_threshold"])
+            ),
+        }
+    except (KeyError, ValueError) as exc:
+        raise IntegrityError(
+            f"the store config {path} is damaged (bad or missing value {exc}); fix or restore it"
+        ) from None
+    if version > FORMAT_VERSION:
+        raise InvalidInput(
+            f"this store has format {version}, newer than this artstore supports ({FORMAT_VERSION}); "
+            "upgrade artstore"
+        )
+    if chunking["algorithm"] != "fastcdc2020":
+        raise InvalidInput(f"unknown chunking algorithm {chunking['algorithm']!r} in {path}")
+    return Config(version, workspace, chunking, storage, parser)

@@ -1,0 +1,41 @@
+"""Fault-injection seam for crash and fault tests (the way restic swaps its temp-file hook).
+
+Code calls ``checkpoint("step-name")`` at each file-system step that matters for
+durability. Normally that is a dictionary lookup and nothing else. A test sets
+``ARTSTORE_FAULT=step-name:action[,step:action...]`` in a subprocess's environment:
+
+- ``kill``   the process SIGKILLs itself at that step (a crash / power cut);
+- ``eio``    an OSError(EIO) is raised there;
+- ``enospc`` an OSError(ENOSPC) is raised there.
+"""
+
+import errno
+import os
+import signal
+
+_ACTIONS = None
+
+
+def _load():
+    actions = {}
+    for item in os.environ.get("ARTSTORE_FAULT", "").split(","):
+        if ":" in item:
+            step, action = item.split(":", 1)
+            actions[step.strip()] = action.strip()
+    return actions
+
+
+def checkpoint(step):
+    """Act on an injected fault for ``step``, if the environment names one."""
+    global _ACTIONS
+    if _ACTIONS is None:
+        _ACTIONS = _load()
+    action = _ACTIONS.get(step)
+    if action is None:
+        return
+    if action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if action == "eio":
+        raise OSError(errno.EIO, f"injected I/O error at {step}")
+    if action == "enospc":
+        raise OSError(errno.ENOSPC, f"injected no space left on device at {step}")

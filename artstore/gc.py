@@ -1,0 +1,122 @@
+"""Garbage collection: drop what no logged version references, rewrite mostly-dead packs.
+
+Runs under the store's exclusive lock, so no writer is between sealing a pack and
+committing it (DESIGN.md invariant 4) and no reader is reading a pack it deletes. The
+order keeps every crash safe: new packs are sealed first, one catalog transaction then
+switches the chunk index to them and forgets the dead rows, and only after that commit
+are old pack files deleted. A crash leaves unreferenced packs, which the next gc removes.
+"""
+
+import os
+
+from . import chunkstore
+from .catalog import split_chunks
+from .errors import IntegrityError
+from .faults import checkpoint
+
+
+def _plan(store):
+    cat = store.catalog
+    live_files = cat.live_file_digests()
+    dead_files, live_chunks = [], set()
+    for digest, _size, blob in cat.iter_files():
+        if digest in live_files:
+            live_chunks.update(split_chunks(blob))
+        else:
+            dead_files.append(digest)
+    threshold = store.config.storage["gc_repack_threshold"]
+    remove, rewrite, dead_chunks = [], [], []
+    for pack in cat.packs():
+        rows = cat.pack_chunks(pack["id"])
+        live = [r for r in rows if r[0] in live_chunks]
+        dead_chunks.extend(r[0] for r in rows if r[0] not in live_chunks)
+        if not live:
+            remove.append(pack)
+        else:
+            # Dead bytes are measured from the file size: a pack may also hold bytes that a
+            # concurrent writer stored twice and that the chunk index never pointed at.
+            payload = pack["size"] - chunkstore.overhead(len(rows))
+            dead = payload - sum(r[2] for r in live)
+            if payload > 0 and dead / payload > threshold:
+                rewrite.append((pack, live))
+    known = {p["name"] + ".pack" for p in cat.packs()}
+    orphans = [n for n in os.listdir(store.pack_dir) if n not in known]
+    temps = os.listdir(store.tmp_dir)
+    return dead_files, dead_chunks, remove, rewrite, orphans, temps
+
+
+def _size(path):
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        return 0
+
+
+def collect(store, dry_run=False, progress=None):
+    cat = store.catalog
+    dead_files, dead_chunks, remove, rewrite, orphans, temps = _plan(store)
+    orphan_paths = [os.path.join(store.pack_dir, n) for n in orphans]
+    temp_paths = [os.path.join(store.tmp_dir, n) for n in temps]
+    summary = {
+        "dry_run": dry_run,
+        "files_removed": len(dead_files),
+        "chunks_removed": len(dead_chunks),
+        "packs_removed": len(remove),
+        "packs_rewritten": len(rewrite),
+        "orphans_removed": len(orphans),
+        "temp_removed": len(temps),
+        "bytes_freed": 0,
+    }
+    freed = sum(p["size"] for p in remove) + sum(map(_size, orphan_paths + temp_paths))
+    if dry_run:
+        summary["bytes_freed"] = freed + sum(
+            p["size"] - sum(r[2] for r in live) for p, live in rewrite
+        )
+        return summary
+
+    # Leftovers first: under the exclusive lock nobody can be about to commit them.
+    for path in orphan_paths + temp_paths:
+        checkpoint("gc-unlink-leftover")
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+    writer = store.new_writer()
+    reader = chunkstore.PackReader(store.pack_dir)
+    try:
+        for pack, live in rewrite:
+            for cid, offset, stored, size, compression in live:
+                data = reader.read(cid, pack["name"], offset, stored, size, compression)
+                writer.add(cid, data)
+                if progress:
+                    progress(stored)
+        new_packs = writer.finish()
+        checkpoint("gc-before-commit")
+        with cat.transaction():
+            cat.forget(
+                files=dead_files,
+                chunks=dead_chunks + [r[0] for _, live in rewrite for r in live],
+                pack_ids=[p["id"] for p in remove] + [p["id"] for p, _ in rewrite],
+            )
+            cat.add_packs(new_packs)
+    except IntegrityError as exc:
+        writer.abort()
+        raise IntegrityError(f"gc stopped without changing anything: {exc}") from None
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        reader.close()
+
+    old = [p for p in remove] + [p for p, _ in rewrite]
+    for pack in old:
+        checkpoint("gc-unlink-pack")
+        try:
+            os.unlink(os.path.join(store.pack_dir, pack["name"] + ".pack"))
+        except FileNotFoundError:
+            pass
+    chunkstore.fsync_dir(store.pack_dir)
+    freed += sum(p["size"] for p, _ in rewrite) - sum(p.size for p in new_packs)
+    summary["bytes_freed"] = freed
+    return summary

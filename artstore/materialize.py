@@ -1,0 +1,205 @@
+"""Manifest -> files on disk, atomically and safely.
+
+Every target is reached one directory at a time through directory file descriptors opened
+with O_NOFOLLOW, so a symlink planted inside the destination is never followed; each file
+is written to a temp file beside its target (O_EXCL | O_NOFOLLOW) and renamed into place
+only after every chunk and the whole-file digest were checked. All paths are checked and
+all conflicts found before the first byte is written.
+"""
+
+import errno
+import os
+import stat
+import uuid
+
+import blake3
+
+from . import paths
+from .errors import Conflict, IntegrityError, InvalidInput
+from .faults import checkpoint
+
+FAIL, PRESERVE, OVERWRITE = "fail", "preserve", "overwrite"
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+class Entry:
+    """One file to write: logical path, whole-file digest, size, ordered chunk ids."""
+
+    def __init__(self, logical_path, digest, size, chunk_ids):
+        self.logical_path = logical_path
+        self.digest = digest
+        self.size = size
+        self.chunk_ids = chunk_ids
+
+
+def normalize_strategy(value):
+    """Comet's overwrite_strategy values (False/'FAIL', 'PRESERVE', True/'OVERWRITE')."""
+    if value is False or value is None:
+        return FAIL
+    if value is True:
+        return OVERWRITE
+    if isinstance(value, str) and value.lower() in (FAIL, PRESERVE, OVERWRITE):
+        return value.lower()
+    raise InvalidInput(f"overwrite strategy {value!r} is not one of fail, preserve, overwrite")
+
+
+def _open_dir(parent_fd, name, create):
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    except FileNotFoundError:
+        if not create:
+            return None
+        try:
+            os.mkdir(name, 0o777, dir_fd=parent_fd)
+        except FileExistsError:
+            pass
+        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise Conflict(
+                f"'{name}' in the destination is a symlink or a file where a directory is needed; "
+                "remove it or download elsewhere"
+            ) from None
+        raise
+
+
+def _walk_to_parent(root_fd, logical_path, create):
+    """fd of the directory that holds ``logical_path`` (None if absent and not create)."""
+    parts = paths.components(logical_path)
+    fd = os.dup(root_fd)
+    for part in parts[:-1]:
+        try:
+            nxt = _open_dir(fd, part, create)
+        finally:
+            os.close(fd)
+        if nxt is None:
+            return None, parts[-1]
+        fd = nxt
+    return fd, parts[-1]
+
+
+def _what_is_at(dir_fd, name):
+    """('absent'|'file'|'other', lstat result) for name, never following a symlink."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return "absent", None
+    return ("file" if stat.S_ISREG(st.st_mode) else "other"), st
+
+
+def _hash_at(dir_fd, name):
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+    hasher = blake3.blake3()
+    try:
+        while True:
+            data = os.read(fd, 8 << 20)
+            if not data:
+                return hasher.digest()
+            hasher.update(data)
+    finally:
+        os.close(fd)
+
+
+def plan(root, entries, strategy):
+    """Decide, before writing anything, which entries to write and which to leave.
+
+    Returns (to_write, unchanged, preserved_different). Raises Conflict under FAIL if an
+    existing file differs, or if something other than a regular file is in the way."""
+    paths.check_unique([e.logical_path for e in entries])
+    to_write, unchanged, preserved, conflicts = [], [], [], []
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY) if os.path.isdir(root) else None
+    try:
+        for entry in entries:
+            if root_fd is None:
+                to_write.append(entry)
+                continue
+            dir_fd, name = _walk_to_parent(root_fd, entry.logical_path, create=False)
+            if dir_fd is None:
+                to_write.append(entry)
+                continue
+            try:
+                kind, st = _what_is_at(dir_fd, name)
+                if kind == "absent":
+                    to_write.append(entry)
+                elif kind == "other":
+                    if stat.S_ISDIR(st.st_mode):
+                        raise Conflict(
+                            f"{entry.logical_path} is a directory in the destination; remove it first"
+                        )
+                    # A symlink or special file: never read through it.
+                    if strategy == OVERWRITE:
+                        to_write.append(entry)
+                    elif strategy == PRESERVE:
+                        preserved.append(entry)
+                    else:
+                        conflicts.append(entry.logical_path)
+                elif st.st_size == entry.size and _hash_at(dir_fd, name) == entry.digest:
+                    unchanged.append(entry)
+                elif strategy == OVERWRITE:
+                    to_write.append(entry)
+                elif strategy == PRESERVE:
+                    preserved.append(entry)
+                else:
+                    conflicts.append(entry.logical_path)
+            finally:
+                os.close(dir_fd)
+    finally:
+        if root_fd is not None:
+            os.close(root_fd)
+    if conflicts:
+        shown = ", ".join(conflicts[:3]) + (f" and {len(conflicts) - 3} more" if len(conflicts) > 3 else "")
+        raise Conflict(
+            f"{len(conflicts)} file(s) in the destination differ from the version ({shown}); "
+            "nothing was written; use --overwrite-strategy overwrite or preserve"
+        )
+    return to_write, unchanged, preserved
+
+
+def write_file(root_fd, entry, read_chunk, progress=None):
+    """Write one entry to a temp file beside its target, verify it, rename it into place."""
+    dir_fd, name = _walk_to_parent(root_fd, entry.logical_path, create=True)
+    tmp = f".{name[:200]}.artstore-{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=dir_fd)
+        try:
+            hasher = blake3.blake3()
+            written = 0
+            with os.fdopen(fd, "wb", buffering=0, closefd=False) as out:
+                for cid in entry.chunk_ids:
+                    data = read_chunk(cid)
+                    hasher.update(data)
+                    checkpoint("download-write")
+                    out.write(data)
+                    written += len(data)
+                    if progress:
+                        progress(len(data))
+            if written != entry.size or hasher.digest() != entry.digest:
+                raise IntegrityError(
+                    f"{entry.logical_path}: the stored chunks do not add up to the recorded file "
+                    "digest; run 'artstore verify --read-data'"
+                )
+        finally:
+            os.close(fd)
+        checkpoint("download-rename")
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=dir_fd)
+        except OSError:
+            pass
+        raise
+    finally:
+        os.close(dir_fd)
+
+
+def materialize(root, entries, read_chunk, strategy=FAIL, progress=None):
+    """Write ``entries`` under ``root``. Returns (written, unchanged, preserved) entry lists."""
+    to_write, unchanged, preserved = plan(root, entries, strategy)
+    os.makedirs(root, exist_ok=True)
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for entry in to_write:
+            write_file(root_fd, entry, read_chunk, progress)
+    finally:
+        os.close(root_fd)
+    return to_write, unchanged, preserved

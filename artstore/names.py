@@ -1,0 +1,73 @@
+"""Validation of artifact names, workspaces, aliases, tags, versions and references.
+
+Rules (docs/userguide.rst repeats them):
+
+- names, workspaces, aliases and tags: 1-128 characters, no '/', ':' or control
+  characters, no leading or trailing whitespace;
+- an alias may not look like a version number (``1.2.3``), since ``name:1.2.3`` must be
+  unambiguous, and ``latest`` is set by artstore alone;
+- versions are semantic versions (``MAJOR.MINOR.PATCH[-pre][+build]``);
+- a reference is ``[workspace/]name[:version_or_alias]``.
+"""
+
+import re
+
+import semantic_version
+
+from .errors import InvalidInput
+
+MAX_NAME = 128
+_BAD = re.compile(r"[/:\x00-\x1f\x7f]")
+
+
+def check_name(value, what="name"):
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be a string, not {type(value).__name__}")
+    if not value or len(value) > MAX_NAME:
+        raise InvalidInput(f"{what} {value!r} must be 1 to {MAX_NAME} characters long")
+    if _BAD.search(value):
+        raise InvalidInput(f"{what} {value!r} may not contain '/', ':' or control characters")
+    if value != value.strip():
+        raise InvalidInput(f"{what} {value!r} may not start or end with whitespace")
+    return value
+
+
+def check_alias(alias, allow_latest=False):
+    check_name(alias, "alias")
+    if alias == "latest" and not allow_latest:
+        raise InvalidInput("the alias 'latest' is set automatically to the highest version; choose another")
+    if semantic_version.validate(alias):
+        raise InvalidInput(f"alias {alias!r} looks like a version number; choose a name that is not one")
+    return alias
+
+
+def parse_version(value):
+    """A semantic_version.Version from a string or Version, else InvalidInput."""
+    if isinstance(value, semantic_version.Version):
+        return value
+    if not isinstance(value, str):
+        raise InvalidInput(f"version must be a string like '1.2.0', not {type(value).__name__}")
+    try:
+        return semantic_version.Version(value)
+    except ValueError:
+        raise InvalidInput(f"version {value!r} is not a semantic version such as '1.2.0'") from None
+
+
+def is_version(value):
+    return bool(semantic_version.validate(value))
+
+
+def parse_ref(ref):
+    """Split '[workspace/]name[:version_or_alias]' into (workspace or None, name, v_or_a or None)."""
+    if not isinstance(ref, str) or not ref:
+        raise InvalidInput("artifact reference is empty; use NAME, NAME:VERSION or WORKSPACE/NAME:ALIAS")
+    workspace, rest = (ref.split("/", 1) if "/" in ref else (None, ref))
+    name, version_or_alias = (rest.split(":", 1) if ":" in rest else (rest, None))
+    if workspace is not None:
+        check_name(workspace, "workspace")
+    check_name(name, "artifact name")
+    if version_or_alias is not None:
+        if not version_or_alias:
+            raise InvalidInput(f"reference {ref!r} has an empty version or alias after ':'")
+        check_name(version_or_alias, "version or alias")
+    return workspace, name, version_or_alias

@@ -1,0 +1,755 @@
+"""Store: finds or creates a store, holds its lock, and ties the layers together.
+
+Write order for a new version (DESIGN.md invariant 1): chunk bytes are appended to packs
+this writer owns alone in ``tmp/``; each pack is fsynced, renamed into ``objects/pack/``
+and its directory fsynced; only then does one catalog transaction add the chunk index
+rows, file rows, the version, its assets, aliases, tags and lineage. A crash before the
+commit leaves only unreferenced packs and temp files, which ``gc`` removes.
+
+Locking: every command that reads or writes packs holds the store lock shared; ``gc``
+holds it exclusive, so it never deletes a pack a running writer is about to reference or
+a reader is reading. A lock held by a killed process is released by the kernel.
+"""
+
+import errno
+import fcntl
+import getpass
+import json
+import os
+import time
+import uuid
+
+import blake3
+import semantic_version
+
+from . import catalog as catalog_mod
+from . import chunkstore, config, ingest, materialize, names, paths
+from . import gc as gc_mod
+from . import verify as verify_mod
+from .catalog import Catalog, dumps, split_chunks
+from .errors import ArtstoreError, Conflict, IntegrityError, InvalidInput, NotFound, StoreLocked
+from .faults import checkpoint
+
+STORE_DIRNAME = ".artstore"
+LOCK_TIMEOUT_ENV = "ARTSTORE_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = 60.0
+
+
+def default_workspace():
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name in a container: getpass raises several kinds
+        user = "default"
+    try:
+        return names.check_name(user, "workspace")
+    except InvalidInput:
+        return "default"
+
+
+def find_store_dir(path=None):
+    """The ``.artstore`` directory: from ``path`` / ARTSTORE_DIR, else from cwd upward."""
+    explicit = path if path is not None else os.environ.get("ARTSTORE_DIR") or None
+    if explicit is not None:
+        explicit = os.path.abspath(explicit)
+        for candidate in (explicit, os.path.join(explicit, STORE_DIRNAME)):
+            if os.path.isfile(os.path.join(candidate, "config")):
+                return candidate
+        raise NotFound(f"no artstore store at {explicit}; run 'artstore init' there first")
+    here = os.getcwd()
+    while True:
+        candidate = os.path.join(here, STORE_DIRNAME)
+        if os.path.isdir(candidate):
+            return candidate
+        parent = os.path.dirname(here)
+        if parent == here:
+            raise NotFound(
+                "no artstore store in this directory or any parent; run 'artstore init' "
+                "or pass --store PATH"
+            )
+        here = parent
+
+
+class StoreLock:
+    """flock on ``.artstore/lock``: shared for readers and writers, exclusive for gc."""
+
+    def __init__(self, path, timeout=None):
+        self.path = path
+        if timeout is None:
+            try:
+                timeout = float(os.environ.get(LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT))
+            except ValueError:
+                raise InvalidInput(f"{LOCK_TIMEOUT_ENV} must be a number of seconds") from None
+        self.timeout = timeout
+        self._fd = None
+        self._depth = 0
+        self._exclusive = False
+
+    def acquire(self, exclusive=False):
+        if self._fd is not None:
+            if exclusive and not self._exclusive:
+                raise ArtstoreError("internal: cannot upgrade a shared store lock")
+            self._depth += 1
+            return
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EROFS, errno.EPERM):
+                raise
+            if exclusive:
+                raise ArtstoreError(f"the store is read-only ({exc.strerror}); gc needs write access") from None
+            fd = os.open(self.path, os.O_RDONLY)
+        deadline = time.monotonic() + self.timeout
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        while True:
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    what = "gc needs it to itself" if exclusive else "gc is running"
+                    raise StoreLocked(
+                        f"the store is locked ({what}); waited {self.timeout:g}s; "
+                        f"try again later or raise {LOCK_TIMEOUT_ENV}"
+                    ) from None
+                time.sleep(0.05)
+        self._fd, self._depth, self._exclusive = fd, 1, exclusive
+
+    def release(self):
+        self._depth -= 1
+        if self._depth == 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def shared(self):
+        return _Held(self, False)
+
+    def exclusive(self):
+        return _Held(self, True)
+
+
+class _Held:
+    def __init__(self, lock, exclusive):
+        self.lock, self.exclusive = lock, exclusive
+
+    def __enter__(self):
+        self.lock.acquire(self.exclusive)
+
+    def __exit__(self, *exc):
+        self.lock.release()
+
+
+def _semver_key(row):
+    return semantic_version.Version(row["version"])
+
+
+def manifest_digest(asset_rows):
+    """BLAKE3 of the canonical serialisation of a version's assets (sorted by path)."""
+    canonical = [
+        {
+            "path": a["logical_path"],
+            "digest": a["file_digest"].hex() if a["file_digest"] is not None else None,
+            "size": a["size"],
+            "metadata": a["metadata"],
+            "asset_type": a["asset_type"],
+            "uri": a["uri"],
+            "remote_identity": a["remote_identity"],
+        }
+        for a in sorted(asset_rows, key=lambda a: a["logical_path"])
+    ]
+    return blake3.blake3(dumps(canonical).encode()).hexdigest()
+
+
+def check_metadata(metadata, what="metadata"):
+    """Metadata is a JSON object; returns its canonical JSON text."""
+    if metadata is None:
+        return "{}"
+    if not isinstance(metadata, dict):
+        raise InvalidInput(f"{what} must be a JSON object (a dict), not {type(metadata).__name__}")
+    for key, value in metadata.items():
+        if not isinstance(key, str):
+            raise InvalidInput(f"{what} key {key!r} is not a string")
+        try:
+            dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"{what} key {key!r} is not JSON-serialisable ({exc})") from None
+    try:
+        return dumps(metadata)
+    except ValueError as exc:  # e.g. circular references
+        raise InvalidInput(f"{what} is not JSON-serialisable ({exc})") from None
+
+
+class Store:
+    """An open store. Use ``Store.init(path)`` or ``Store.open(path=None)``."""
+
+    def __init__(self, store_dir):
+        self.dir = store_dir
+        self.root = os.path.dirname(store_dir)
+        self.config = config.load(os.path.join(store_dir, "config"))
+        self.pack_dir = os.path.join(store_dir, "objects", "pack")
+        self.tmp_dir = os.path.join(store_dir, "tmp")
+        self.lock = StoreLock(os.path.join(store_dir, "lock"))
+        self.catalog = Catalog(os.path.join(store_dir, "catalog.db"))
+        self.workspace = self.config.workspace
+
+    # -- opening ----------------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, path=".", workspace=None, chunking=None, storage=None):
+        """Create ``<path>/.artstore`` and return the open store (Conflict if one exists)."""
+        workspace = names.check_name(workspace or default_workspace(), "workspace")
+        path = os.path.abspath(path)
+        store_dir = os.path.join(path, STORE_DIRNAME)
+        if os.path.exists(store_dir):
+            raise Conflict(f"a store already exists at {store_dir}; use it, or remove it first")
+        try:
+            os.makedirs(path, exist_ok=True)
+            building = store_dir + f".init-{uuid.uuid4().hex[:8]}"
+            os.mkdir(building)
+            os.makedirs(os.path.join(building, "objects", "pack"))
+            os.makedirs(os.path.join(building, "tmp"))
+            config.write_new(os.path.join(building, "config"), workspace, chunking, storage)
+            Catalog(os.path.join(building, "catalog.db"), create=True).close()
+            # Renamed into place last, so a store directory is either complete or absent.
+            os.rename(building, store_dir)
+            chunkstore.fsync_dir(path)
+        except OSError as exc:
+            raise ArtstoreError(f"cannot create a store in {path}: {exc.strerror}") from None
+        return cls(store_dir)
+
+    @classmethod
+    def open(cls, path=None):
+        """Open the store at ``path`` (project dir or .artstore), ARTSTORE_DIR, or from cwd up."""
+        return cls(find_store_dir(path))
+
+    def close(self):
+        self.catalog.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    def artifact(self, name, workspace=None):
+        names.check_name(name, "artifact name")
+        workspace = workspace or self.workspace
+        row = self.catalog.get_artifact(workspace, name)
+        if row is None:
+            raise NotFound(f"no artifact {workspace}/{name}; see 'artstore list'")
+        return row
+
+    def list_artifacts(self, artifact_type=None):
+        out = []
+        for art in self.catalog.list_artifacts(artifact_type):
+            rows = sorted(self.catalog.version_rows(art["id"]), key=_semver_key)
+            out.append({
+                "workspace": art["workspace"],
+                "name": art["name"],
+                "type": art["type"],
+                "latest": rows[-1]["version"] if rows else None,
+                "versions": len(rows),
+            })
+        return out
+
+    def version_rows(self, artifact_id):
+        """Version rows of an artifact, lowest version first."""
+        return sorted(self.catalog.version_rows(artifact_id), key=_semver_key)
+
+    def versions(self, name, workspace=None):
+        """SPEC.md's `versions` rows for an artifact, lowest version first."""
+        if workspace is None and "/" in name:
+            workspace, name, _ = names.parse_ref(name)
+        art = self.artifact(name, workspace)
+        return [
+            {k: d[k] for k in ("version", "aliases", "tags", "created_at", "size", "manifest_digest")}
+            | {"assets": d["assets_count"]}
+            for d in (self.describe(art, row) for row in self.version_rows(art["id"]))
+        ]
+
+    def resolve(self, name, workspace=None, version_or_alias=None):
+        """(artifact row, version row) for a reference; no version means latest."""
+        if version_or_alias is None and isinstance(name, str) and (":" in name or "/" in name):
+            ref_ws, name, version_or_alias = names.parse_ref(name)
+            workspace = workspace or ref_ws
+        art = self.artifact(name, workspace)
+        ref = f"{art['workspace']}/{art['name']}"
+        rows = self.version_rows(art["id"])
+        if not rows:
+            raise NotFound(f"artifact {ref} has no versions")
+        if version_or_alias is None or version_or_alias == "latest":
+            return art, rows[-1]
+        if names.is_version(str(version_or_alias)):
+            row = self.catalog.version_by_number(art["id"], str(names.parse_version(str(version_or_alias))))
+            if row is None:
+                raise NotFound(
+                    f"artifact {ref} has no version {version_or_alias}; see 'artstore versions {art['name']}'"
+                )
+            return art, row
+        row = self.catalog.version_by_alias(art["id"], version_or_alias)
+        if row is None:
+            raise NotFound(
+                f"artifact {ref} has no version or alias {version_or_alias!r}; "
+                f"see 'artstore versions {art['name']}'"
+            )
+        return art, row
+
+    def describe(self, art, vrow):
+        """Everything the API and CLI show about one version, as plain data."""
+        rows = self.version_rows(art["id"])
+        aliases = self.catalog.aliases_of_version(vrow["id"])
+        if rows and rows[-1]["id"] == vrow["id"]:
+            aliases = sorted(set(aliases) | {"latest"})
+        run = self.catalog.run(vrow["run_id"]) if vrow["run_id"] else None
+        return {
+            "workspace": art["workspace"],
+            "name": art["name"],
+            "type": art["type"],
+            "artifact_id": art["id"],
+            "version": vrow["version"],
+            "aliases": aliases,
+            "tags": self.catalog.tags_of_version(vrow["id"]),
+            "artifact_tags": self.catalog.tags_of_artifact(art["id"]),
+            "metadata": json.loads(vrow["metadata"]),
+            "size": vrow["size"],
+            "assets_count": vrow["asset_count"],
+            "manifest_digest": vrow["manifest_digest"],
+            "artifact_version_id": vrow["id"],
+            "source_experiment_key": vrow["run_id"],
+            "source_run_name": run["name"] if run else None,
+            "created_at": vrow["created_at"],
+        }
+
+    def assets(self, version_id):
+        out = []
+        for a in self.catalog.assets(version_id):
+            out.append({
+                "id": a["id"],
+                "logical_path": a["logical_path"],
+                "size": a["size"],
+                "remote": bool(a["remote"]),
+                "link": a["uri"] if a["remote"] else None,
+                "content_hash": a["file_digest"].hex() if a["file_digest"] is not None else None,
+                "metadata": json.loads(a["metadata"]),
+                "asset_type": a["asset_type"],
+                "artifact_version_id": a["version_id"],
+                "remote_identity": json.loads(a["remote_identity"]) if a["remote_identity"] else None,
+            })
+        return out
+
+    def ref_of(self, version_id):
+        v = self.catalog.version_by_id(version_id)
+        if v is None:
+            return version_id
+        art = self.catalog.query("SELECT * FROM artifacts WHERE id = ?", (v["artifact_id"],))[0]
+        return f"{art['workspace']}/{art['name']}:{v['version']}"
+
+    # -- logging a version ------------------------------------------------------------------
+
+    def new_writer(self):
+        return chunkstore.PackWriter(
+            self.pack_dir,
+            self.tmp_dir,
+            compression=self.config.storage["compression"],
+            target_size=self.config.storage["pack_target_size"],
+        )
+
+    def log(self, name, sources, *, artifact_type="dataset", version=None, workspace=None,
+            aliases=(), version_tags=(), metadata=None, run_id=None, progress=None):
+        """Store ``sources`` (ingest.LocalFile / InMemory / StoredFile / remote rows) as a
+        new version and return its ``describe`` dict. Everything or nothing is logged."""
+        names.check_name(name, "artifact name")
+        names.check_name(artifact_type, "artifact type")
+        workspace = names.check_name(workspace or self.workspace, "workspace")
+        if version is not None:
+            version = names.parse_version(version)
+        aliases = sorted({names.check_alias(a) for a in aliases})
+        version_tags = sorted({names.check_name(t, "tag") for t in version_tags})
+        metadata_json = check_metadata(metadata)
+        for src in sources:
+            paths.check_logical_path(src.logical_path)
+            check_metadata(src.metadata, f"metadata of {src.logical_path}")
+        paths.check_unique([s.logical_path for s in sources])
+
+        with self.lock.shared():
+            self._check_writable()
+            writer = self.new_writer()
+            try:
+                ingestor = ingest.Ingestor(self.catalog, writer, self.config.chunking, progress)
+                asset_rows = [self._asset_row(ingestor, src) for src in sources]
+                packs = writer.finish()
+                checkpoint("before-commit")
+                with self.catalog.transaction() as cat:
+                    cat.add_packs(packs)
+                    cat.add_files((d, s, blob) for d, (s, blob) in ingestor.new_files.items())
+                    art = cat.ensure_artifact(workspace, name, artifact_type)
+                    if art["type"] != artifact_type:
+                        raise Conflict(
+                            f"artifact {workspace}/{name} has type {art['type']!r}, not {artifact_type!r}"
+                        )
+                    version_id = uuid.uuid4().hex
+                    existing = self.version_rows(art["id"])
+                    if version is None:
+                        top = _semver_key(existing[-1]) if existing else None
+                        version = top.next_major() if top else semantic_version.Version("1.0.0")
+                    elif any(r["version"] == str(version) for r in existing):
+                        raise Conflict(
+                            f"{workspace}/{name} already has version {version}; logged versions "
+                            "are immutable, choose another version number"
+                        )
+                    for row in asset_rows:
+                        row["version_id"] = version_id
+                    cat.insert_version(
+                        {
+                            "id": version_id,
+                            "artifact_id": art["id"],
+                            "version": str(version),
+                            "created_at": catalog_mod.now_iso(),
+                            "metadata": metadata_json,
+                            "manifest_digest": manifest_digest(asset_rows),
+                            "size": sum(r["size"] for r in asset_rows),
+                            "asset_count": len(asset_rows),
+                            "run_id": run_id,
+                        },
+                        asset_rows,
+                    )
+                    for alias in aliases:
+                        cat.set_alias(art["id"], alias, version_id)
+                    cat.add_version_tags(version_id, version_tags)
+                    if run_id is not None:
+                        cat.ensure_run(run_id)
+                        cat.add_lineage(run_id, version_id, "produced")
+                    cat.stat_cache_put(ingestor.stat_rows)
+            except BaseException:
+                writer.abort()
+                raise
+            described = self.describe(art, self.catalog.version_by_id(version_id))
+            described["stored_bytes"] = sum(p.size for p in packs)
+            described["files_read"] = ingestor.files_read
+            described["bytes_read"] = ingestor.bytes_read
+            return described
+
+    def _check_writable(self):
+        if not os.access(self.dir, os.W_OK) or not os.access(self.tmp_dir, os.W_OK):
+            raise ArtstoreError(f"the store {self.dir} is read-only; check its permissions")
+
+    def _asset_row(self, ingestor, src):
+        row = {
+            "id": uuid.uuid4().hex,
+            "version_id": None,
+            "logical_path": src.logical_path,
+            "metadata": check_metadata(src.metadata),
+            "asset_type": src.asset_type,
+            "remote": 0,
+            "uri": None,
+            "remote_identity": None,
+        }
+        if isinstance(src, ingest.LocalFile):
+            record = ingestor.store_file(src.os_path)
+        elif isinstance(src, ingest.InMemory):
+            record = ingestor.store_data(src.data)
+        elif isinstance(src, ingest.DownloadedFile) and os.path.isfile(src.os_path):
+            record = ingestor.store_file(src.os_path)
+        elif isinstance(src, (ingest.StoredFile, ingest.DownloadedFile)):
+            if self.catalog.get_file(src.digest) is None:
+                raise NotFound(f"{src.logical_path}: its stored file is no longer in the store")
+            record = ingest.FileRecord(src.digest, src.size)
+        else:
+            raise InvalidInput(f"cannot store a {type(src).__name__}")
+        row["file_digest"] = record.digest
+        row["size"] = record.size
+        return row
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _entries(self, version_id):
+        """materialize.Entry for each local asset of a version (remote ones are skipped)."""
+        entries = []
+        for a in self.catalog.assets(version_id):
+            if a["file_digest"] is None:
+                continue
+            f = self.catalog.get_file(a["file_digest"])
+            if f is None:
+                raise IntegrityError(
+                    f"{a['logical_path']}: its file is missing from the catalog; run 'artstore verify'"
+                )
+            entries.append(materialize.Entry(a["logical_path"], a["file_digest"], f[0], split_chunks(f[1])))
+        return entries
+
+    def _chunk_reader(self, entries):
+        locations = self.catalog.chunk_locations(cid for e in entries for cid in e.chunk_ids)
+        reader = chunkstore.PackReader(self.pack_dir)
+
+        def read_chunk(cid):
+            loc = locations.get(cid)
+            if loc is None:
+                raise IntegrityError(
+                    f"chunk {cid.hex()} is missing from the store; run 'artstore verify'"
+                )
+            return reader.read(cid, *loc)
+
+        return reader, read_chunk
+
+    def download(self, ref, dest, overwrite_strategy=False, run_id=None, progress=None):
+        """Write a version's local assets under ``dest``. Returns a summary dict."""
+        strategy = materialize.normalize_strategy(overwrite_strategy)
+        with self.lock.shared():
+            art, vrow = self.resolve(ref)
+            entries = self._entries(vrow["id"])
+            for e in entries:
+                paths.check_logical_path(e.logical_path)
+            reader, read_chunk = self._chunk_reader(entries)
+            try:
+                written, unchanged, preserved = materialize.materialize(
+                    dest, entries, read_chunk, strategy, progress
+                )
+            finally:
+                reader.close()
+            stat_rows = ingest.stat_rows_for(dest, written + unchanged)
+            with self.catalog.transaction() as cat:
+                cat.stat_cache_put(stat_rows)
+                if run_id is not None:
+                    cat.ensure_run(run_id)
+                    cat.add_lineage(run_id, vrow["id"], "consumed")
+        return {
+            "ref": f"{art['workspace']}/{art['name']}:{vrow['version']}",
+            "version": vrow["version"],
+            "written": [e.logical_path for e in written],
+            "unchanged": [e.logical_path for e in unchanged],
+            "preserved": [e.logical_path for e in preserved],
+            "bytes": sum(e.size for e in written),
+        }
+
+    def download_asset(self, ref, logical_path, target, overwrite_strategy=False):
+        """Write one local asset to the file path ``target``."""
+        strategy = materialize.normalize_strategy(overwrite_strategy)
+        paths.check_logical_path(logical_path)
+        with self.lock.shared():
+            art, vrow = self.resolve(ref)
+            entries = [e for e in self._entries(vrow["id"]) if e.logical_path == logical_path]
+            if not entries:
+                raise NotFound(f"{art['name']}:{vrow['version']} has no local asset {logical_path!r}")
+            target = os.path.abspath(target)
+            entry = entries[0]
+            single = materialize.Entry(os.path.basename(target), entry.digest, entry.size, entry.chunk_ids)
+            reader, read_chunk = self._chunk_reader(entries)
+            try:
+                materialize.materialize(os.path.dirname(target), [single], read_chunk, strategy)
+            finally:
+                reader.close()
+
+    def read_asset(self, ref, logical_path):
+        """Yield the verified bytes of one local asset, chunk by chunk."""
+        paths.check_logical_path(logical_path)
+        with self.lock.shared():
+            art, vrow = self.resolve(ref)
+            entries = [e for e in self._entries(vrow["id"]) if e.logical_path == logical_path]
+            if not entries:
+                raise NotFound(
+                    f"{art['name']}:{vrow['version']} has no local asset {logical_path!r}; "
+                    f"see 'artstore show {art['name']}:{vrow['version']}'"
+                )
+            entry = entries[0]
+            reader, read_chunk = self._chunk_reader(entries)
+            hasher = blake3.blake3()
+            try:
+                for cid in entry.chunk_ids:
+                    data = read_chunk(cid)
+                    hasher.update(data)
+                    yield data
+            finally:
+                reader.close()
+            if hasher.digest() != entry.digest:
+                raise IntegrityError(
+                    f"{logical_path}: stored chunks do not match the file digest; run 'artstore verify --read-data'"
+                )
+
+    # -- labels, runs and lineage -------------------------------------------------------------
+
+    def describe_ref(self, ref):
+        return self.describe(*self.resolve(ref))
+
+    def set_aliases(self, ref, aliases):
+        """Make ``aliases`` exactly the aliases of this version (moving them from others)."""
+        wanted = {names.check_alias(a, allow_latest=True) for a in aliases} - {"latest"}
+        with self.catalog.transaction() as cat:
+            art, vrow = self.resolve(ref)
+            for alias in set(cat.aliases_of_version(vrow["id"])) - wanted:
+                cat.remove_alias(art["id"], alias, vrow["id"])
+            for alias in sorted(wanted):
+                checkpoint("alias-update")
+                cat.set_alias(art["id"], alias, vrow["id"])
+
+    def add_aliases(self, ref, aliases):
+        with self.catalog.transaction() as cat:
+            art, vrow = self.resolve(ref)
+            for alias in aliases:
+                cat.set_alias(art["id"], names.check_alias(alias), vrow["id"])
+
+    def remove_aliases(self, ref, aliases):
+        with self.catalog.transaction() as cat:
+            art, vrow = self.resolve(ref)
+            for alias in aliases:
+                if alias == "latest":
+                    raise InvalidInput("the alias 'latest' is set automatically and cannot be removed")
+                if not cat.remove_alias(art["id"], names.check_alias(alias), vrow["id"]):
+                    raise NotFound(f"{art['name']}:{vrow['version']} has no alias {alias!r}")
+
+    def set_version_tags(self, ref, tags):
+        tags = sorted({names.check_name(t, "tag") for t in tags})
+        with self.catalog.transaction() as cat:
+            _art, vrow = self.resolve(ref)
+            cat.set_version_tags(vrow["id"], tags)
+
+    def add_version_tags(self, ref, tags):
+        tags = sorted({names.check_name(t, "tag") for t in tags})
+        with self.catalog.transaction() as cat:
+            _art, vrow = self.resolve(ref)
+            cat.add_version_tags(vrow["id"], tags)
+
+    def remove_version_tags(self, ref, tags):
+        with self.catalog.transaction() as cat:
+            art, vrow = self.resolve(ref)
+            present = set(cat.tags_of_version(vrow["id"]))
+            for tag in tags:
+                if tag not in present:
+                    raise NotFound(f"{art['name']}:{vrow['version']} has no tag {tag!r}")
+            cat.remove_version_tags(vrow["id"], tags)
+
+    def set_artifact_tags(self, ref, tags):
+        tags = sorted({names.check_name(t, "tag") for t in tags})
+        with self.catalog.transaction() as cat:
+            art, _vrow = self.resolve(ref)
+            cat.set_artifact_tags(art["id"], tags)
+
+    def start_run(self, run_id, project=None, name=None):
+        with self.catalog.transaction() as cat:
+            cat.ensure_run(run_id, project, name)
+
+    def run_named(self, name):
+        """The id of the most recent run called ``name``, creating the run if there is none."""
+        names.check_name(name, "run name")
+        with self.catalog.transaction() as cat:
+            row = cat.run_by_name(name)
+            if row is not None:
+                return row["id"]
+            run_id = uuid.uuid4().hex
+            cat.ensure_run(run_id, None, name)
+            return run_id
+
+    def end_run(self, run_id):
+        with self.catalog.transaction() as cat:
+            cat.end_run(run_id)
+
+    def run(self, run_id):
+        return self.catalog.run(run_id)
+
+    def record_lineage(self, run_id, version_id, kind):
+        with self.catalog.transaction() as cat:
+            cat.ensure_run(run_id)
+            cat.add_lineage(run_id, version_id, kind)
+
+    def diff(self, ref_a, ref_b):
+        """Logical paths added / removed / modified / unchanged from A to B, and how many of
+        B's bytes (counted by distinct chunk) are shared with A or new."""
+        _art_a, va = self.resolve(ref_a)
+        _art_b, vb = self.resolve(ref_b)
+        a = {x["logical_path"]: x for x in self.catalog.assets(va["id"])}
+        b = {x["logical_path"]: x for x in self.catalog.assets(vb["id"])}
+
+        def same(x, y):
+            keys = ("file_digest", "uri", "remote_identity", "size")
+            return all(x[k] == y[k] for k in keys)
+
+        chunks_a = self._chunk_sizes(va["id"])
+        chunks_b = self._chunk_sizes(vb["id"])
+        return {
+            "added": sorted(set(b) - set(a)),
+            "removed": sorted(set(a) - set(b)),
+            "modified": sorted(p for p in set(a) & set(b) if not same(a[p], b[p])),
+            "unchanged": sorted(p for p in set(a) & set(b) if same(a[p], b[p])),
+            "bytes_shared": sum(size for cid, size in chunks_b.items() if cid in chunks_a),
+            "bytes_new": sum(size for cid, size in chunks_b.items() if cid not in chunks_a),
+        }
+
+    def _chunk_sizes(self, version_id):
+        ids = {cid for e in self._entries(version_id) for cid in e.chunk_ids}
+        return {cid: loc[3] for cid, loc in self.catalog.chunk_locations(ids).items()}
+
+    def lineage(self, ref, depth=None):
+        """The lineage graph around a version, walking up and down ``depth`` hops
+        (None: all). Nodes are versions and runs; a run ``produced`` a version, a version
+        was ``consumed`` by a run; edges point from producer to consumer."""
+        _art, vrow = self.resolve(ref)
+        nodes, edges = {}, set()
+        start = "version:" + vrow["id"]
+        frontier, hops = [start], 0
+        seen = {start}
+        while frontier and (depth is None or hops < depth):
+            versions = [n.split(":", 1)[1] for n in frontier if n.startswith("version:")]
+            runs = [n.split(":", 1)[1] for n in frontier if n.startswith("run:")]
+            rows = (self.catalog.lineage_of_versions(versions) if versions else []) + (
+                self.catalog.lineage_of_runs(runs) if runs else []
+            )
+            nxt = []
+            for row in rows:
+                v, r = "version:" + row["version_id"], "run:" + row["run_id"]
+                edges.add((r, v, "produced") if row["kind"] == "produced" else (v, r, "consumed"))
+                for node in (v, r):
+                    if node not in seen:
+                        seen.add(node)
+                        nxt.append(node)
+            frontier, hops = nxt, hops + 1
+        for node in seen:
+            kind, ident = node.split(":", 1)
+            if kind == "version":
+                nodes[node] = {"id": node, "kind": "version", "label": self.ref_of(ident)}
+            else:
+                run = self.catalog.run(ident) or {}
+                label = run.get("name") or (
+                    f"{run['project']}/{ident[:8]}" if run.get("project") else f"run {ident[:8]}"
+                )
+                nodes[node] = {"id": node, "kind": "run", "label": label}
+        edges = [e for e in edges if e[0] in nodes and e[1] in nodes]
+        return {
+            "root": start,
+            "nodes": sorted(nodes.values(), key=lambda n: (n["kind"], n["label"])),
+            "edges": [{"from": f, "to": t, "kind": k} for f, t, k in sorted(edges)],
+        }
+
+    # -- maintenance --------------------------------------------------------------------------
+
+    def du(self):
+        t = self.catalog.totals()
+        t["dedup_ratio"] = round(t["logical_bytes"] / t["stored_bytes"], 3) if t["stored_bytes"] else 1.0
+        return t
+
+    def delete_version(self, ref):
+        """Remove one version; its aliases go with it and its bytes return at the next gc."""
+        with self.lock.shared():
+            art, vrow = self.resolve(ref)
+            checkpoint("before-rm-commit")
+            with self.catalog.transaction() as cat:
+                cat.delete_version(vrow["id"])
+                cat.delete_artifact_if_empty(art["id"])
+        return f"{art['workspace']}/{art['name']}:{vrow['version']}"
+
+    def refs_using_file(self, digest):
+        """Refs of the versions that have an asset with this file digest."""
+        rows = self.catalog.query("SELECT DISTINCT version_id FROM assets WHERE file_digest = ?", (digest,))
+        return [self.ref_of(r["version_id"]) for r in rows]
+
+    def verify(self, read_data=False, progress=None, ref=None):
+        """Check the store (or what version ``ref`` needs); returns
+        {"ok", "problems": [{"kind", "detail", "versions"}], "notes"}."""
+        with self.lock.shared():
+            version_id = self.resolve(ref)[1]["id"] if ref else None
+            return verify_mod.verify_store(self, read_data=read_data, progress=progress, version_id=version_id)
+
+    def gc(self, dry_run=False, progress=None):
+        """Remove what no version references; rewrite mostly-dead packs. Returns a summary."""
+        with self.lock.exclusive():
+            return gc_mod.collect(self, dry_run=dry_run, progress=progress)

@@ -1,0 +1,159 @@
+"""Store verification: catalog structure, packs, chunk index, files and assets.
+
+Without ``read_data`` it checks that every referenced chunk lies inside a pack that exists
+and has its recorded size; with it, every stored chunk is read and re-hashed. Every problem
+names the versions it damages (DESIGN.md invariant 3).
+"""
+
+import os
+
+from . import chunkstore, paths
+from .catalog import split_chunks
+from .errors import ArtstoreError
+
+
+class _Report:
+    def __init__(self):
+        self.problems = []  # (kind, detail, chunk ids, file digests, version ids)
+
+    def add(self, kind, detail, chunks=(), files=(), versions=()):
+        self.problems.append((kind, detail, set(chunks), set(files), set(versions)))
+
+
+def verify_store(store, read_data=False, progress=None, version_id=None):
+    """Check everything, or only what ``version_id`` needs when given."""
+    cat = store.catalog
+    report = _Report()
+    scope = _scope(store, version_id) if version_id else None
+    for problem in cat.quick_check():
+        report.add("catalog", f"SQLite quick_check: {problem}")
+    missing_tables = cat.check_schema()
+    if missing_tables:
+        report.add("catalog", f"catalog lacks tables {', '.join(missing_tables)}")
+        return _result(store, report, [])
+
+    chunk_sizes = _check_packs(store, report, read_data, progress, scope)
+    _check_files(cat, report, chunk_sizes, scope)
+    _check_assets(cat, report, version_id)
+    notes = _leftovers(store)
+    return _result(store, report, notes)
+
+
+def _scope(store, version_id):
+    """(file digests, chunk ids) that one version needs."""
+    digests = {a["file_digest"] for a in store.catalog.assets(version_id) if a["file_digest"]}
+    chunks = set()
+    for digest in digests:
+        row = store.catalog.get_file(digest)
+        if row is not None:
+            chunks.update(split_chunks(row[1]))
+    return digests, chunks
+
+
+def _check_packs(store, report, read_data, progress, scope):
+    """Check each pack and its chunks; returns {chunk id: size} of the chunks present."""
+    cat = store.catalog
+    reader = chunkstore.PackReader(store.pack_dir)
+    chunk_sizes = {}
+    try:
+        for pack in cat.packs():
+            path = reader.path(pack["name"])
+            rows = cat.pack_chunks(pack["id"])
+            if scope is not None:
+                rows = [r for r in rows if r[0] in scope[1]]
+                if not rows:
+                    continue
+            try:
+                actual = os.path.getsize(path)
+            except FileNotFoundError:
+                report.add("missing-pack", f"pack {pack['name']} is missing", chunks=[r[0] for r in rows])
+                continue
+            if actual != pack["size"]:
+                report.add(
+                    "pack-size",
+                    f"pack {pack['name']} is {actual} bytes, the catalog says {pack['size']}",
+                    chunks=[r[0] for r in rows if r[1] + r[2] > actual],
+                )
+            for cid, offset, stored, size, compression in rows:
+                if offset + stored > actual:
+                    report.add("missing-chunk", f"chunk {cid.hex()} lies beyond the end of pack {pack['name']}",
+                               chunks=[cid])
+                    continue
+                if read_data:
+                    try:
+                        reader.read(cid, pack["name"], offset, stored, size, compression)
+                    except ArtstoreError as exc:
+                        report.add("bad-chunk", str(exc).split(";")[0], chunks=[cid])
+                        continue
+                    if progress:
+                        progress(stored)
+                chunk_sizes[cid] = size
+    finally:
+        reader.close()
+    return chunk_sizes
+
+
+def _check_files(cat, report, chunk_sizes, scope):
+    for digest, size, blob in cat.iter_files():
+        if scope is not None and digest not in scope[0]:
+            continue
+        ids = split_chunks(blob)
+        absent = [c for c in ids if c not in chunk_sizes]
+        if absent:
+            known = cat.known_chunks(absent)
+            unindexed = [c for c in absent if c not in known]
+            if unindexed:
+                report.add(
+                    "missing-chunk",
+                    f"file {digest.hex()} needs {len(unindexed)} chunk(s) the store does not have",
+                    files=[digest],
+                )
+            continue
+        if sum(chunk_sizes[c] for c in ids) != size:
+            report.add("bad-file", f"file {digest.hex()}: its chunks do not add up to its size", files=[digest])
+
+
+def _check_assets(cat, report, version_id):
+    for row in cat.missing_files():
+        if version_id is not None and row["version_id"] != version_id:
+            continue
+        report.add("missing-file", f"{row['logical_path']}: its file is not in the catalog",
+                   versions=[row["version_id"]])
+    for row in cat.asset_paths():
+        if version_id is not None and row["version_id"] != version_id:
+            continue
+        try:
+            paths.check_logical_path(row["logical_path"])
+        except ArtstoreError as exc:
+            report.add("bad-path", str(exc), versions=[row["version_id"]])
+
+
+def _leftovers(store):
+    """Unreferenced packs and temp files: harmless leftovers of interrupted work, for gc."""
+    known = {p["name"] + ".pack" for p in store.catalog.packs()}
+    notes = []
+    orphans = [n for n in os.listdir(store.pack_dir) if n not in known]
+    if orphans:
+        notes.append(f"{len(orphans)} unreferenced pack file(s); 'artstore gc' removes them")
+    temps = os.listdir(store.tmp_dir)
+    if temps:
+        notes.append(f"{len(temps)} temp file(s) in tmp/; 'artstore gc' removes them")
+    return notes
+
+
+def _result(store, report, notes):
+    bad_chunks = set().union(*(p[2] for p in report.problems)) if report.problems else set()
+    files_by_chunk = {}
+    if bad_chunks:
+        for digest, _size, blob in store.catalog.iter_files():
+            for cid in bad_chunks.intersection(split_chunks(blob)):
+                files_by_chunk.setdefault(cid, set()).add(digest)
+    problems = []
+    for kind, detail, chunks, files, versions in report.problems:
+        for cid in chunks:
+            files |= files_by_chunk.get(cid, set())
+        refs = set(store.ref_of(v) for v in versions)
+        for digest in files:
+            refs.update(store.refs_using_file(digest))
+        problems.append({"kind": kind, "detail": detail, "versions": sorted(refs)})
+    return {"ok": not problems, "problems": problems, "notes": notes}

@@ -1,0 +1,81 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from artstore import Store
+
+# Keep lock waits short in tests that provoke them; a test that wants a longer wait sets it.
+os.environ.setdefault("ARTSTORE_LOCK_TIMEOUT", "10")
+os.environ.pop("ARTSTORE_DIR", None)
+os.environ.pop("ARTSTORE_FAULT", None)
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A project directory with an initialised store."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    Store.init(root, workspace="ws").close()
+    return root
+
+
+@pytest.fixture
+def store(project):
+    s = Store.open(project)
+    yield s
+    s.close()
+
+
+def write_tree(root, files):
+    """Create files {relative path: bytes} under root."""
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def read_tree(root):
+    """{relative posix path: bytes} of every regular file under root."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            full = os.path.join(dirpath, name)
+            out[os.path.relpath(full, root).replace(os.sep, "/")] = open(full, "rb").read()
+    return out
+
+
+class CLIResult:
+    def __init__(self, proc):
+        self.code = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+
+    def json(self):
+        return json.loads(self.out)
+
+    def __repr__(self):
+        return f"<exit {self.code} out={self.out[:300]!r} err={self.err[:300]!r}>"
+
+
+def run_cli(*args, cwd, env=None, input=None, timeout=120):
+    """Run `python -m artstore ARGS` in a real subprocess."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [sys.executable, "-m", "artstore", *map(str, args)],
+        cwd=cwd, env=full_env, capture_output=True, text=True, input=input, timeout=timeout,
+    )
+    return CLIResult(proc)
+
+
+@pytest.fixture
+def cli(project):
+    def call(*args, **kw):
+        kw.setdefault("cwd", project)
+        return run_cli(*args, **kw)
+
+    return call

@@ -1,0 +1,55 @@
+"""Chunking: streaming cuts equal whole-buffer cuts, and edits keep dedup."""
+
+import io
+import random
+
+import pyfastcdc
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from artstore.config import DEFAULT_CHUNKING
+from artstore.ingest import iter_chunks
+
+
+def small_cdc():
+    return pyfastcdc.FastCDC(256, min_size=64, max_size=1024)
+
+
+@given(st.binary(max_size=20000), st.integers(min_value=1, max_value=3000))
+def test_block_reader_cuts_like_whole_buffer(data, block):
+    cdc = small_cdc()
+    expected = [bytes(c.data) for c in cdc.cut_buf(data)]
+    got = [bytes(c) for c in iter_chunks(io.BytesIO(data), cdc, block_size=block)]
+    assert got == expected
+    assert b"".join(got) == data
+
+
+def _chunk_ids(data):
+    cdc = pyfastcdc.FastCDC(
+        DEFAULT_CHUNKING["avg_size"], min_size=DEFAULT_CHUNKING["min_size"], max_size=DEFAULT_CHUNKING["max_size"]
+    )
+    return [bytes(c) for c in iter_chunks(io.BytesIO(data), cdc)]
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=2**32),
+    st.sampled_from(["insert", "delete", "overwrite"]),
+    st.floats(min_value=0, max_value=1),
+    st.integers(min_value=1, max_value=4096),
+)
+def test_an_edit_changes_a_bounded_number_of_chunks(seed, kind, where, length):
+    rng = random.Random(seed)
+    data = rng.randbytes(4 << 20)
+    pos = int(where * (len(data) - length))
+    if kind == "insert":
+        edited = data[:pos] + rng.randbytes(length) + data[pos:]
+    elif kind == "delete":
+        edited = data[:pos] + data[pos + length:]
+    else:
+        edited = data[:pos] + rng.randbytes(length) + data[pos + length:]
+    before = set(_chunk_ids(data))
+    new = [c for c in _chunk_ids(edited) if c not in before]
+    # A local edit disturbs the chunk it lands in and at most a couple of neighbours.
+    assert len(new) <= 4
+    assert sum(map(len, new)) <= length + 3 * DEFAULT_CHUNKING["max_size"]
