@@ -35,7 +35,7 @@ def checkpoint(step):
         return
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
-    if action == "eio":
-        raise OSError(errno.EIO, f"injected I/O error at {step}")
-    if action == "enospc":
-        raise OSError(errno.ENOSPC, f"injected no space left on device at {step}")
+    codes = {"eio": errno.EIO, "enospc": errno.ENOSPC}
+    if action in codes:
+        code = codes[action]
+        raise OSError(code, f"{os.strerror(code)} (injected at {step})")

@@ -245,10 +245,7 @@ class Ingestor:
         except IsADirectoryError:
             raise InvalidInput(f"{os_path} is a directory, not a file") from None
         with f:
-            try:
-                record = self._store_stream(f)
-            except OSError as exc:
-                raise InvalidInput(f"cannot read {os_path}: {exc.strerror or exc}") from None
+            record = self._store_stream(_SourceReader(f, os_path))
             after_fd = os.fstat(f.fileno())
         try:
             after = os.stat(os_path)
@@ -316,6 +313,20 @@ def _stat_matches(st, cached):
         and st.st_dev == device
         and mtime_ns < cached_at_ns - (COARSE_RACY_NS if mtime_ns % 1_000_000_000 == 0 else RACY_NS)
     )
+
+
+class _SourceReader:
+    """A source file whose read errors name the file (a write error is the store's)."""
+
+    def __init__(self, f, path):
+        self.f = f
+        self.path = path
+
+    def readinto(self, view):
+        try:
+            return self.f.readinto(view)
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {self.path}: {exc.strerror or exc}") from None
 
 
 class _ReadintoAdapter:

@@ -1,0 +1,184 @@
+"""Crashes, faults and locks through real subprocesses (DESIGN.md invariants 1 and 4)."""
+
+import fcntl
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import read_tree, run_cli, write_tree
+
+ADD_STEPS = ["pack-write", "pack-fsync", "pack-rename", "before-commit", "catalog-commit"]
+
+
+@pytest.fixture
+def data(project):
+    return write_tree(project / "data", {"a.bin": os.urandom(300_000), "b.bin": os.urandom(70_000)})
+
+
+def assert_store_healthy(project, expected_versions):
+    """verify --read-data passes and every committed version downloads byte-exact."""
+    r = run_cli("verify", "--read-data", "--json", cwd=project)
+    assert r.code == 0 and r.json()["ok"], r
+    rows = run_cli("list", "--json", cwd=project).json()
+    versions = {}
+    for art in rows:
+        for v in run_cli("versions", art["name"], "--json", cwd=project).json():
+            versions[f"{art['name']}:{v['version']}"] = v
+    assert set(versions) == set(expected_versions)
+    for ref, tree in expected_versions.items():
+        dest = project.parent / ("check-" + ref.replace(":", "-") + str(time.monotonic_ns()))
+        assert run_cli("download", ref, dest, cwd=project).code == 0
+        assert read_tree(dest) == tree
+
+
+@pytest.mark.parametrize("step", ADD_STEPS)
+def test_add_killed_at_each_step_leaves_no_trace(project, data, step):
+    first = run_cli("add", "ds", "data", cwd=project)
+    assert first.code == 0
+    v1 = read_tree(data)
+    (data / "a.bin").write_bytes(os.urandom(300_000))
+    r = run_cli("add", "ds", "data", cwd=project, env={"ARTSTORE_FAULT": f"{step}:kill"})
+    assert r.code == -9, r
+    assert_store_healthy(project, {"ds:1.0.0": v1})
+    assert run_cli("gc", cwd=project).code == 0
+    assert os.listdir(project / ".artstore" / "tmp") == []
+    again = run_cli("add", "ds", "data", cwd=project)
+    assert again.code == 0, again
+    assert_store_healthy(project, {"ds:1.0.0": v1, "ds:2.0.0": read_tree(data)})
+
+
+@pytest.mark.parametrize("fault", ["eio", "enospc"])
+@pytest.mark.parametrize("step", ["pack-write", "pack-fsync", "catalog-commit"])
+def test_disk_errors_during_add_are_clean(project, data, fault, step):
+    r = run_cli("add", "ds", "data", cwd=project, env={"ARTSTORE_FAULT": f"{step}:{fault}"})
+    assert r.code == 1, r
+    assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+    assert os.listdir(project / ".artstore" / "tmp") == []
+    assert os.listdir(project / ".artstore" / "objects" / "pack") == []
+    assert_store_healthy(project, {})
+
+
+def test_disk_error_during_download_leaves_no_partial_file(project, data, tmp_path):
+    assert run_cli("add", "ds", "data", cwd=project).code == 0
+    r = run_cli("download", "ds", tmp_path / "out", cwd=project, env={"ARTSTORE_FAULT": "download-write:enospc"})
+    assert r.code == 1 and "No space left" in r.err, r
+    assert [n for n in os.listdir(tmp_path / "out") if n.endswith(".tmp")] == []
+    assert not (tmp_path / "out" / "a.bin").exists()
+
+
+@pytest.mark.parametrize("step", ["gc-unlink-leftover", "gc-before-commit", "catalog-commit", "gc-unlink-pack"])
+def test_gc_killed_at_each_step_loses_nothing(project, data, step):
+    assert run_cli("add", "ds", "data", cwd=project).code == 0
+    keep = {"a.bin": os.urandom(200_000)}
+    write_tree(project / "keep", keep)
+    assert run_cli("add", "keep", "keep", cwd=project).code == 0
+    (data / "a.bin").write_bytes(os.urandom(300_000))
+    assert run_cli("add", "ds", "data", "--as", "copy", cwd=project).code == 0
+    assert run_cli("rm", "ds:1.0.0", cwd=project).code == 0
+    open(project / ".artstore" / "tmp" / "pack-stale.tmp", "wb").write(b"x")
+    r = run_cli("gc", cwd=project, env={"ARTSTORE_FAULT": f"{step}:kill"})
+    assert r.code == -9, r
+    expected = {"keep:1.0.0": keep, "ds:2.0.0": {"copy/" + k: v for k, v in read_tree(data).items()}}
+    assert_store_healthy(project, expected)
+    assert run_cli("gc", cwd=project).code == 0
+    assert_store_healthy(project, expected)
+
+
+def test_rm_killed_before_commit_keeps_version(project, data):
+    assert run_cli("add", "ds", "data", cwd=project).code == 0
+    r = run_cli("rm", "ds:1.0.0", cwd=project, env={"ARTSTORE_FAULT": "before-rm-commit:kill"})
+    assert r.code == -9
+    assert_store_healthy(project, {"ds:1.0.0": read_tree(data)})
+
+
+def _hold_lock(project, mode):
+    code = (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(project / '.artstore' / 'lock')!r}, os.O_RDWR | os.O_CREAT)\n"
+        f"fcntl.flock(fd, {mode})\n"
+        "print('held', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_lock_wait_is_bounded_and_a_killed_holder_releases_it(project, data):
+    holder = _hold_lock(project, fcntl.LOCK_EX)
+    try:
+        start = time.monotonic()
+        r = run_cli("add", "ds", "data", cwd=project, env={"ARTSTORE_LOCK_TIMEOUT": "1"})
+        assert r.code == 8 and "locked" in r.err, r
+        assert time.monotonic() - start < 15
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run_cli("add", "ds", "data", cwd=project, env={"ARTSTORE_LOCK_TIMEOUT": "1"}).code == 0
+
+
+def test_gc_waits_for_writers(project, data):
+    holder = _hold_lock(project, fcntl.LOCK_SH)  # a writer between seal and commit
+    try:
+        r = run_cli("gc", cwd=project, env={"ARTSTORE_LOCK_TIMEOUT": "1"})
+        assert r.code == 8, r
+        # Readers and other writers share the lock and go ahead.
+        assert run_cli("add", "ds", "data", cwd=project, env={"ARTSTORE_LOCK_TIMEOUT": "1"}).code == 0
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+WRITER = """
+import os, random, sys
+from artstore import Store
+from artstore.ingest import InMemory
+store = Store.open(sys.argv[1])
+rng = random.Random(int(sys.argv[2]))
+shared = random.Random(7).randbytes(400_000)
+for i in range(int(sys.argv[3])):
+    mine = rng.randbytes(rng.randrange(1, 200_000))
+    v = store.log(sys.argv[4], [InMemory(shared, "shared.bin"), InMemory(mine, "mine.bin")])
+    print(v["version"], mine.hex()[:64], len(mine), flush=True)
+"""
+
+GC_LOOP = """
+import sys, time
+from artstore import Store
+store = Store.open(sys.argv[1])
+deadline = time.monotonic() + float(sys.argv[2])
+runs = 0
+while time.monotonic() < deadline:
+    store.gc()
+    runs += 1
+    time.sleep(0.05)
+print(runs)
+"""
+
+
+def test_concurrent_writers_and_gc_lose_nothing(project):
+    env = {**os.environ, "ARTSTORE_LOCK_TIMEOUT": "60"}
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(project), str(seed), "6", name],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for seed, name in [(1, "same"), (2, "same"), (3, "other")]
+    ]
+    gc = subprocess.Popen([sys.executable, "-c", GC_LOOP, str(project), "8"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env=env)
+    outputs = [w.communicate(timeout=180) for w in writers]
+    gc_out = gc.communicate(timeout=180)
+    assert all(w.returncode == 0 for w in writers), outputs
+    assert gc.returncode == 0 and int(gc_out[0]) >= 1, gc_out
+    same_versions = [line.split()[0] for out, _ in outputs[:2] for line in out.splitlines()]
+    assert len(same_versions) == 12 and len(set(same_versions)) == 12, "no lost update"
+    r = run_cli("verify", "--read-data", "--json", cwd=project)
+    assert r.code == 0 and r.json()["ok"], r
+    for (out, _), name in zip(outputs, ["same", "same", "other"], strict=True):
+        for line in out.splitlines():
+            version, prefix, size = line.split()
+            dest = project.parent / f"dl-{name}-{version}"
+            assert run_cli("download", f"{name}:{version}", dest, cwd=project).code == 0
+            mine = (dest / "mine.bin").read_bytes()
+            assert len(mine) == int(size) and mine.hex()[:64] == prefix
