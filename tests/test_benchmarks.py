@@ -1,0 +1,22 @@
+"""Keep the benchmark harness working: a --quick run of every scenario (timings not asserted)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_benchmark_run_produces_every_scenario(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    scenarios = " ".join(r["scenario"] for r in rows)
+    for number in range(1, 10):
+        assert f"{number}. " in scenarios
+    edit = next(r for r in rows if r["scenario"].startswith("3."))
+    assert "store grew" in edit["note"]
+    assert all(r["artstore_s"] > 0 for r in rows)
