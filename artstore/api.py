@@ -4,6 +4,7 @@ Code written for ``comet_ml``'s Artifacts API runs against a local store by chan
 import. Differences from Comet are deliberate and listed in docs/comet.rst.
 """
 
+import io
 import os
 import tempfile
 import types
@@ -107,6 +108,8 @@ class Artifact:
             return
         if logical_path is None:
             raise InvalidInput("adding bytes or a file object needs logical_path=...")
+        if isinstance(local_path_or_data, io.TextIOBase):
+            raise InvalidInput("the file object is a text stream; open it in binary mode ('rb')")
         if not isinstance(local_path_or_data, (bytes, bytearray, memoryview)) and not hasattr(
             local_path_or_data, "read"
         ):

@@ -155,7 +155,7 @@ def plan(root, entries, strategy):
     return to_write, unchanged, preserved
 
 
-def write_file(root_fd, entry, read_chunk, progress=None):
+def write_file(root_fd, entry, read_chunk, progress=None, mtime_ns=None):
     """Write one entry to a temp file beside its target, verify it, rename it into place."""
     dir_fd, name = _walk_to_parent(root_fd, entry.logical_path, create=True)
     tmp = f".{name[:200]}.artstore-{uuid.uuid4().hex[:12]}.tmp"
@@ -178,6 +178,8 @@ def write_file(root_fd, entry, read_chunk, progress=None):
                     f"{entry.logical_path}: the stored chunks do not add up to the recorded file "
                     "digest; run 'artstore verify --read-data'"
                 )
+            if mtime_ns is not None:
+                os.utime(fd, ns=(mtime_ns, mtime_ns))
         finally:
             os.close(fd)
         checkpoint("download-rename")
@@ -192,14 +194,16 @@ def write_file(root_fd, entry, read_chunk, progress=None):
         os.close(dir_fd)
 
 
-def materialize(root, entries, read_chunk, strategy=FAIL, progress=None):
-    """Write ``entries`` under ``root``. Returns (written, unchanged, preserved) entry lists."""
+def materialize(root, entries, read_chunk, strategy=FAIL, progress=None, mtime_ns=None):
+    """Write ``entries`` under ``root``. Returns (written, unchanged, preserved) entry lists.
+
+    ``mtime_ns`` stamps each written file's modification time (see Store.download)."""
     to_write, unchanged, preserved = plan(root, entries, strategy)
     os.makedirs(root, exist_ok=True)
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
         for entry in to_write:
-            write_file(root_fd, entry, read_chunk, progress)
+            write_file(root_fd, entry, read_chunk, progress, mtime_ns)
     finally:
         os.close(root_fd)
     return to_write, unchanged, preserved

@@ -140,6 +140,17 @@ class _Held:
         self.lock.release()
 
 
+def _download_mtime_ns(vrow):
+    """Downloaded files carry the version's creation time as their mtime, like files
+    unpacked by tar, and never a time within the stat cache's racy window: any later edit
+    then changes the mtime, so the stat cache can trust the downloaded files at once and
+    logging them again (Comet's update flow) does not read them."""
+    from datetime import datetime
+
+    created = int(datetime.fromisoformat(vrow["created_at"]).timestamp() * 1e9)
+    return min(created, time.time_ns() - ingest.COARSE_RACY_NS - 1_000_000_000)
+
+
 def _semver_key(row):
     return semantic_version.Version(row["version"])
 
@@ -504,7 +515,7 @@ class Store:
             reader, read_chunk = self._chunk_reader(entries)
             try:
                 written, unchanged, preserved = materialize.materialize(
-                    dest, entries, read_chunk, strategy, progress
+                    dest, entries, read_chunk, strategy, progress, _download_mtime_ns(vrow)
                 )
             finally:
                 reader.close()

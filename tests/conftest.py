@@ -44,7 +44,8 @@ def read_tree(root):
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
             full = os.path.join(dirpath, name)
-            out[os.path.relpath(full, root).replace(os.sep, "/")] = open(full, "rb").read()
+            with open(full, "rb") as f:
+                out[os.path.relpath(full, root).replace(os.sep, "/")] = f.read()
     return out
 
 

@@ -77,7 +77,7 @@ def test_gc_killed_at_each_step_loses_nothing(project, data, step):
     (data / "a.bin").write_bytes(os.urandom(300_000))
     assert run_cli("add", "ds", "data", "--as", "copy", cwd=project).code == 0
     assert run_cli("rm", "ds:1.0.0", cwd=project).code == 0
-    open(project / ".artstore" / "tmp" / "pack-stale.tmp", "wb").write(b"x")
+    (project / ".artstore" / "tmp" / "pack-stale.tmp").write_bytes(b"x")
     r = run_cli("gc", cwd=project, env={"ARTSTORE_FAULT": f"{step}:kill"})
     assert r.code == -9, r
     expected = {"keep:1.0.0": keep, "ds:2.0.0": {"copy/" + k: v for k, v in read_tree(data).items()}}
@@ -116,6 +116,7 @@ def test_lock_wait_is_bounded_and_a_killed_holder_releases_it(project, data):
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()
     assert run_cli("add", "ds", "data", cwd=project, env={"ARTSTORE_LOCK_TIMEOUT": "1"}).code == 0
 
 
@@ -129,6 +130,7 @@ def test_gc_waits_for_writers(project, data):
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()
 
 
 WRITER = """

@@ -196,8 +196,10 @@ def test_gc_dry_run_changes_nothing(store):
 
 def test_gc_removes_leftover_packs_and_temp_files(store):
     store.log("a", [InMemory(b"kept", "x")])
-    (open(os.path.join(store.pack_dir, "f" * 64 + ".pack"), "wb")).write(b"orphan")
-    open(os.path.join(store.tmp_dir, "pack-dead.tmp"), "wb").write(b"junk")
+    with open(os.path.join(store.pack_dir, "f" * 64 + ".pack"), "wb") as f:
+        f.write(b"orphan")
+    with open(os.path.join(store.tmp_dir, "pack-dead.tmp"), "wb") as f:
+        f.write(b"junk")
     assert store.verify()["ok"] and store.verify()["notes"]
     s = store.gc()
     assert s["orphans_removed"] == 1 and s["temp_removed"] == 1
