@@ -11,8 +11,6 @@ holds it exclusive, so it never deletes a pack a running writer is about to refe
 a reader is reading. A lock held by a killed process is released by the kernel.
 """
 
-import errno
-import fcntl
 import getpass
 import json
 import os
@@ -23,16 +21,15 @@ import blake3
 import semantic_version
 
 from . import catalog as catalog_mod
-from . import chunkstore, config, ingest, materialize, names, paths
+from . import chunkstore, config, history, ingest, materialize, names, paths
 from . import gc as gc_mod
 from . import verify as verify_mod
 from .catalog import Catalog, dumps, split_chunks
-from .errors import ArtstoreError, Conflict, IntegrityError, InvalidInput, NotFound, StoreLocked
+from .errors import ArtstoreError, Conflict, IntegrityError, InvalidInput, NotFound
 from .faults import checkpoint
+from .lock import StoreLock
 
 STORE_DIRNAME = ".artstore"
-LOCK_TIMEOUT_ENV = "ARTSTORE_LOCK_TIMEOUT"
-DEFAULT_LOCK_TIMEOUT = 60.0
 
 
 def default_workspace():
@@ -67,77 +64,6 @@ def find_store_dir(path=None):
                 "or pass --store PATH"
             )
         here = parent
-
-
-class StoreLock:
-    """flock on ``.artstore/lock``: shared for readers and writers, exclusive for gc."""
-
-    def __init__(self, path, timeout=None):
-        self.path = path
-        if timeout is None:
-            try:
-                timeout = float(os.environ.get(LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT))
-            except ValueError:
-                raise InvalidInput(f"{LOCK_TIMEOUT_ENV} must be a number of seconds") from None
-        self.timeout = timeout
-        self._fd = None
-        self._depth = 0
-        self._exclusive = False
-
-    def acquire(self, exclusive=False):
-        if self._fd is not None:
-            if exclusive and not self._exclusive:
-                raise ArtstoreError("internal: cannot upgrade a shared store lock")
-            self._depth += 1
-            return
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as exc:
-            if exc.errno not in (errno.EACCES, errno.EROFS, errno.EPERM):
-                raise
-            if exclusive:
-                raise ArtstoreError(f"the store is read-only ({exc.strerror}); gc needs write access") from None
-            fd = os.open(self.path, os.O_RDONLY)
-        deadline = time.monotonic() + self.timeout
-        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-        while True:
-            try:
-                fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    what = "gc needs it to itself" if exclusive else "gc is running"
-                    raise StoreLocked(
-                        f"the store is locked ({what}); waited {self.timeout:g}s; "
-                        f"try again later or raise {LOCK_TIMEOUT_ENV}"
-                    ) from None
-                time.sleep(0.05)
-        self._fd, self._depth, self._exclusive = fd, 1, exclusive
-
-    def release(self):
-        self._depth -= 1
-        if self._depth == 0:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-    def shared(self):
-        return _Held(self, False)
-
-    def exclusive(self):
-        return _Held(self, True)
-
-
-class _Held:
-    def __init__(self, lock, exclusive):
-        self.lock, self.exclusive = lock, exclusive
-
-    def __enter__(self):
-        self.lock.acquire(self.exclusive)
-
-    def __exit__(self, *exc):
-        self.lock.release()
 
 
 def _download_mtime_ns(vrow):
@@ -476,7 +402,7 @@ class Store:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _entries(self, version_id):
+    def file_entries(self, version_id):
         """materialize.Entry for each local asset of a version (remote ones are skipped)."""
         entries = []
         for a in self.catalog.assets(version_id):
@@ -509,7 +435,7 @@ class Store:
         strategy = materialize.normalize_strategy(overwrite_strategy)
         with self.lock.shared():
             art, vrow = self.resolve(ref)
-            entries = self._entries(vrow["id"])
+            entries = self.file_entries(vrow["id"])
             for e in entries:
                 paths.check_logical_path(e.logical_path)
             reader, read_chunk = self._chunk_reader(entries)
@@ -540,7 +466,7 @@ class Store:
         paths.check_logical_path(logical_path)
         with self.lock.shared():
             art, vrow = self.resolve(ref)
-            entries = [e for e in self._entries(vrow["id"]) if e.logical_path == logical_path]
+            entries = [e for e in self.file_entries(vrow["id"]) if e.logical_path == logical_path]
             if not entries:
                 raise NotFound(f"{art['name']}:{vrow['version']} has no local asset {logical_path!r}")
             target = os.path.abspath(target)
@@ -557,7 +483,7 @@ class Store:
         paths.check_logical_path(logical_path)
         with self.lock.shared():
             art, vrow = self.resolve(ref)
-            entries = [e for e in self._entries(vrow["id"]) if e.logical_path == logical_path]
+            entries = [e for e in self.file_entries(vrow["id"]) if e.logical_path == logical_path]
             if not entries:
                 raise NotFound(
                     f"{art['name']}:{vrow['version']} has no local asset {logical_path!r}; "
@@ -664,72 +590,12 @@ class Store:
             cat.add_lineage(run_id, version_id, kind)
 
     def diff(self, ref_a, ref_b):
-        """Logical paths added / removed / modified / unchanged from A to B, and how many of
-        B's bytes (counted by distinct chunk) are shared with A or new."""
-        _art_a, va = self.resolve(ref_a)
-        _art_b, vb = self.resolve(ref_b)
-        a = {x["logical_path"]: x for x in self.catalog.assets(va["id"])}
-        b = {x["logical_path"]: x for x in self.catalog.assets(vb["id"])}
-
-        def same(x, y):
-            keys = ("file_digest", "uri", "remote_identity", "size")
-            return all(x[k] == y[k] for k in keys)
-
-        chunks_a = self._chunk_sizes(va["id"])
-        chunks_b = self._chunk_sizes(vb["id"])
-        return {
-            "added": sorted(set(b) - set(a)),
-            "removed": sorted(set(a) - set(b)),
-            "modified": sorted(p for p in set(a) & set(b) if not same(a[p], b[p])),
-            "unchanged": sorted(p for p in set(a) & set(b) if same(a[p], b[p])),
-            "bytes_shared": sum(size for cid, size in chunks_b.items() if cid in chunks_a),
-            "bytes_new": sum(size for cid, size in chunks_b.items() if cid not in chunks_a),
-        }
-
-    def _chunk_sizes(self, version_id):
-        ids = {cid for e in self._entries(version_id) for cid in e.chunk_ids}
-        return {cid: loc[3] for cid, loc in self.catalog.chunk_locations(ids).items()}
+        """Paths added / removed / modified / unchanged from A to B and shared / new bytes."""
+        return history.diff(self, ref_a, ref_b)
 
     def lineage(self, ref, depth=None):
-        """The lineage graph around a version, walking up and down ``depth`` hops
-        (None: all). Nodes are versions and runs; a run ``produced`` a version, a version
-        was ``consumed`` by a run; edges point from producer to consumer."""
-        _art, vrow = self.resolve(ref)
-        nodes, edges = {}, set()
-        start = "version:" + vrow["id"]
-        frontier, hops = [start], 0
-        seen = {start}
-        while frontier and (depth is None or hops < depth):
-            versions = [n.split(":", 1)[1] for n in frontier if n.startswith("version:")]
-            runs = [n.split(":", 1)[1] for n in frontier if n.startswith("run:")]
-            rows = (self.catalog.lineage_of_versions(versions) if versions else []) + (
-                self.catalog.lineage_of_runs(runs) if runs else []
-            )
-            nxt = []
-            for row in rows:
-                v, r = "version:" + row["version_id"], "run:" + row["run_id"]
-                edges.add((r, v, "produced") if row["kind"] == "produced" else (v, r, "consumed"))
-                for node in (v, r):
-                    if node not in seen:
-                        seen.add(node)
-                        nxt.append(node)
-            frontier, hops = nxt, hops + 1
-        for node in seen:
-            kind, ident = node.split(":", 1)
-            if kind == "version":
-                nodes[node] = {"id": node, "kind": "version", "label": self.ref_of(ident)}
-            else:
-                run = self.catalog.run(ident) or {}
-                label = run.get("name") or (
-                    f"{run['project']}/{ident[:8]}" if run.get("project") else f"run {ident[:8]}"
-                )
-                nodes[node] = {"id": node, "kind": "run", "label": label}
-        edges = [e for e in edges if e[0] in nodes and e[1] in nodes]
-        return {
-            "root": start,
-            "nodes": sorted(nodes.values(), key=lambda n: (n["kind"], n["label"])),
-            "edges": [{"from": f, "to": t, "kind": k} for f, t, k in sorted(edges)],
-        }
+        """The lineage graph around a version, ``depth`` hops up and down (None: all)."""
+        return history.lineage(self, ref, depth)
 
     # -- maintenance --------------------------------------------------------------------------
 
