@@ -212,7 +212,9 @@ class LoggedArtifact:
         holding them, ready to be changed and logged as a new version."""
         path = path if path is not None else tempfile.mkdtemp(prefix="artstore-")
         run_id = self._experiment.id if self._experiment is not None else None
-        self._store.download(self._ref, path, overwrite_strategy=overwrite_strategy, run_id=run_id)
+        result = self._store.download(self._ref, path, overwrite_strategy=overwrite_strategy, run_id=run_id)
+        for kept in result["preserved"]:
+            warnings.warn(f"artstore: kept existing {kept}, which differs from {self._ref}", stacklevel=2)
         local = Artifact(self.name, self.artifact_type, metadata=dict(self.metadata))
         local.download_local_path = path
         for asset in self.assets:

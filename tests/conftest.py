@@ -80,3 +80,17 @@ def cli(project):
         return run_cli(*args, **kw)
 
     return call
+
+
+def without_dac_override():
+    """preexec_fn: run a child without the capabilities that let root ignore file
+    permissions, so permission tests mean the same as root (CI) and as a user."""
+    if os.geteuid() != 0:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_capbset_drop, cap_dac_override, cap_dac_read_search = 24, 1, 2
+    for cap in (cap_dac_override, cap_dac_read_search):
+        if libc.prctl(pr_capbset_drop, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")

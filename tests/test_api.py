@@ -239,7 +239,8 @@ def test_download_returns_artifact_and_defaults_to_temp_dir(experiment, files):
     with pytest.raises(Conflict):
         (files / "dir" / "a.csv").write_bytes(b"different")
         experiment.get_artifact("ds").download(str(files / "dir"))
-    experiment.get_artifact("ds").download(str(files / "dir"), overwrite_strategy="PRESERVE")
+    with pytest.warns(UserWarning, match="kept existing a.csv"):
+        experiment.get_artifact("ds").download(str(files / "dir"), overwrite_strategy="PRESERVE")
     assert (files / "dir" / "a.csv").read_bytes() == b"different"
     experiment.get_artifact("ds").download(str(files / "dir"), overwrite_strategy=True)
     assert (files / "dir" / "a.csv").read_bytes() == b"1,2\n"
@@ -268,3 +269,15 @@ def test_same_size_edit_right_after_download_is_not_missed(experiment, files, tm
     logged = experiment.log_artifact(local)
     assert logged.get_asset("a.csv").content_hash != experiment.get_artifact("ds:1.0.0").get_asset(
         "a.csv").content_hash
+
+
+def test_single_asset_download(experiment, files, tmp_path):
+    a = Artifact("ds", "dataset")
+    a.add(str(files / "dir"))
+    experiment.log_artifact(a)
+    asset = experiment.get_artifact("ds").get_asset("sub/b.bin")
+    target = asset.download(str(tmp_path / "one" / "b.bin"))
+    with open(target, "rb") as f:
+        assert f.read() == b"\x00" * 10
+    default = asset.download()
+    assert default.endswith("sub/b.bin") and os.path.getsize(default) == 10

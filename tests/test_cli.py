@@ -4,7 +4,7 @@ import os
 import sqlite3
 
 import pytest
-from conftest import read_tree, run_cli, write_tree
+from conftest import read_tree, run_cli, without_dac_override, write_tree
 
 
 @pytest.fixture
@@ -277,19 +277,6 @@ def test_version_and_help():
         assert "Example:" in help_text, command
 
 
-def _without_read_override():
-    """Run the child without the capabilities that let root read any file."""
-    if os.geteuid() != 0:
-        return
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_capbset_drop, cap_dac_override, cap_dac_read_search = 24, 1, 2
-    for cap in (cap_dac_override, cap_dac_read_search):
-        if libc.prctl(pr_capbset_drop, cap, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
-
-
 def test_unreadable_source_file(project):
     import subprocess
     import sys
@@ -298,7 +285,7 @@ def test_unreadable_source_file(project):
     secret.write_bytes(b"top secret")
     secret.chmod(0)
     proc = subprocess.run([sys.executable, "-m", "artstore", "add", "ds", str(secret)], cwd=project,
-                          capture_output=True, text=True, preexec_fn=_without_read_override)
+                          capture_output=True, text=True, preexec_fn=without_dac_override)
     assert proc.returncode == 5, proc
     assert "permission denied" in proc.stderr and "Traceback" not in proc.stderr
     assert run_cli("list", "--json", cwd=project).json() == []
