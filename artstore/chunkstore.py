@@ -1,6 +1,7 @@
 """Content-addressed chunk storage in pack files: write, seal, read with verification.
 
-A pack is an immutable file ``objects/pack/<blake3 of the file>.pack``::
+A pack is an immutable file ``objects/pack/<name>.pack``, the name being the BLAKE3 of its
+header and index (see pack_name)::
 
     header   b"ARTPACK\\x01" + 16 random bytes                 24 bytes
     blobs    the stored bytes of each chunk, back to back    (raw or zstd frame)
@@ -15,7 +16,9 @@ This module knows nothing of the catalog: it moves bytes and checks hashes.
 """
 
 import os
+import queue
 import struct
+import threading
 import uuid
 
 import blake3
@@ -69,8 +72,15 @@ class SealedPack:
 class PackWriter:
     """Appends chunks to packs that this writer owns alone, sealing them as they fill.
 
+    The caller's thread decides what goes where (offsets, index entries, compression); a
+    background thread does the file work (write, hash, fsync, rename), so that writing
+    one block overlaps with reading, cutting and hashing the next. Buffers handed to
+    ``add`` must stay unchanged until ``finish`` (ingest hands over fresh blocks).
     Nothing is visible to readers until a sealed pack is referenced by a catalog commit;
     ``abort()`` deletes everything this writer made, ``finish()`` seals the last pack."""
+
+    _BATCH_BYTES = 4 << 20
+    _QUEUE_BATCHES = 8  # at most ~32 MiB of chunk data waiting to be written
 
     def __init__(self, pack_dir, tmp_dir, *, compression="none", target_size=64 << 20):
         if compression not in COMPRESSIONS:
@@ -79,23 +89,16 @@ class PackWriter:
         self.tmp_dir = tmp_dir
         self.compression = COMPRESSIONS[compression]
         self.target_size = target_size
-        self.sealed = []
-        self._file = None
         self._compressor = None
-
-    def _open(self):
-        self._tmp_path = os.path.join(self.tmp_dir, f"{TMP_PREFIX}{uuid.uuid4().hex}.tmp")
-        self._file = open(self._tmp_path, "xb", buffering=1 << 20)
-        self._hasher = blake3.blake3()
+        self._entries = None  # index entries of the open pack; None when no pack is open
         self._offset = 0
-        self._entries = []
-        self._write(PACK_MAGIC + os.urandom(16))
+        self._batch = []
+        self._batch_bytes = 0
+        self._file_worker = _PackFileWorker(pack_dir, tmp_dir, self._QUEUE_BATCHES)
 
-    def _write(self, data):
-        checkpoint("pack-write")
-        self._file.write(data)
-        self._hasher.update(data)
-        self._offset += len(data)
+    @property
+    def sealed(self):
+        return self._file_worker.sealed
 
     def _encode(self, data):
         if self.compression == ZSTD:
@@ -108,63 +111,147 @@ class PackWriter:
 
     def add(self, cid, data):
         """Append one chunk (``cid`` must be chunk_id(data); the caller has computed it)."""
-        if self._file is None:
-            self._open()
+        if self._entries is None:
+            header = PACK_MAGIC + os.urandom(16)
+            self._file_worker.send(("open", header))
+            self._entries = []
+            self._offset = len(header)
         stored, how = self._encode(data)
         self._entries.append((cid, self._offset, len(stored), len(data), how))
-        self._write(stored)
+        self._offset += len(stored)
+        self._batch.append(stored)
+        self._batch_bytes += len(stored)
+        if self._batch_bytes >= self._BATCH_BYTES:
+            self._flush()
         if self._offset >= self.target_size:
             self._seal()
 
-    @property
-    def pending(self):
-        """Entries written to the open (not yet sealed) pack."""
-        return list(self._entries) if self._file is not None else []
+    def _flush(self):
+        if self._batch:
+            self._file_worker.send(("data", self._batch))
+            self._batch, self._batch_bytes = [], 0
 
     def _seal(self):
-        index_offset = self._offset
-        for entry in self._entries:
-            self._write(INDEX_ENTRY.pack(*entry))
-        self._write(FOOTER.pack(len(self._entries), index_offset, INDEX_MAGIC))
-        self._file.flush()
-        checkpoint("pack-fsync")
-        os.fsync(self._file.fileno())
-        self._file.close()
-        name = self._hasher.hexdigest()
-        final = os.path.join(self.pack_dir, name + ".pack")
-        checkpoint("pack-rename")
-        os.replace(self._tmp_path, final)
-        fsync_dir(self.pack_dir)
-        self.sealed.append(SealedPack(name, self._offset, self._entries))
-        self._file = None
+        self._flush()
+        self._file_worker.send(("seal", self._entries))
+        self._entries = None
 
     def finish(self):
         """Seal the open pack, if any, and return every pack this writer sealed."""
-        if self._file is not None:
-            if self._entries:
-                self._seal()
-            else:
-                self._discard_open()
-        return self.sealed
-
-    def _discard_open(self):
-        self._file.close()
-        self._file = None
-        try:
-            os.unlink(self._tmp_path)
-        except FileNotFoundError:
-            pass
+        if self._entries:
+            self._seal()
+        elif self._entries is not None:
+            self._file_worker.send(("discard", None))
+            self._entries = None
+        return self._file_worker.close()
 
     def abort(self):
         """Delete the open pack and every pack sealed but never committed."""
-        if self._file is not None:
-            self._discard_open()
-        for pack in self.sealed:
+        self._batch = []
+        self._entries = None
+        self._file_worker.close(abort=True)
+        for pack in self._file_worker.sealed:
             try:
                 os.unlink(os.path.join(self.pack_dir, pack.name + ".pack"))
             except FileNotFoundError:
                 pass
+        self._file_worker.sealed = []
+
+
+class _PackFileWorker:
+    """The thread that writes, hashes, seals and renames pack files, in order."""
+
+    def __init__(self, pack_dir, tmp_dir, depth):
+        self.pack_dir = pack_dir
+        self.tmp_dir = tmp_dir
         self.sealed = []
+        self.error = None
+        self._queue = queue.Queue(maxsize=depth)
+        self._thread = None
+        self._file = None
+        self._tmp_path = None
+
+    def send(self, op):
+        if self.error is not None:
+            raise self.error
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="artstore-pack-writer", daemon=True)
+            self._thread.start()
+        self._queue.put(op)
+
+    def close(self, abort=False):
+        """Wait for every queued operation; raise the first error. Returns sealed packs."""
+        if self._thread is not None:
+            self._queue.put(("abort" if abort else "stop", None))
+            self._thread.join()
+            self._thread = None
+        if self.error is not None and not abort:
+            raise self.error
+        return self.sealed
+
+    def _run(self):
+        while True:
+            op, arg = self._queue.get()
+            if op in ("stop", "abort"):
+                if op == "abort" or self.error is not None:
+                    self._discard()
+                return
+            if self.error is not None:
+                continue  # drain without working so the producer never blocks
+            try:
+                getattr(self, "_" + op)(arg)
+            except BaseException as exc:  # handed to the producer's thread
+                self.error = exc
+                self._discard()
+
+    def _open(self, header):
+        self._tmp_path = os.path.join(self.tmp_dir, f"{TMP_PREFIX}{uuid.uuid4().hex}.tmp")
+        self._file = open(self._tmp_path, "xb", buffering=0)
+        self._header = header
+        self._size = 0
+        self._write(header)
+
+    def _write(self, data):
+        checkpoint("pack-write")
+        self._file.write(data)
+        self._size += len(data)
+
+    def _data(self, buffers):
+        for data in buffers:
+            self._write(data)
+
+    def _seal(self, entries):
+        index_offset = self._size
+        index = b"".join(INDEX_ENTRY.pack(*entry) for entry in entries)
+        self._write(index + FOOTER.pack(len(entries), index_offset, INDEX_MAGIC))
+        name = pack_name(self._header, index)
+        checkpoint("pack-fsync")
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._file = None
+        checkpoint("pack-rename")
+        os.replace(self._tmp_path, os.path.join(self.pack_dir, name + ".pack"))
+        self._tmp_path = None
+        fsync_dir(self.pack_dir)
+        self.sealed.append(SealedPack(name, self._size, entries))
+
+    def _discard(self, _arg=None):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._tmp_path is not None:
+            try:
+                os.unlink(self._tmp_path)
+            except FileNotFoundError:
+                pass
+            self._tmp_path = None
+
+
+def pack_name(header, index):
+    """A pack's name: BLAKE3 of its header and index. The index lists the BLAKE3 id of every
+    chunk, so the name commits to the pack's content the way a git tree's hash commits to
+    its blobs, without a second pass over the data."""
+    return blake3.blake3(header + index).hexdigest()
 
 
 def overhead(entries):
@@ -238,10 +325,11 @@ class PackReader:
 
 
 def read_pack_index(path):
-    """The entries recorded in a pack's own index (for verify and catalog rebuilds)."""
+    """(header bytes, index bytes, entries) recorded in a pack's own index."""
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
-        if size < HEADER_SIZE + FOOTER.size or f.read(len(PACK_MAGIC)) != PACK_MAGIC:
+        header = f.read(HEADER_SIZE)
+        if size < HEADER_SIZE + FOOTER.size or not header.startswith(PACK_MAGIC):
             raise IntegrityError(f"{path} is not an artstore pack (bad header)")
         f.seek(size - FOOTER.size)
         count, index_offset, magic = FOOTER.unpack(f.read(FOOTER.size))
@@ -249,15 +337,5 @@ def read_pack_index(path):
             raise IntegrityError(f"{path} has a damaged index footer")
         f.seek(index_offset)
         raw = f.read(count * INDEX_ENTRY.size)
-    return [INDEX_ENTRY.unpack_from(raw, i * INDEX_ENTRY.size) for i in range(count)]
-
-
-def hash_file(path, block=8 << 20):
-    """BLAKE3 of a whole file, read in blocks (the pack name check of verify)."""
-    hasher = blake3.blake3()
-    with open(path, "rb") as f:
-        while True:
-            data = f.read(block)
-            if not data:
-                return hasher.hexdigest()
-            hasher.update(data)
+    entries = [INDEX_ENTRY.unpack_from(raw, i * INDEX_ENTRY.size) for i in range(count)]
+    return header, raw, entries

@@ -146,19 +146,22 @@ def iter_chunks(fileobj, cdc, block_size=BLOCK_SIZE):
 
     Chunks are the same as cutting the whole stream at once: a chunk is final only when
     ``max_size`` bytes follow its start in the buffer (or the stream has ended); the rest
-    is carried over to the next block. A yielded view is valid until the next one."""
+    is carried over to the next block. Every block is a fresh buffer, so a yielded view
+    stays valid after iteration moves on (the pack writer's thread may still hold it)."""
     max_size = cdc.max_size
-    buf = bytearray(block_size + max_size)
-    view = memoryview(buf)
-    filled = 0
+    carry = b""
     eof = False
-    while True:
-        while not eof and filled < len(buf):
+    while not eof:
+        buf = bytearray(block_size + max_size)
+        view = memoryview(buf)
+        view[: len(carry)] = carry
+        filled = len(carry)
+        while filled < len(buf):
             n = fileobj.readinto(view[filled:])
             if not n:
                 eof = True
-            else:
-                filled += n
+                break
+            filled += n
         if filled == 0:
             return
         used = 0
@@ -167,11 +170,7 @@ def iter_chunks(fileobj, cdc, block_size=BLOCK_SIZE):
                 break
             yield chunk.data
             used = chunk.offset + chunk.length
-        if eof and used == filled:
-            return
-        rest = filled - used
-        view[:rest] = bytes(view[used:filled])
-        filled = rest
+        carry = bytes(view[used:filled])
 
 
 class FileRecord:

@@ -74,6 +74,8 @@ def _check_packs(store, report, read_data, progress, scope):
                     f"pack {pack['name']} is {actual} bytes, the catalog says {pack['size']}",
                     chunks=[r[0] for r in rows if r[1] + r[2] > actual],
                 )
+            if read_data:
+                _check_pack_name(report, path, pack["name"], rows)
             for cid, offset, stored, size, compression in rows:
                 if offset + stored > actual:
                     report.add("missing-chunk", f"chunk {cid.hex()} lies beyond the end of pack {pack['name']}",
@@ -91,6 +93,17 @@ def _check_packs(store, report, read_data, progress, scope):
     finally:
         reader.close()
     return chunk_sizes
+
+
+def _check_pack_name(report, path, name, rows):
+    try:
+        header, index, _entries = chunkstore.read_pack_index(path)
+    except ArtstoreError as exc:
+        report.add("bad-pack", str(exc), chunks=[r[0] for r in rows])
+        return
+    if chunkstore.pack_name(header, index) != name:
+        report.add("bad-pack", f"pack {name}: its header and index do not hash to its name",
+                   chunks=[r[0] for r in rows])
 
 
 def _check_files(cat, report, chunk_sizes, scope):

@@ -302,3 +302,30 @@ def test_zstd_compression_round_trips_and_saves_space(tmp_path):
         assert b"".join(store.read_asset("ds", "t.txt")) == text
         assert b"".join(store.read_asset("ds", "n.bin")) == noise
         assert store.verify(read_data=True)["ok"]
+
+
+def test_damaged_pack_index_is_found_by_read_data(store):
+    store.log("ds", [InMemory(os.urandom(100_000), "f")])
+    (pack,) = store.catalog.packs()
+    path = os.path.join(store.pack_dir, pack["name"] + ".pack")
+    with open(path, "r+b") as f:
+        f.seek(-30, os.SEEK_END)  # inside the last index entry
+        byte = f.read(1)
+        f.seek(-30, os.SEEK_END)
+        f.write(bytes([byte[0] ^ 1]))
+    result = store.verify(read_data=True)
+    assert [p["kind"] for p in result["problems"]] == ["bad-pack"]
+    assert result["problems"][0]["versions"] == ["ws/ds:1.0.0"]
+
+
+def test_writer_thread_error_reaches_the_caller(store, monkeypatch):
+    from artstore import chunkstore
+
+    def broken(self, data):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(chunkstore._PackFileWorker, "_write", broken)
+    with pytest.raises(OSError, match="Input/output"):
+        store.log("ds", [InMemory(os.urandom(10_000_000), "f")])
+    assert store.list_artifacts() == []
+    assert os.listdir(store.tmp_dir) == [] and os.listdir(store.pack_dir) == []
