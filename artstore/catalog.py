@@ -271,6 +271,22 @@ class Catalog:
                 (path,),
             ).fetchone()
 
+    def stat_cache_many(self, paths):
+        """path -> stat-cache row (as stat_cache_get) for those of ``paths`` cached, and
+        path -> None for the others, in batches."""
+        out = dict.fromkeys(paths)
+        with sql_errors(self.path):
+            for start in range(0, len(paths), 500):
+                batch = paths[start:start + 500]
+                marks = ",".join("?" * len(batch))
+                for row in self.conn.execute(
+                    "SELECT s.path, s.size, s.mtime_ns, s.ctime_ns, s.inode, s.device, s.digest, s.cached_at_ns "
+                    f"FROM stat_cache s JOIN files f ON f.digest = s.digest WHERE s.path IN ({marks})",
+                    batch,
+                ):
+                    out[row[0]] = row[1:]
+        return out
+
     def stat_cache_put(self, rows):
         """Record (path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns) rows."""
         self.conn.executemany(

@@ -34,7 +34,8 @@ class Context:
             click.echo(message, err=True)
 
     def progress(self, length, label):
-        """A callback that advances a progress bar on stderr, or None off a terminal."""
+        """A callback that advances a progress bar on stderr, or None off a terminal.
+        ``length`` may be a function, called only when a bar is drawn."""
         from .progress import make_progress
 
         return make_progress(length, label, enabled=not self.quiet)
@@ -206,8 +207,7 @@ def add(obj, name, paths, artifact_type, version, aliases, tags, meta, metadata_
     for w in caught:
         obj.info(str(w.message))
     run_id = store.run_named(run_name) if run_name else None
-    total = sum(a.size or 0 for a in artifact.assets)
-    progress = obj.progress(total, f"adding {name}")
+    progress = obj.progress(lambda: sum(a.size or 0 for a in artifact.assets), f"adding {name}")
     try:
         logged = store.log(
             artifact.name, artifact.sources(), artifact_type=artifact.artifact_type,

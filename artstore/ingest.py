@@ -19,6 +19,7 @@ import io
 import os
 import stat
 import time
+import unicodedata
 
 import blake3
 import pyfastcdc
@@ -40,11 +41,12 @@ EMPTY_DIGEST = blake3.blake3(b"").digest()
 class LocalFile:
     """A file on disk to be stored under ``logical_path``."""
 
-    def __init__(self, os_path, logical_path, metadata=None, asset_type=None):
+    def __init__(self, os_path, logical_path, metadata=None, asset_type=None, stat_result=None):
         self.os_path = os_path
         self.logical_path = logical_path
         self.metadata = metadata or {}
         self.asset_type = asset_type
+        self.stat_result = stat_result
 
 
 class InMemory:
@@ -84,26 +86,34 @@ class DownloadedFile:
 def walk(root, prefix=None, exclude=None):
     """LocalFiles for every file under ``root`` and the list of skipped paths with reasons.
 
-    Logical paths are relative to ``root`` (below ``prefix`` if given), sorted."""
+    Logical paths are relative to ``root`` (below ``prefix`` if given), sorted. Each
+    LocalFile keeps the stat taken here, which ingest uses as its "before" stat."""
     files, skipped = [], []
     exclude = os.path.realpath(exclude) if exclude else None
-    for dirpath, dirnames, filenames in os.walk(root, onerror=_walk_error):
-        kept = []
-        for d in sorted(dirnames):
-            full = os.path.join(dirpath, d)
-            if exclude and os.path.realpath(full) == exclude:
-                continue
-            if d == ".artstore" and os.path.isdir(os.path.join(full, "objects")):
-                continue
-            if os.path.islink(full):
-                skipped.append((full, "symlink to a directory (not followed)"))
-                continue
-            kept.append(d)
-        dirnames[:] = kept
-        for name in sorted(filenames):
-            full = os.path.join(dirpath, name)
+    base = paths.join_logical(prefix, None) + "/" if prefix else ""
+    stack = [(root, base)]
+    while stack:
+        directory, logical_dir = stack.pop()
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            raise InvalidInput(f"cannot read directory {directory}: {exc.strerror}") from None
+        for entry in entries:
+            full = entry.path
             try:
-                st = os.stat(full)
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if (exclude and os.path.realpath(full) == exclude) or (
+                    entry.name == ".artstore" and os.path.isdir(os.path.join(full, "objects"))
+                ):
+                    continue
+                stack.append((full, logical_dir + _logical_name(entry.name, full) + "/"))
+                continue
+            try:
+                st = entry.stat()  # follows a symlink to its target
             except FileNotFoundError:
                 skipped.append((full, "dangling symlink"))
                 continue
@@ -111,18 +121,23 @@ def walk(root, prefix=None, exclude=None):
                 raise InvalidInput(f"cannot stat {full}: {exc.strerror}") from None
             if stat.S_ISDIR(st.st_mode):
                 skipped.append((full, "symlink to a directory (not followed)"))
-                continue
-            if not stat.S_ISREG(st.st_mode):
+            elif not stat.S_ISREG(st.st_mode):
                 skipped.append((full, "not a regular file (FIFO, socket or device)"))
-                continue
-            rel = paths.to_logical(os.path.relpath(full, root))
-            files.append(LocalFile(full, paths.join_logical(prefix, rel)))
+            else:
+                files.append(LocalFile(full, logical_dir + _logical_name(entry.name, full), stat_result=st))
     files.sort(key=lambda f: f.logical_path)
+    paths.check_unique([f.logical_path for f in files])
     return files, skipped
 
 
-def _walk_error(exc):
-    raise InvalidInput(f"cannot read directory {exc.filename}: {exc.strerror}")
+def _logical_name(name, full):
+    """One checked logical-path component from a directory entry's name."""
+    name = unicodedata.normalize("NFC", name)
+    try:
+        paths.check_logical_path(name)
+    except InvalidInput as exc:
+        raise InvalidInput(f"cannot store {full}: {exc}") from None
+    return name
 
 
 def sources_for_path(path, logical_path=None, exclude=None):
@@ -134,25 +149,32 @@ def sources_for_path(path, logical_path=None, exclude=None):
     except OSError as exc:
         raise InvalidInput(f"cannot stat {path}: {exc.strerror}") from None
     if stat.S_ISDIR(st.st_mode):
-        return walk(path, prefix=logical_path, exclude=exclude)
+        return walk(os.path.abspath(path), prefix=logical_path, exclude=exclude)
     if not stat.S_ISREG(st.st_mode):
         raise InvalidInput(f"{path} is not a regular file or directory; give a file or a directory")
     name = logical_path or paths.to_logical(os.path.basename(os.path.abspath(path)))
     return [LocalFile(path, paths.check_logical_path(name))], []
 
 
-def iter_chunks(fileobj, cdc, block_size=BLOCK_SIZE):
+def iter_chunks(fileobj, cdc, block_size=BLOCK_SIZE, size_hint=None):
     """Yield memoryviews of the FastCDC chunks of a stream, reading it in large blocks.
 
     Chunks are the same as cutting the whole stream at once: a chunk is final only when
     ``max_size`` bytes follow its start in the buffer (or the stream has ended); the rest
     is carried over to the next block. Every block is a fresh buffer, so a yielded view
-    stays valid after iteration moves on (the pack writer's thread may still hold it)."""
+    stays valid after iteration moves on (the pack writer's thread may still hold it).
+    ``size_hint`` (the expected size) keeps the buffer of a small file small; a stream that
+    turns out longer is still read whole."""
     max_size = cdc.max_size
     carry = b""
     eof = False
     while not eof:
-        buf = bytearray(block_size + max_size)
+        capacity = block_size + max_size
+        if size_hint is not None:
+            # One byte more than expected, so that the end is seen without another block.
+            capacity = max(len(carry) + 1, min(capacity, size_hint + 1))
+            size_hint = None
+        buf = bytearray(capacity)
         view = memoryview(buf)
         view[: len(carry)] = carry
         filled = len(carry)
@@ -194,44 +216,70 @@ class Ingestor:
         self.progress = progress
         self.new_files = {}  # digest -> (size, chunk-list blob), to be committed
         self.stat_rows = []
-        self._written = set()
-        self._has_chunk = catalog.conn.cursor()
+        self._written = set()  # chunk ids queued or written by this ingest
+        self._pending = []
+        self._pending_bytes = 0
+        self._stat_cache = {}
         self.bytes_read = 0
         self.files_read = 0
 
-    def _known(self, cid):
-        if cid in self._written:
-            return True
-        row = self._has_chunk.execute("SELECT 1 FROM chunks WHERE id = ?", (cid,)).fetchone()
-        return row is not None
+    # New-looking chunks wait in a batch so that one catalog query answers which of them
+    # the store already has; a point query per chunk costs more than reading a 4 KB file.
+    _BATCH_CHUNKS = 500
+    _BATCH_BYTES = 8 << 20
 
-    def _store_stream(self, fileobj):
+    def _queue_chunk(self, cid, data):
+        if cid in self._written:
+            return
+        self._written.add(cid)
+        self._pending.append((cid, data))
+        self._pending_bytes += len(data)
+        if len(self._pending) >= self._BATCH_CHUNKS or self._pending_bytes >= self._BATCH_BYTES:
+            self.flush()
+
+    def flush(self):
+        """Write the pending chunks the catalog does not have yet."""
+        if not self._pending:
+            return
+        known = self.catalog.known_chunks(cid for cid, _ in self._pending)
+        for cid, data in self._pending:
+            if cid not in known:
+                self.writer.add(cid, data)
+        self._pending, self._pending_bytes = [], 0
+
+    def _store_stream(self, fileobj, size_hint=None):
         whole = blake3.blake3()
         chunk_ids = []
         size = 0
-        for data in iter_chunks(fileobj, self.cdc):
+        for data in iter_chunks(fileobj, self.cdc, size_hint=size_hint):
             cid = blake3.blake3(data).digest()
             whole.update(data)
             chunk_ids.append(cid)
             size += len(data)
-            if not self._known(cid):
-                self.writer.add(cid, data)
-                self._written.add(cid)
+            self._queue_chunk(cid, data)
             if self.progress:
                 self.progress(len(data))
         digest = whole.digest()
-        if self.catalog.get_file(digest) is None:
-            self.new_files[digest] = (size, b"".join(chunk_ids))
+        # Files the catalog has already are skipped at commit (INSERT OR IGNORE).
+        self.new_files[digest] = (size, b"".join(chunk_ids))
         return FileRecord(digest, size)
 
-    def store_file(self, os_path):
-        """Store one file from disk (or find it unchanged through the stat cache)."""
-        key = os.path.abspath(os_path)
-        try:
-            before = os.stat(os_path)
-        except FileNotFoundError:
-            raise NotFound(f"no such file: {os_path}") from None
-        cached = self.catalog.stat_cache_get(key)
+    def prefetch(self, os_paths):
+        """Load the stat-cache entries of these files in a few queries (not one per file)."""
+        self._stat_cache.update(self.catalog.stat_cache_many([_absolute(p) for p in os_paths]))
+
+    def store_file(self, os_path, before=None):
+        """Store one file from disk (or find it unchanged through the stat cache).
+
+        ``before`` is a stat of the file taken earlier (by walk); any change since is
+        detected like a change during the read."""
+        key = _absolute(os_path)
+        if before is None:
+            try:
+                before = os.stat(os_path)
+            except FileNotFoundError:
+                raise NotFound(f"no such file: {os_path}") from None
+        cached = self._stat_cache[key] if key in self._stat_cache else self.catalog.stat_cache_get(key)
         if cached is not None and _stat_matches(before, cached):
             if self.progress:
                 self.progress(before.st_size)
@@ -244,7 +292,7 @@ class Ingestor:
         except IsADirectoryError:
             raise InvalidInput(f"{os_path} is a directory, not a file") from None
         with f:
-            record = self._store_stream(_SourceReader(f, os_path))
+            record = self._store_stream(_SourceReader(f, os_path), before.st_size)
             after_fd = os.fstat(f.fileno())
         try:
             after = os.stat(os_path)
@@ -268,15 +316,21 @@ class Ingestor:
 
     def store_data(self, data):
         """Store bytes or a binary file-like object."""
+        size_hint = None
         if isinstance(data, (bytes, bytearray, memoryview)):
             fileobj = io.BytesIO(data)
+            size_hint = len(data)
         elif hasattr(data, "readinto") or hasattr(data, "read"):
             fileobj = data if hasattr(data, "readinto") else _ReadintoAdapter(data)
         else:
             raise InvalidInput(
                 f"cannot add a {type(data).__name__}; give a path, bytes or a binary file object"
             )
-        return self._store_stream(fileobj)
+        return self._store_stream(fileobj, size_hint)
+
+
+def _absolute(path):
+    return path if os.path.isabs(path) else os.path.abspath(path)
 
 
 def stat_rows_for(root, entries):

@@ -25,6 +25,7 @@ class _Bar:
 
 def make_progress(total, label, enabled=True, stream=None):
     stream = stream or sys.stderr
-    if not enabled or not total or not stream.isatty() or os.environ.get("TERM") == "dumb":
+    if not enabled or not stream.isatty() or os.environ.get("TERM") == "dumb":
         return None
-    return _Bar(total, label)
+    total = total() if callable(total) else total
+    return _Bar(total, label) if total else None

@@ -54,7 +54,7 @@ CREATE TABLE versions (
     UNIQUE (artifact_id, version)
 );
 CREATE TABLE assets (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
     version_id TEXT NOT NULL REFERENCES versions(id) DEFERRABLE INITIALLY DEFERRED,
     logical_path TEXT NOT NULL,
     size INTEGER NOT NULL,
@@ -66,7 +66,6 @@ CREATE TABLE assets (
     remote_identity TEXT,
     UNIQUE (version_id, logical_path)
 );
-CREATE INDEX assets_by_file ON assets(file_digest);
 CREATE TABLE aliases (
     artifact_id TEXT NOT NULL REFERENCES artifacts(id),
     alias TEXT NOT NULL,

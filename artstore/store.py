@@ -306,9 +306,11 @@ class Store:
         aliases = sorted({names.check_alias(a) for a in aliases})
         version_tags = sorted({names.check_name(t, "tag") for t in version_tags})
         metadata_json = check_metadata(metadata)
+        asset_metadata = []
         for src in sources:
             paths.check_logical_path(src.logical_path)
-            check_metadata(src.metadata, f"metadata of {src.logical_path}")
+            asset_metadata.append(check_metadata(src.metadata, f"metadata of {src.logical_path}")
+                                  if src.metadata else "{}")
         paths.check_unique([s.logical_path for s in sources])
 
         with self.lock.shared():
@@ -316,7 +318,9 @@ class Store:
             writer = self.new_writer()
             try:
                 ingestor = ingest.Ingestor(self.catalog, writer, self.config.chunking, progress)
-                asset_rows = [self._asset_row(ingestor, src) for src in sources]
+                ingestor.prefetch([s.os_path for s in sources if isinstance(s, ingest.LocalFile)])
+                asset_rows = [self._asset_row(ingestor, src, m) for src, m in zip(sources, asset_metadata, strict=True)]
+                ingestor.flush()
                 packs = writer.finish()
                 checkpoint("before-commit")
                 with self.catalog.transaction() as cat:
@@ -373,19 +377,19 @@ class Store:
         if not os.access(self.dir, os.W_OK) or not os.access(self.tmp_dir, os.W_OK):
             raise ArtstoreError(f"the store {self.dir} is read-only; check its permissions")
 
-    def _asset_row(self, ingestor, src):
+    def _asset_row(self, ingestor, src, metadata_json):
         row = {
-            "id": uuid.uuid4().hex,
+            "id": os.urandom(16).hex(),
             "version_id": None,
             "logical_path": src.logical_path,
-            "metadata": check_metadata(src.metadata),
+            "metadata": metadata_json,
             "asset_type": src.asset_type,
             "remote": 0,
             "uri": None,
             "remote_identity": None,
         }
         if isinstance(src, ingest.LocalFile):
-            record = ingestor.store_file(src.os_path)
+            record = ingestor.store_file(src.os_path, src.stat_result)
         elif isinstance(src, ingest.InMemory):
             record = ingestor.store_data(src.data)
         elif isinstance(src, ingest.DownloadedFile) and os.path.isfile(src.os_path):

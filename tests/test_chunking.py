@@ -15,11 +15,13 @@ def small_cdc():
     return pyfastcdc.FastCDC(256, min_size=64, max_size=1024)
 
 
-@given(st.binary(max_size=20000), st.integers(min_value=1, max_value=3000))
-def test_block_reader_cuts_like_whole_buffer(data, block):
+@given(st.binary(max_size=20000), st.integers(min_value=1, max_value=3000),
+       st.none() | st.integers(min_value=0, max_value=25000))
+def test_block_reader_cuts_like_whole_buffer(data, block, size_hint):
+    """Whatever the block size and however wrong the size hint (a file that grew or shrank)."""
     cdc = small_cdc()
     expected = [bytes(c.data) for c in cdc.cut_buf(data)]
-    got = [bytes(c) for c in iter_chunks(io.BytesIO(data), cdc, block_size=block)]
+    got = [bytes(c) for c in iter_chunks(io.BytesIO(data), cdc, block_size=block, size_hint=size_hint)]
     assert got == expected
     assert b"".join(got) == data
 

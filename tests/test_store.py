@@ -237,10 +237,10 @@ def test_file_changing_while_read_is_refused(store, tmp_path, monkeypatch):
 
     real = ingest.Ingestor._store_stream
 
-    def grow_during_read(self, fileobj):
+    def grow_during_read(self, fileobj, size_hint=None):
         with open(path, "ab") as f:
             f.write(b"more")
-        return real(self, fileobj)
+        return real(self, fileobj, size_hint)
 
     monkeypatch.setattr(ingest.Ingestor, "_store_stream", grow_during_read)
     with pytest.raises(Conflict, match="changed while it was being read"):
@@ -256,9 +256,9 @@ def test_file_deleted_while_read_is_refused(store, tmp_path, monkeypatch):
 
     real = ingest.Ingestor._store_stream
 
-    def delete_during_read(self, fileobj):
+    def delete_during_read(self, fileobj, size_hint=None):
         os.unlink(path)
-        return real(self, fileobj)
+        return real(self, fileobj, size_hint)
 
     monkeypatch.setattr(ingest.Ingestor, "_store_stream", delete_during_read)
     with pytest.raises(Conflict, match="deleted while it was being read"):
