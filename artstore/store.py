@@ -525,10 +525,12 @@ class Store:
                 cat.set_alias(art["id"], alias, vrow["id"])
 
     def add_aliases(self, ref, aliases):
+        aliases = [names.check_alias(a) for a in aliases]
         with self.catalog.transaction() as cat:
             art, vrow = self.resolve(ref)
             for alias in aliases:
-                cat.set_alias(art["id"], names.check_alias(alias), vrow["id"])
+                cat.set_alias(art["id"], alias, vrow["id"])
+                checkpoint("alias-update")
 
     def remove_aliases(self, ref, aliases):
         with self.catalog.transaction() as cat:
