@@ -33,16 +33,40 @@ class Context:
         if not self.quiet:
             click.echo(message, err=True)
 
-    def progress(self, length, label):
-        """A callback that advances a progress bar on stderr, or None off a terminal.
-        ``length`` may be a function, called only when a bar is drawn."""
+    def progress(self, length, label, as_json=False):
+        """A callback that advances a progress bar on stderr, or None off a terminal, with
+        -q or with --json. ``length`` may be a function, called only when a bar is drawn."""
         from .progress import make_progress
 
-        return make_progress(length, label, enabled=not self.quiet)
+        return make_progress(length, label, enabled=not (self.quiet or as_json))
+
+
+SECTIONS = [
+    ("Set up", ["init"]),
+    ("Log and read versions", ["add", "download", "cat"]),
+    ("Inspect", ["list", "versions", "show", "diff", "lineage"]),
+    ("Label", ["alias", "tag"]),
+    ("Maintain", ["du", "verify", "gc", "rm"]),
+]
 
 
 class ArtstoreGroup(click.Group):
-    """Turns library errors into one-line messages and exit codes."""
+    """Turns library errors into one-line messages and exit codes; groups --help."""
+
+    def list_commands(self, ctx):
+        ordered = [name for _title, names in SECTIONS for name in names]
+        return ordered + sorted(set(self.commands) - set(ordered))
+
+    def format_commands(self, ctx, formatter):
+        for title, names in SECTIONS + [("Other", sorted(set(self.commands) - {n for _, ns in SECTIONS for n in ns}))]:
+            rows = []
+            for name in names:
+                command = self.get_command(ctx, name)
+                if command is not None and not command.hidden:
+                    rows.append((name, command.get_short_help_str(limit=formatter.width - 20)))
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
 
     def invoke(self, ctx):
         try:
@@ -207,7 +231,7 @@ def add(obj, name, paths, artifact_type, version, aliases, tags, meta, metadata_
     for w in caught:
         obj.info(str(w.message))
     run_id = store.run_named(run_name) if run_name else None
-    progress = obj.progress(lambda: sum(a.size or 0 for a in artifact.assets), f"adding {name}")
+    progress = obj.progress(lambda: sum(a.size or 0 for a in artifact.assets), f"adding {name}", as_json)
     try:
         logged = store.log(
             artifact.name, artifact.sources(), artifact_type=artifact.artifact_type,
@@ -333,7 +357,7 @@ def download(obj, ref, dest, overwrite_strategy, run_name, as_json):
     store = obj.store
     size = store.describe_ref(ref)["size"]
     run_id = store.run_named(run_name) if run_name else None
-    progress = obj.progress(size, f"downloading {ref}")
+    progress = obj.progress(size, f"downloading {ref}", as_json)
     try:
         result = store.download(ref, dest, overwrite_strategy=overwrite_strategy, run_id=run_id,
                                 progress=progress)
@@ -491,7 +515,7 @@ def verify(obj, ref, read_data, as_json):
     """
     store = obj.store
     total = store.du()["stored_bytes"] if read_data else 0
-    progress = obj.progress(total, "verifying") if read_data else None
+    progress = obj.progress(total, "verifying", as_json) if read_data else None
     try:
         result = store.verify(read_data=read_data, progress=progress, ref=ref)
     finally:

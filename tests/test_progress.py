@@ -1,0 +1,58 @@
+"""Progress bars: drawn on stderr under a terminal, never off one, with -q or with --json."""
+
+import fcntl
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
+
+from conftest import write_tree
+
+
+def run_with_tty_stderr(args, cwd, env=None):
+    """Run the CLI with stderr on a pseudo-terminal; returns (exit code, stdout, terminal text)."""
+    master, slave = pty.openpty()
+    # A fresh pseudo-terminal is 0 x 0; give it the size of a real one.
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    full_env = {**os.environ, "TERM": "xterm", "COLUMNS": "100", **(env or {})}
+    proc = subprocess.Popen([sys.executable, "-m", "artstore", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=slave, env=full_env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO once the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    out = proc.stdout.read()
+    proc.stdout.close()
+    code = proc.wait()
+    os.close(master)
+    return code, out.decode(), b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_under_a_terminal(project):
+    write_tree(project, {"data/big.bin": os.urandom(64 << 20)})
+    code, out, tty = run_with_tty_stderr(["add", "ds", "data"], project)
+    assert code == 0 and "logged" in out
+    assert "adding ds" in tty and "%" in tty and "B/s" in tty
+    code, out, tty = run_with_tty_stderr(["download", "ds", "out"], project)
+    assert code == 0 and "downloading ds" in tty and "%" in tty
+    code, out, tty = run_with_tty_stderr(["verify", "--read-data"], project)
+    assert code == 0 and "verifying" in tty
+
+
+def test_no_progress_with_quiet_json_or_off_a_terminal(project):
+    write_tree(project, {"data/big.bin": os.urandom(8 << 20)})
+    code, out, tty = run_with_tty_stderr(["-q", "add", "ds", "data"], project)
+    assert code == 0 and tty == ""
+    code, out, tty = run_with_tty_stderr(["add", "ds", "data", "--json"], project)
+    assert code == 0 and tty == "" and out.lstrip().startswith("{")
+    proc = subprocess.run([sys.executable, "-m", "artstore", "download", "ds", "out"], cwd=project,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr == ""
