@@ -13,9 +13,21 @@ import warnings
 
 import semantic_version
 
-from . import ingest, names, paths
+from . import ingest, names, paths, remote
 from .errors import InvalidInput, NotFound
 from .store import Store, check_metadata
+
+
+def _opaque_name(uri):
+    """A logical path for an opaque reference: the last path segment, else the host."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    name = parts.path.rstrip("/").rsplit("/", 1)[-1] or parts.netloc or "remote"
+    try:
+        return paths.to_logical(name)
+    except InvalidInput:
+        return "remote"
 
 
 class ArtifactAsset:
@@ -35,7 +47,7 @@ class ArtifactAsset:
         src = self._source
         if isinstance(src, ingest.LocalFile):
             return os.path.getsize(src.os_path)
-        if isinstance(src, ingest.StoredFile):
+        if isinstance(src, (ingest.StoredFile, ingest.RemoteRef)):
             return src.size
         data = src.data
         return len(data) if isinstance(data, (bytes, bytearray, memoryview)) else None
@@ -117,6 +129,51 @@ class Artifact:
                 f"cannot add a {type(local_path_or_data).__name__}; give a path, bytes or a binary file object"
             )
         self._put(ArtifactAsset(ingest.InMemory(local_path_or_data, logical_path, metadata, asset_type)), overwrite)
+
+    def add_remote(self, uri, logical_path=None, overwrite=False, asset_type=None, metadata=None,
+                   sync_mode=True, max_synced_objects=10000, storage_options=None):
+        """Add a reference to data that stays elsewhere.
+
+        With ``sync_mode`` and an ``s3://``, ``gs://`` or ``file://`` URI, the prefix (or
+        object) is listed now and every object becomes a remote asset pinned to its
+        identity (ETag / VersionId, md5 / generation, size / mtime). More objects than
+        ``max_synced_objects``, sync off, or any other string: one opaque asset holding
+        the URI (Comet does the same, with a warning when the limit is passed).
+        ``storage_options`` go to the fsspec backend (artstore's addition)."""
+        check_metadata(metadata, "asset metadata")
+        if not isinstance(uri, str) or not uri:
+            raise InvalidInput("add_remote needs a URI string such as 's3://bucket/prefix'")
+        if logical_path is not None:
+            paths.check_logical_path(logical_path)
+        if not isinstance(max_synced_objects, int) or max_synced_objects < 1:
+            raise InvalidInput("max_synced_objects must be a positive whole number")
+        objects = None
+        if sync_mode and remote.scheme_of(uri) in remote.SYNCABLE:
+            objects = remote.list_objects(uri, max_synced_objects, storage_options)
+            if objects is None:
+                warnings.warn(
+                    f"artstore: {uri} holds more than max_synced_objects={max_synced_objects} objects; "
+                    "logged as one opaque reference (raise max_synced_objects to pin every object)",
+                    stacklevel=2,
+                )
+        if objects is None:
+            name = logical_path or _opaque_name(uri)
+            refs = [ingest.RemoteRef(uri, name, 0, None, metadata, asset_type)]
+        elif len(objects) == 1 and objects[0].uri == uri:
+            o = objects[0]
+            refs = [ingest.RemoteRef(o.uri, logical_path or paths.to_logical(o.relative), o.size, o.identity,
+                                     metadata, asset_type)]
+        else:
+            refs = [ingest.RemoteRef(o.uri, paths.join_logical(logical_path, o.relative), o.size, o.identity,
+                                     metadata, asset_type) for o in objects]
+        if not overwrite:
+            clash = sorted({r.logical_path for r in refs} & set(self._assets))
+            if clash:
+                raise InvalidInput(
+                    f"the artifact already has an asset at {clash[0]!r}; pass overwrite=True to replace it"
+                )
+        for ref in refs:
+            self._put(ArtifactAsset(ref, remote=True, link=ref.uri), True)
 
     def _add_stored(self, source):
         self._put(ArtifactAsset(source), True)
@@ -219,6 +276,8 @@ class LoggedArtifact:
         local.download_local_path = path
         for asset in self.assets:
             if asset.remote:
+                local._put(ArtifactAsset(self._store.remote_ref(self.artifact_version_id, asset.logical_path),
+                                         remote=True, link=asset.link), True)
                 continue
             local._add_stored(
                 ingest.DownloadedFile(
@@ -231,6 +290,13 @@ class LoggedArtifact:
                 )
             )
         return local
+
+    def fetch_remote(self):
+        """Pull the bytes of this version's synced remote assets into the store (artstore's
+        addition): later downloads then work offline and survive the bucket changing."""
+        result = self._store.fetch(self._ref)
+        self._assets = None
+        return result
 
     def update_aliases(self, aliases):
         self._store.set_aliases(self._ref, aliases)

@@ -247,7 +247,8 @@ class Catalog:
             return {
                 r[0]
                 for r in self.conn.execute(
-                    "SELECT DISTINCT file_digest FROM assets WHERE file_digest IS NOT NULL"
+                    "SELECT file_digest FROM assets WHERE file_digest IS NOT NULL "
+                    "UNION SELECT file_digest FROM fetched"
                 )
             }
 
@@ -370,8 +371,26 @@ class Catalog:
         self.conn.execute("DELETE FROM versions WHERE id = ?", (version_id,))
 
     def assets(self, version_id):
+        """Asset rows of a version; ``fetched_digest`` is set for fetched remote assets."""
         return self.query(
-            "SELECT * FROM assets WHERE version_id = ? ORDER BY logical_path", (version_id,)
+            "SELECT a.*, f.file_digest AS fetched_digest FROM assets a "
+            "LEFT JOIN fetched f ON f.asset_id = a.id WHERE a.version_id = ? ORDER BY a.logical_path",
+            (version_id,),
+        )
+
+    def add_fetched(self, rows):
+        """Record fetched remote assets: (asset_id, version_id, file_digest) rows."""
+        at = now_iso()
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO fetched (asset_id, version_id, file_digest, fetched_at) VALUES (?, ?, ?, ?)",
+            [(a, v, d, at) for a, v, d in rows],
+        )
+
+    def remote_assets(self):
+        """Every remote asset with an identity (synced), for verify --remote."""
+        return self.query(
+            "SELECT version_id, logical_path, uri, size, remote_identity FROM assets "
+            "WHERE remote = 1 AND remote_identity IS NOT NULL ORDER BY uri"
         )
 
     def aliases_of_version(self, version_id):

@@ -46,6 +46,7 @@ SECTIONS = [
     ("Log and read versions", ["add", "download", "cat"]),
     ("Inspect", ["list", "versions", "show", "diff", "lineage"]),
     ("Label", ["alias", "tag"]),
+    ("Remote data", ["fetch"]),
     ("Maintain", ["du", "verify", "gc", "rm"]),
 ]
 
@@ -203,19 +204,24 @@ def _parse_meta(pairs, metadata_file):
 @click.option("--metadata", "metadata_file", type=click.Path(dir_okay=False), help="Metadata from a JSON file.")
 @click.option("--as", "logical_path", help="Logical path of a single file, or prefix for a directory.")
 @click.option("--run", "run_name", help="Name of the run that produced this version (lineage).")
+@click.option("--no-sync", is_flag=True, help="Record URIs as opaque references without listing them.")
+@click.option("--max-synced-objects", type=click.IntRange(min=1), default=10000, show_default=True,
+              help="A prefix with more objects is recorded as one opaque reference.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new version as JSON.")
 @click.pass_obj
 def add(obj, name, paths, artifact_type, version, aliases, tags, meta, metadata_file, logical_path,
-        run_name, as_json):
-    """Log PATHS (files and directories) as a new version of artifact NAME.
+        run_name, no_sync, max_synced_objects, as_json):
+    """Log PATHS (files, directories, s3:// gs:// file:// or other URIs) as a new version of NAME.
 
     \b
     Example:
       artstore add mnist ./data --alias baseline --meta source=kaggle
       artstore add resnet model.pt --type model --version 1.2.0 --run train-42
+      artstore add imagenet s3://datasets/imagenet/train --as train
     """
     import warnings
 
+    from . import remote
     from .api import Artifact
 
     if logical_path and len(paths) > 1:
@@ -227,7 +233,12 @@ def add(obj, name, paths, artifact_type, version, aliases, tags, meta, metadata_
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for path in paths:
-            artifact.add(path, logical_path=logical_path)
+            if remote.is_uri(path):
+                artifact.add_remote(path, logical_path=logical_path, sync_mode=not no_sync,
+                                    max_synced_objects=max_synced_objects,
+                                    storage_options=store.remote_options(remote.scheme_of(path)))
+            else:
+                artifact.add(path, logical_path=logical_path)
     for w in caught:
         obj.info(str(w.message))
     run_id = store.run_named(run_name) if run_name else None
@@ -366,6 +377,8 @@ def download(obj, ref, dest, overwrite_strategy, run_name, as_json):
             progress.close()
     for path in result["preserved"]:
         obj.info(f"kept existing {path} (it differs from the version)")
+    for path in result["not_downloaded"]:
+        obj.info(f"not downloaded: {path} is an opaque remote reference")
     if as_json:
         _emit_json(result)
     else:
@@ -504,9 +517,11 @@ def du(obj, as_json):
 @main.command()
 @click.argument("ref", required=False)
 @click.option("--read-data", is_flag=True, help="Read and re-hash every stored chunk.")
+@click.option("--remote", "check_remote", is_flag=True,
+              help="Also re-list every synced remote asset and report objects that changed or vanished.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def verify(obj, ref, read_data, as_json):
+def verify(obj, ref, read_data, check_remote, as_json):
     """Check the store (or only what version REF needs); exit 6 on damage.
 
     \b
@@ -517,7 +532,7 @@ def verify(obj, ref, read_data, as_json):
     total = store.du()["stored_bytes"] if read_data else 0
     progress = obj.progress(total, "verifying", as_json) if read_data else None
     try:
-        result = store.verify(read_data=read_data, progress=progress, ref=ref)
+        result = store.verify(read_data=read_data, progress=progress, ref=ref, remote=check_remote)
     finally:
         if progress:
             progress.close()
@@ -532,6 +547,39 @@ def verify(obj, ref, read_data, as_json):
         click.echo("ok" if result["ok"] else f"{len(result['problems'])} problem(s) found")
     if not result["ok"]:
         raise click.exceptions.Exit(6)
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def fetch(obj, ref, as_json):
+    """Pull version REF's remote assets into the store, so it downloads offline.
+
+    Fetching freezes a dataset that lives in a bucket: later downloads read the stored
+    bytes, even with no network and after the bucket changed.
+
+    \b
+    Example:
+      artstore fetch imagenet:1.0.0
+    """
+    store = obj.store
+    size = sum(a["size"] for a in store.assets(store.describe_ref(ref)["artifact_version_id"]) if a["remote"])
+    progress = obj.progress(size, f"fetching {ref}", as_json)
+    try:
+        result = store.fetch(ref, progress=progress)
+    finally:
+        if progress:
+            progress.close()
+    for path in result["opaque"]:
+        obj.info(f"not fetched: {path} is an opaque reference")
+    if as_json:
+        _emit_json(result)
+    else:
+        click.echo(
+            f"fetched {result['fetched']} remote asset(s) of {result['ref']} ({human_bytes(result['bytes'])}); "
+            f"{human_bytes(result['stored_bytes'])} new data stored"
+        )
 
 
 @main.command()

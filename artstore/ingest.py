@@ -70,6 +70,18 @@ class StoredFile:
         self.asset_type = asset_type
 
 
+class RemoteRef:
+    """A remote asset: a URI with the identity that pins it (None for an opaque reference)."""
+
+    def __init__(self, uri, logical_path, size=0, identity=None, metadata=None, asset_type=None):
+        self.uri = uri
+        self.logical_path = logical_path
+        self.size = size
+        self.identity = identity
+        self.metadata = metadata or {}
+        self.asset_type = asset_type
+
+
 class DownloadedFile:
     """A file this store downloaded: stored again through the stat cache if it is still on
     disk (so an unchanged file is not read, an edited one is), else by its recorded digest."""
@@ -341,6 +353,8 @@ def stat_rows_for(root, entries):
     rows = []
     cached_at = time.time_ns()
     for entry in entries:
+        if entry.digest is None:
+            continue
         path = os.path.abspath(paths.safe_join(root, entry.logical_path))
         try:
             st = os.stat(path, follow_symlinks=False)

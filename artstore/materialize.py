@@ -23,13 +23,33 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 
 class Entry:
-    """One file to write: logical path, whole-file digest, size, ordered chunk ids."""
+    """One file to write: logical path, whole-file digest, size, and either its ordered
+    chunk ids or ``open_stream``, a function returning a reader of the bytes that checks
+    them itself (a remote object not fetched into the store; its digest is then None)."""
 
-    def __init__(self, logical_path, digest, size, chunk_ids):
+    def __init__(self, logical_path, digest, size, chunk_ids, open_stream=None):
         self.logical_path = logical_path
         self.digest = digest
         self.size = size
         self.chunk_ids = chunk_ids
+        self.open_stream = open_stream
+
+    def blocks(self, read_chunk):
+        if self.open_stream is None:
+            for cid in self.chunk_ids:
+                yield read_chunk(cid)
+            return
+        reader = self.open_stream()
+        try:
+            buf = bytearray(8 << 20)
+            view = memoryview(buf)
+            while True:
+                n = reader.readinto(view)
+                if not n:
+                    return
+                yield bytes(view[:n])
+        finally:
+            reader.close()
 
 
 def normalize_strategy(value):
@@ -133,7 +153,7 @@ def plan(root, entries, strategy):
                         preserved.append(entry)
                     else:
                         conflicts.append(entry.logical_path)
-                elif st.st_size == entry.size and _hash_at(dir_fd, name) == entry.digest:
+                elif entry.digest is not None and st.st_size == entry.size and _hash_at(dir_fd, name) == entry.digest:
                     unchanged.append(entry)
                 elif strategy == OVERWRITE:
                     to_write.append(entry)
@@ -165,15 +185,14 @@ def write_file(root_fd, entry, read_chunk, progress=None, mtime_ns=None):
             hasher = blake3.blake3()
             written = 0
             with os.fdopen(fd, "wb", buffering=0, closefd=False) as out:
-                for cid in entry.chunk_ids:
-                    data = read_chunk(cid)
+                for data in entry.blocks(read_chunk):
                     hasher.update(data)
                     checkpoint("download-write")
                     out.write(data)
                     written += len(data)
                     if progress:
                         progress(len(data))
-            if written != entry.size or hasher.digest() != entry.digest:
+            if written != entry.size or (entry.digest is not None and hasher.digest() != entry.digest):
                 raise IntegrityError(
                     f"{entry.logical_path}: the stored chunks do not add up to the recorded file "
                     "digest; run 'artstore verify --read-data'"

@@ -4,7 +4,7 @@ Version 1 is the whole schema. A later change appends a migration script to MIGR
 and raises SCHEMA_VERSION; Catalog applies the missing ones in one transaction.
 """
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -118,9 +118,20 @@ CREATE TRIGGER files_immutable BEFORE UPDATE ON files
 BEGIN SELECT RAISE(ABORT, 'artstore-immutable: a stored file cannot be changed'); END;
 """
 
+# Version 2: bytes of remote assets pulled into the store by `fetch`. A separate table,
+# because asset rows of a logged version never change.
+_SCHEMA_V2 = """
+CREATE TABLE fetched (
+    asset_id TEXT PRIMARY KEY,
+    version_id TEXT NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+    file_digest BLOB NOT NULL REFERENCES files(digest),
+    fetched_at TEXT NOT NULL
+);
+"""
+
 # Each entry upgrades the schema from version i to i + 1 (index 0 creates version 1).
-MIGRATIONS = [_SCHEMA_V1]
+MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2]
 TABLES = {
     "meta", "packs", "chunks", "files", "artifacts", "artifact_tags", "versions", "assets",
-    "aliases", "version_tags", "runs", "lineage", "stat_cache",
+    "aliases", "version_tags", "runs", "lineage", "stat_cache", "fetched",
 }

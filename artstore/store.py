@@ -21,7 +21,7 @@ import blake3
 import semantic_version
 
 from . import catalog as catalog_mod
-from . import chunkstore, config, history, ingest, materialize, names, paths
+from . import chunkstore, config, history, ingest, materialize, names, paths, remote
 from . import gc as gc_mod
 from . import verify as verify_mod
 from .catalog import Catalog, dumps, split_chunks
@@ -75,6 +75,11 @@ def _download_mtime_ns(vrow):
 
     created = int(datetime.fromisoformat(vrow["created_at"]).timestamp() * 1e9)
     return min(created, time.time_ns() - ingest.COARSE_RACY_NS - 1_000_000_000)
+
+
+def _content_hash(asset_row):
+    digest = asset_row["file_digest"] or asset_row.get("fetched_digest")
+    return digest.hex() if digest is not None else None
 
 
 def _semver_key(row):
@@ -269,7 +274,7 @@ class Store:
                 "size": a["size"],
                 "remote": bool(a["remote"]),
                 "link": a["uri"] if a["remote"] else None,
-                "content_hash": a["file_digest"].hex() if a["file_digest"] is not None else None,
+                "content_hash": _content_hash(a),
                 "metadata": json.loads(a["metadata"]),
                 "asset_type": a["asset_type"],
                 "artifact_version_id": a["version_id"],
@@ -388,6 +393,10 @@ class Store:
             "uri": None,
             "remote_identity": None,
         }
+        if isinstance(src, ingest.RemoteRef):
+            row.update(remote=1, uri=src.uri, file_digest=None, size=src.size,
+                       remote_identity=dumps(src.identity) if src.identity is not None else None)
+            return row
         if isinstance(src, ingest.LocalFile):
             record = ingestor.store_file(src.os_path, src.stat_result)
         elif isinstance(src, ingest.InMemory):
@@ -406,19 +415,47 @@ class Store:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def file_entries(self, version_id):
-        """materialize.Entry for each local asset of a version (remote ones are skipped)."""
+    def file_entries(self, version_id, include_remote=False):
+        """materialize.Entry for each asset of a version whose bytes are in the store (local
+        and fetched remote assets); with ``include_remote``, also an Entry reading each
+        synced remote asset not fetched yet straight from its backend."""
         entries = []
         for a in self.catalog.assets(version_id):
-            if a["file_digest"] is None:
+            digest = a["file_digest"] or a["fetched_digest"]
+            if digest is None:
+                if include_remote and a["remote_identity"]:
+                    entries.append(self._remote_entry(a))
                 continue
-            f = self.catalog.get_file(a["file_digest"])
+            f = self.catalog.get_file(digest)
             if f is None:
                 raise IntegrityError(
                     f"{a['logical_path']}: its file is missing from the catalog; run 'artstore verify'"
                 )
-            entries.append(materialize.Entry(a["logical_path"], a["file_digest"], f[0], split_chunks(f[1])))
+            entries.append(materialize.Entry(a["logical_path"], digest, f[0], split_chunks(f[1])))
         return entries
+
+    def _remote_entry(self, a):
+        identity = json.loads(a["remote_identity"])
+        uri, size = a["uri"], a["size"]
+        options = self.remote_options(remote.scheme_of(uri))
+        return materialize.Entry(
+            a["logical_path"], None, size, [],
+            open_stream=lambda: remote.VerifiedReader(uri, identity, size, options),
+        )
+
+    def remote_ref(self, version_id, logical_path):
+        """An ingest.RemoteRef that logs the same remote asset again (the update flow)."""
+        for a in self.catalog.assets(version_id):
+            if a["logical_path"] == logical_path and a["remote"]:
+                identity = json.loads(a["remote_identity"]) if a["remote_identity"] else None
+                return ingest.RemoteRef(a["uri"], logical_path, a["size"], identity, json.loads(a["metadata"]),
+                                        a["asset_type"])
+        raise NotFound(f"no remote asset {logical_path!r} in version {version_id}")
+
+    def remote_options(self, scheme):
+        """Storage options for a scheme from the config's ``[remote "SCHEME"]`` section."""
+        scheme = "gs" if scheme == "gcs" else scheme
+        return self.config.section(f'remote "{scheme}"')
 
     def _chunk_reader(self, entries):
         locations = self.catalog.chunk_locations(cid for e in entries for cid in e.chunk_ids)
@@ -439,7 +476,7 @@ class Store:
         strategy = materialize.normalize_strategy(overwrite_strategy)
         with self.lock.shared():
             art, vrow = self.resolve(ref)
-            entries = self.file_entries(vrow["id"])
+            entries = self.file_entries(vrow["id"], include_remote=True)
             for e in entries:
                 paths.check_logical_path(e.logical_path)
             reader, read_chunk = self._chunk_reader(entries)
@@ -455,9 +492,12 @@ class Store:
                 if run_id is not None:
                     cat.ensure_run(run_id)
                     cat.add_lineage(run_id, vrow["id"], "consumed")
+        downloaded = {e.logical_path for e in entries}
         return {
             "ref": f"{art['workspace']}/{art['name']}:{vrow['version']}",
             "version": vrow["version"],
+            "not_downloaded": [a["logical_path"] for a in self.catalog.assets(vrow["id"])
+                               if a["logical_path"] not in downloaded],
             "written": [e.logical_path for e in written],
             "unchanged": [e.logical_path for e in unchanged],
             "preserved": [e.logical_path for e in preserved],
@@ -603,6 +643,61 @@ class Store:
         """The lineage graph around a version, ``depth`` hops up and down (None: all)."""
         return history.lineage(self, ref, depth)
 
+    # -- remote references ---------------------------------------------------------------------
+
+    def fetch(self, ref, progress=None):
+        """Pull the bytes of a version's synced remote assets into the store, so that later
+        downloads work offline and survive the bucket changing. Returns a summary."""
+        with self.lock.shared():
+            self._check_writable()
+            art, vrow = self.resolve(ref)
+            todo = [a for a in self.catalog.assets(vrow["id"])
+                    if a["remote"] and a["remote_identity"] and a["fetched_digest"] is None]
+            writer = self.new_writer()
+            try:
+                ingestor = ingest.Ingestor(self.catalog, writer, self.config.chunking, progress)
+                fetched = []
+                for a in todo:
+                    identity = json.loads(a["remote_identity"])
+                    reader = remote.VerifiedReader(
+                        a["uri"], identity, a["size"], self.remote_options(remote.scheme_of(a["uri"])))
+                    try:
+                        record = ingestor.store_data(reader)
+                    finally:
+                        reader.close()
+                    fetched.append((a["id"], vrow["id"], record.digest))
+                ingestor.flush()
+                packs = writer.finish()
+                with self.catalog.transaction() as cat:
+                    cat.add_packs(packs)
+                    cat.add_files((d, s, blob) for d, (s, blob) in ingestor.new_files.items())
+                    cat.add_fetched(fetched)
+            except BaseException:
+                writer.abort()
+                raise
+        opaque = [a["logical_path"] for a in self.catalog.assets(vrow["id"])
+                  if a["remote"] and not a["remote_identity"]]
+        return {
+            "ref": f"{art['workspace']}/{art['name']}:{vrow['version']}",
+            "fetched": len(fetched),
+            "bytes": sum(a["size"] for a in todo),
+            "stored_bytes": sum(p.size for p in packs),
+            "opaque": opaque,
+        }
+
+    def check_remote(self, progress=None):
+        """Problems (verify's shape) for synced remote assets that changed or vanished."""
+        problems = []
+        for a in self.catalog.remote_assets():
+            identity = json.loads(a["remote_identity"])
+            problem = remote.check(a["uri"], identity, a["size"], self.remote_options(remote.scheme_of(a["uri"])))
+            if problem:
+                problems.append({"kind": "remote-changed", "detail": problem,
+                                 "versions": [self.ref_of(a["version_id"])]})
+            if progress:
+                progress(1)
+        return problems
+
     # -- maintenance --------------------------------------------------------------------------
 
     def du(self):
@@ -625,12 +720,21 @@ class Store:
         rows = self.catalog.query("SELECT DISTINCT version_id FROM assets WHERE file_digest = ?", (digest,))
         return [self.ref_of(r["version_id"]) for r in rows]
 
-    def verify(self, read_data=False, progress=None, ref=None):
-        """Check the store (or what version ``ref`` needs); returns
-        {"ok", "problems": [{"kind", "detail", "versions"}], "notes"}."""
+    def verify(self, read_data=False, progress=None, ref=None, remote=False):
+        """Check the store (or what version ``ref`` needs); with ``remote``, also re-list
+        every synced remote asset. Returns {"ok", "problems": [{"kind", "detail",
+        "versions"}], "notes"}."""
         with self.lock.shared():
             version_id = self.resolve(ref)[1]["id"] if ref else None
-            return verify_mod.verify_store(self, read_data=read_data, progress=progress, version_id=version_id)
+            result = verify_mod.verify_store(self, read_data=read_data, progress=progress, version_id=version_id)
+        if remote:
+            problems = self.check_remote()
+            if version_id is not None:
+                ref_name = self.ref_of(version_id)
+                problems = [p for p in problems if ref_name in p["versions"]]
+            result["problems"] += problems
+            result["ok"] = not result["problems"]
+        return result
 
     def gc(self, dry_run=False, progress=None):
         """Remove what no version references; rewrite mostly-dead packs. Returns a summary."""

@@ -1,0 +1,275 @@
+"""Remote references through fsspec: list a prefix, pin each object's identity, read
+exactly that object later (or fail loudly if it changed).
+
+s3fs and gcsfs are optional (extras ``s3`` and ``gcs``) and imported on first use.
+Credentials and endpoints come from the backends' usual environment (AWS_* including
+AWS_ENDPOINT_URL, STORAGE_EMULATOR_HOST, GOOGLE_APPLICATION_CREDENTIALS) and from
+``[remote "s3"]`` / ``[remote "gs"]`` sections of the store config.
+"""
+
+import base64
+import hashlib
+import os
+import posixpath
+from urllib.parse import urlsplit
+
+from .errors import IntegrityError, InvalidInput, NotFound, RemoteUnavailable
+
+SYNCABLE = {"s3", "gs", "gcs", "file"}
+_EXTRA = {"s3": ("s3fs", "s3"), "gs": ("gcsfs", "gcs"), "gcs": ("gcsfs", "gcs")}
+READ_BLOCK = 8 << 20
+
+
+class RemoteObject:
+    """One listed object: its URI, its path under the listed prefix, size and identity."""
+
+    def __init__(self, uri, relative, size, identity):
+        self.uri = uri
+        self.relative = relative
+        self.size = size
+        self.identity = identity
+
+
+def scheme_of(uri):
+    return urlsplit(uri).scheme.lower() if "://" in uri else ""
+
+
+def is_uri(value):
+    return isinstance(value, str) and "://" in value and bool(scheme_of(value))
+
+
+def _strip(uri):
+    """fsspec's path for a URI: bucket/key for buckets, the local path for file://."""
+    parts = urlsplit(uri)
+    if parts.scheme.lower() == "file":
+        return parts.path
+    return (parts.netloc + parts.path).rstrip("/")
+
+
+def filesystem(scheme, options=None):
+    """A fresh fsspec filesystem for ``scheme`` (no cached listings: drift must be seen)."""
+    options = dict(options or {})
+    if scheme in _EXTRA:
+        module, extra = _EXTRA[scheme]
+        try:
+            if module == "gcsfs":
+                # Without this, every bucket lookup stalls on a gRPC probe of the real service.
+                os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+            fs_module = __import__(module)
+        except ImportError:
+            raise InvalidInput(
+                f"{scheme}:// references need the '{extra}' extra: pip install 'artstore[{extra}]'"
+            ) from None
+    if scheme == "s3":
+        endpoint = options.pop("endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL")
+        client_kwargs = {"endpoint_url": endpoint} if endpoint else {}
+        return fs_module.S3FileSystem(
+            version_aware=True, skip_instance_cache=True, use_listings_cache=False,
+            client_kwargs=client_kwargs,
+            config_kwargs={"connect_timeout": 5, "read_timeout": 30, "retries": {"max_attempts": 2}},
+            **options,
+        )
+    if scheme in ("gs", "gcs"):
+        if "token" not in options and os.environ.get("STORAGE_EMULATOR_HOST") and not os.environ.get(
+            "GOOGLE_APPLICATION_CREDENTIALS"
+        ):
+            options["token"] = "anon"
+        if os.environ.get("STORAGE_EMULATOR_HOST") and "endpoint_url" not in options:
+            options["endpoint_url"] = os.environ["STORAGE_EMULATOR_HOST"]
+        return fs_module.GCSFileSystem(version_aware=True, skip_instance_cache=True, **options)
+    if scheme == "file":
+        import fsspec
+
+        return fsspec.filesystem("file", skip_instance_cache=True)
+    raise InvalidInput(f"artstore cannot sync {scheme}:// references; log it with sync off")
+
+
+def _unavailable(uri, exc):
+    """Map a backend's exception to the ArtstoreError a user can act on."""
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    lowered = text.lower()
+    bucket_missing = "nosuchbucket" in lowered or (
+        "bucket" in lowered and ("not exist" in lowered or "not found" in lowered)
+    )
+    if not bucket_missing and (isinstance(exc, FileNotFoundError) or "nosuchkey" in lowered):
+        return NotFound(f"{uri} does not exist ({text})")
+    if bucket_missing:
+        return RemoteUnavailable(f"the bucket of {uri} does not exist ({text}); check the URI")
+    if "credential" in lowered or "accessdenied" in lowered or "forbidden" in lowered or "403" in lowered:
+        return RemoteUnavailable(f"access to {uri} was refused ({text}); check the credentials")
+    return RemoteUnavailable(f"cannot reach {uri} ({text}); check the endpoint and the network")
+
+
+def identity_of(scheme, info):
+    """What pins one object: S3 ETag + VersionId, GCS md5/crc32c + generation, file size + mtime."""
+    if scheme == "s3":
+        version = info.get("VersionId")
+        return {"etag": (info.get("ETag") or "").strip('"') or None,
+                "version_id": version if version and version != "null" else None}
+    if scheme in ("gs", "gcs"):
+        generation = info.get("generation")
+        return {"md5": info.get("md5Hash"), "crc32c": info.get("crc32c"),
+                "generation": str(generation) if generation else None}
+    mtime = info.get("mtime")
+    return {"mtime_ns": int(mtime * 1e9) if isinstance(mtime, (int, float)) else None}
+
+
+def _bucket_exists(fs, path):
+    bucket = path.split("/", 1)[0]
+    try:
+        return fs.exists(bucket)
+    except Exception:  # noqa: BLE001 - any failure here means we cannot say it exists
+        return False
+
+
+def list_objects(uri, max_objects, options=None):
+    """RemoteObjects under ``uri`` (a prefix or one object), or None if there are more
+    than ``max_objects``. Raises NotFound if nothing is there."""
+    scheme = scheme_of(uri)
+    fs = filesystem(scheme, options)
+    path = _strip(uri)
+    try:
+        try:
+            info = fs.info(path)
+        except FileNotFoundError:
+            info = None
+        if info is not None and info.get("type") == "file":
+            return [RemoteObject(uri, posixpath.basename(path), info.get("size") or 0, identity_of(scheme, info))]
+        try:
+            found = fs.find(path, detail=True)
+        except FileNotFoundError:  # gcsfs, listing a bucket that does not exist
+            found = {}
+    except (NotFound, InvalidInput):
+        raise
+    except Exception as exc:  # backends raise many kinds; each becomes one clear line
+        raise _unavailable(uri, exc) from None
+    if not found:
+        if scheme != "file" and not _bucket_exists(fs, path):
+            raise RemoteUnavailable(f"the bucket of {uri} does not exist or cannot be reached; check the URI")
+        raise NotFound(f"nothing exists at {uri}; check the URI")
+    if len(found) > max_objects:
+        return None
+    base = uri.rstrip("/")
+    out = []
+    for name, info in sorted(found.items()):
+        if info.get("type") != "file":
+            continue
+        rel = name[len(path):].lstrip("/")
+        out.append(RemoteObject(f"{base}/{rel}", rel, info.get("size") or 0, identity_of(scheme, info)))
+    return out
+
+
+def _check_current(fs, scheme, uri, path, identity, size):
+    """Raise IntegrityError if the object at ``uri`` is no longer the recorded one."""
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        raise IntegrityError(f"{uri} was deleted since it was logged") from None
+    now = identity_of(scheme, info)
+    changed = (info.get("size") or 0) != size or any(
+        identity.get(k) is not None and now.get(k) != identity.get(k) for k in identity
+    )
+    if changed:
+        raise IntegrityError(f"{uri} changed since it was logged (was {identity}, now {now})")
+
+
+def open_exact(uri, identity, size, options=None):
+    """A binary file object reading exactly the recorded object, else IntegrityError."""
+    scheme = scheme_of(uri)
+    fs = filesystem(scheme, options)
+    path = _strip(uri)
+    try:
+        if scheme == "s3" and identity.get("version_id"):
+            try:
+                return fs.open(path, "rb", version_id=identity["version_id"])
+            except FileNotFoundError:
+                raise IntegrityError(f"{uri}: version {identity['version_id']} no longer exists") from None
+        if scheme in ("gs", "gcs") and identity.get("generation"):
+            try:
+                _check_current(fs, scheme, uri, path, identity, size)
+                return fs.open(path, "rb")
+            except IntegrityError:
+                # The live object changed; an older generation is still readable when the
+                # bucket keeps versions.
+                try:
+                    return fs.open(f"{path}#{identity['generation']}", "rb")
+                except FileNotFoundError:
+                    raise IntegrityError(
+                        f"{uri} changed or was deleted since it was logged and generation "
+                        f"{identity['generation']} is not kept"
+                    ) from None
+        _check_current(fs, scheme, uri, path, identity, size)
+        return fs.open(path, "rb")
+    except (IntegrityError, NotFound, InvalidInput):
+        raise
+    except Exception as exc:
+        raise _unavailable(uri, exc) from None
+
+
+class VerifiedReader:
+    """Reads a pinned object and checks size and content digest (md5 where the backend
+    records one) once the end is reached."""
+
+    def __init__(self, uri, identity, size, options=None):
+        self.uri = uri
+        self.identity = identity
+        self.size = size
+        self._f = open_exact(uri, identity, size, options)
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._read = 0
+
+    def readinto(self, view):
+        try:
+            data = self._f.read(len(view))
+        except Exception as exc:
+            raise _unavailable(self.uri, exc) from None
+        n = len(data)
+        view[:n] = data
+        self._md5.update(data)
+        self._read += n
+        if n == 0:
+            self._finish()
+        return n
+
+    def _finish(self):
+        if self._read != self.size:
+            raise IntegrityError(f"{self.uri} changed: {self._read} bytes read, {self.size} recorded")
+        expected = _expected_md5(self.identity)
+        if expected is not None and self._md5.digest() != expected:
+            raise IntegrityError(f"{self.uri} changed: its content does not match the recorded checksum")
+
+    def close(self):
+        self._f.close()
+
+
+def _expected_md5(identity):
+    if identity.get("md5"):
+        return base64.b64decode(identity["md5"])
+    etag = identity.get("etag")
+    if etag and "-" not in etag and len(etag) == 32:  # a multipart ETag is not an md5
+        return bytes.fromhex(etag)
+    return None
+
+
+def check(uri, identity, size, options=None):
+    """None if the recorded object is still the one at ``uri``, else the problem text."""
+    scheme = scheme_of(uri)
+    try:
+        fs = filesystem(scheme, options)
+        path = _strip(uri)
+        if scheme == "s3" and identity.get("version_id"):
+            try:
+                info = fs.info(path, version_id=identity["version_id"])
+            except FileNotFoundError:
+                return f"{uri}: version {identity['version_id']} was deleted"
+            if (info.get("size") or 0) != size:
+                return f"{uri}: version {identity['version_id']} has a different size"
+            return None
+        _check_current(fs, scheme, uri, path, identity, size)
+    except IntegrityError as exc:
+        return str(exc)
+    except (NotFound, InvalidInput):
+        raise
+    except Exception as exc:
+        raise _unavailable(uri, exc) from None
+    return None
