@@ -33,12 +33,12 @@ class Context:
         if not self.quiet:
             click.echo(message, err=True)
 
-    def progress(self, length, label, as_json=False):
+    def progress(self, length, label, as_json=False, unit="B"):
         """A callback that advances a progress bar on stderr, or None off a terminal, with
         -q or with --json. ``length`` may be a function, called only when a bar is drawn."""
         from .progress import make_progress
 
-        return make_progress(length, label, enabled=not (self.quiet or as_json))
+        return make_progress(length, label, enabled=not (self.quiet or as_json), unit=unit)
 
 
 SECTIONS = [
@@ -531,11 +531,15 @@ def verify(obj, ref, read_data, check_remote, as_json):
     store = obj.store
     total = store.du()["stored_bytes"] if read_data else 0
     progress = obj.progress(total, "verifying", as_json) if read_data else None
+    remote_progress = obj.progress(store.remote_asset_count, "checking remote objects", as_json,
+                                   unit="obj") if check_remote else None
     try:
-        result = store.verify(read_data=read_data, progress=progress, ref=ref, remote=check_remote)
+        result = store.verify(read_data=read_data, progress=progress, ref=ref, remote=check_remote,
+                              remote_progress=remote_progress)
     finally:
-        if progress:
-            progress.close()
+        for bar in (progress, remote_progress):
+            if bar:
+                bar.close()
     if as_json:
         _emit_json(result)
     else:

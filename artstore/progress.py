@@ -9,11 +9,11 @@ import sys
 
 
 class _Bar:
-    def __init__(self, total, label):
+    def __init__(self, total, label, unit):
         from tqdm import tqdm  # loaded only when a bar is drawn
 
-        self._bar = tqdm(total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024,
-                         file=sys.stderr, leave=False, dynamic_ncols=True,
+        self._bar = tqdm(total=total, desc=label, unit=unit, unit_scale=True,
+                         unit_divisor=1024 if unit == "B" else 1000, file=sys.stderr, leave=False, dynamic_ncols=True,
                          colour=None if os.environ.get("NO_COLOR") else "green")
 
     def __call__(self, n):
@@ -23,9 +23,9 @@ class _Bar:
         self._bar.close()
 
 
-def make_progress(total, label, enabled=True, stream=None):
+def make_progress(total, label, enabled=True, stream=None, unit="B"):
     stream = stream or sys.stderr
     if not enabled or not stream.isatty() or os.environ.get("TERM") == "dumb":
         return None
     total = total() if callable(total) else total
-    return _Bar(total, label) if total else None
+    return _Bar(total, label, unit) if total else None

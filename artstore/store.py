@@ -720,7 +720,10 @@ class Store:
         rows = self.catalog.query("SELECT DISTINCT version_id FROM assets WHERE file_digest = ?", (digest,))
         return [self.ref_of(r["version_id"]) for r in rows]
 
-    def verify(self, read_data=False, progress=None, ref=None, remote=False):
+    def remote_asset_count(self):
+        return len(self.catalog.remote_assets())
+
+    def verify(self, read_data=False, progress=None, ref=None, remote=False, remote_progress=None):
         """Check the store (or what version ``ref`` needs); with ``remote``, also re-list
         every synced remote asset. Returns {"ok", "problems": [{"kind", "detail",
         "versions"}], "notes"}."""
@@ -728,7 +731,7 @@ class Store:
             version_id = self.resolve(ref)[1]["id"] if ref else None
             result = verify_mod.verify_store(self, read_data=read_data, progress=progress, version_id=version_id)
         if remote:
-            problems = self.check_remote()
+            problems = self.check_remote(remote_progress)
             if version_id is not None:
                 ref_name = self.ref_of(version_id)
                 problems = [p for p in problems if ref_name in p["versions"]]

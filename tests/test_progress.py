@@ -56,3 +56,14 @@ def test_no_progress_with_quiet_json_or_off_a_terminal(project):
     proc = subprocess.run([sys.executable, "-m", "artstore", "download", "ds", "out"], cwd=project,
                           capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stderr == ""
+
+
+def test_verify_remote_progress_counts_objects(project, tmp_path):
+    objects = tmp_path / "objects"
+    for i in range(3):
+        (objects / f"f{i}").parent.mkdir(parents=True, exist_ok=True)
+        (objects / f"f{i}").write_bytes(b"x" * i)
+    code, out, _tty = run_with_tty_stderr(["add", "ds", f"file://{objects}"], project)
+    assert code == 0, out
+    code, out, tty = run_with_tty_stderr(["verify", "--remote"], project)
+    assert code == 0 and "checking remote objects" in tty and "obj" in tty

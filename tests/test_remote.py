@@ -378,3 +378,14 @@ def test_update_flow_keeps_remote_assets(backend, experiment, tmp_path):
     logged = experiment.log_artifact(local)
     assert sorted((a.logical_path, a.remote) for a in logged.assets) == [
         ("a.txt", True), ("notes.txt", False), ("sub/b.bin", True)]
+
+
+def test_no_credentials_is_exit_7(s3_url, monkeypatch, tmp_path):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_url)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(RemoteUnavailable, match="credential"):
+        Artifact("x", "dataset").add_remote("s3://bucket/prefix")
