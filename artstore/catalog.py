@@ -161,34 +161,26 @@ class Catalog:
 
     # -- chunks, packs, files -----------------------------------------------------------
 
+    def _rows_in(self, sql, keys, batch=500):
+        """Rows of ``sql``, whose ``{marks}`` is an IN list, for every key, a batch at a time."""
+        keys = list(keys)
+        with sql_errors(self.path):
+            for start in range(0, len(keys), batch):
+                part = keys[start:start + batch]
+                yield from self.conn.execute(sql.format(marks=",".join("?" * len(part))), part)
+
     def known_chunks(self, ids):
         """The subset of ``ids`` already in the chunk index."""
-        found = set()
-        ids = list(ids)
-        with sql_errors(self.path):
-            for start in range(0, len(ids), 500):
-                batch = ids[start:start + 500]
-                marks = ",".join("?" * len(batch))
-                found.update(
-                    r[0] for r in self.conn.execute(f"SELECT id FROM chunks WHERE id IN ({marks})", batch)
-                )
-        return found
+        return {r[0] for r in self._rows_in("SELECT id FROM chunks WHERE id IN ({marks})", ids)}
 
     def chunk_locations(self, ids):
         """id -> (pack name, offset, stored_size, size, compression) for the given chunk ids."""
-        out = {}
-        ids = list(set(ids))
-        with sql_errors(self.path):
-            for start in range(0, len(ids), 500):
-                batch = ids[start:start + 500]
-                marks = ",".join("?" * len(batch))
-                for row in self.conn.execute(
-                    "SELECT c.id, p.name, c.offset, c.stored_size, c.size, c.compression "
-                    f"FROM chunks c JOIN packs p ON p.id = c.pack_id WHERE c.id IN ({marks})",
-                    batch,
-                ):
-                    out[row[0]] = row[1:]
-        return out
+        rows = self._rows_in(
+            "SELECT c.id, p.name, c.offset, c.stored_size, c.size, c.compression "
+            "FROM chunks c JOIN packs p ON p.id = c.pack_id WHERE c.id IN ({marks})",
+            set(ids),
+        )
+        return {row[0]: row[1:] for row in rows}
 
     def get_file(self, digest):
         """(size, chunk-list blob) of a stored file, or None."""
@@ -276,16 +268,12 @@ class Catalog:
         """path -> stat-cache row (as stat_cache_get) for those of ``paths`` cached, and
         path -> None for the others, in batches."""
         out = dict.fromkeys(paths)
-        with sql_errors(self.path):
-            for start in range(0, len(paths), 500):
-                batch = paths[start:start + 500]
-                marks = ",".join("?" * len(batch))
-                for row in self.conn.execute(
-                    "SELECT s.path, s.size, s.mtime_ns, s.ctime_ns, s.inode, s.device, s.digest, s.cached_at_ns "
-                    f"FROM stat_cache s JOIN files f ON f.digest = s.digest WHERE s.path IN ({marks})",
-                    batch,
-                ):
-                    out[row[0]] = row[1:]
+        rows = self._rows_in(
+            "SELECT s.path, s.size, s.mtime_ns, s.ctime_ns, s.inode, s.device, s.digest, s.cached_at_ns "
+            "FROM stat_cache s JOIN files f ON f.digest = s.digest WHERE s.path IN ({marks})",
+            paths,
+        )
+        out.update((row[0], row[1:]) for row in rows)
         return out
 
     def stat_cache_put(self, rows):

@@ -4,6 +4,7 @@ Every ArtstoreError becomes one line on stderr and its exit code (SPEC.md); JSON
 stdout alone; progress and warnings go to stderr.
 """
 
+import contextlib
 import json
 import os
 import sys
@@ -33,12 +34,18 @@ class Context:
         if not self.quiet:
             click.echo(message, err=True)
 
+    @contextlib.contextmanager
     def progress(self, length, label, as_json=False, unit="B"):
         """A callback that advances a progress bar on stderr, or None off a terminal, with
         -q or with --json. ``length`` may be a function, called only when a bar is drawn."""
         from .progress import make_progress
 
-        return make_progress(length, label, enabled=not (self.quiet or as_json), unit=unit)
+        bar = make_progress(length, label, enabled=not (self.quiet or as_json), unit=unit)
+        try:
+            yield bar
+        finally:
+            if bar:
+                bar.close()
 
 
 SECTIONS = [
@@ -242,16 +249,12 @@ def add(obj, name, paths, artifact_type, version, aliases, tags, meta, metadata_
     for w in caught:
         obj.info(str(w.message))
     run_id = store.run_named(run_name) if run_name else None
-    progress = obj.progress(lambda: sum(a.size or 0 for a in artifact.assets), f"adding {name}", as_json)
-    try:
+    with obj.progress(lambda: sum(a.size or 0 for a in artifact.assets), f"adding {name}", as_json) as progress:
         logged = store.log(
             artifact.name, artifact.sources(), artifact_type=artifact.artifact_type,
             version=artifact.version, aliases=artifact.aliases, version_tags=artifact.version_tags,
             metadata=artifact.metadata, run_id=run_id, progress=progress,
         )
-    finally:
-        if progress:
-            progress.close()
     if as_json:
         _emit_json(logged)
     else:
@@ -368,13 +371,9 @@ def download(obj, ref, dest, overwrite_strategy, run_name, as_json):
     store = obj.store
     size = store.describe_ref(ref)["size"]
     run_id = store.run_named(run_name) if run_name else None
-    progress = obj.progress(size, f"downloading {ref}", as_json)
-    try:
+    with obj.progress(size, f"downloading {ref}", as_json) as progress:
         result = store.download(ref, dest, overwrite_strategy=overwrite_strategy, run_id=run_id,
                                 progress=progress)
-    finally:
-        if progress:
-            progress.close()
     for path in result["preserved"]:
         obj.info(f"kept existing {path} (it differs from the version)")
     for path in result["not_downloaded"]:
@@ -530,16 +529,11 @@ def verify(obj, ref, read_data, check_remote, as_json):
     """
     store = obj.store
     total = store.du()["stored_bytes"] if read_data else 0
-    progress = obj.progress(total, "verifying", as_json) if read_data else None
-    remote_progress = obj.progress(store.remote_asset_count, "checking remote objects", as_json,
-                                   unit="obj") if check_remote else None
-    try:
+    with obj.progress(total, "verifying", as_json) as progress, \
+            obj.progress(store.remote_asset_count if check_remote else 0, "checking remote objects", as_json,
+                         unit="obj") as remote_progress:
         result = store.verify(read_data=read_data, progress=progress, ref=ref, remote=check_remote,
                               remote_progress=remote_progress)
-    finally:
-        for bar in (progress, remote_progress):
-            if bar:
-                bar.close()
     if as_json:
         _emit_json(result)
     else:
@@ -569,12 +563,8 @@ def fetch(obj, ref, as_json):
     """
     store = obj.store
     size = sum(a["size"] for a in store.assets(store.describe_ref(ref)["artifact_version_id"]) if a["remote"])
-    progress = obj.progress(size, f"fetching {ref}", as_json)
-    try:
+    with obj.progress(size, f"fetching {ref}", as_json) as progress:
         result = store.fetch(ref, progress=progress)
-    finally:
-        if progress:
-            progress.close()
     for path in result["opaque"]:
         obj.info(f"not fetched: {path} is an opaque reference")
     if as_json:

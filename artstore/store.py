@@ -77,6 +77,24 @@ def _download_mtime_ns(vrow):
     return min(created, time.time_ns() - ingest.COARSE_RACY_NS - 1_000_000_000)
 
 
+def _check_type(art, artifact_type):
+    if art["type"] != artifact_type:
+        raise Conflict(
+            f"artifact {art['workspace']}/{art['name']} has type {art['type']!r}, not {artifact_type!r}"
+        )
+
+
+def _check_new_version(existing, version, ref):
+    """The version to log: ``version``, refused if it exists, else the next major."""
+    if version is None:
+        return _semver_key(existing[-1]).next_major() if existing else semantic_version.Version("1.0.0")
+    if any(r["version"] == str(version) for r in existing):
+        raise Conflict(
+            f"{ref} already has version {version}; logged versions are immutable, choose another version number"
+        )
+    return version
+
+
 def _content_hash(asset_row):
     digest = asset_row["file_digest"] or asset_row.get("fetched_digest")
     return digest.hex() if digest is not None else None
@@ -317,6 +335,12 @@ class Store:
             asset_metadata.append(check_metadata(src.metadata, f"metadata of {src.logical_path}")
                                   if src.metadata else "{}")
         paths.check_unique([s.logical_path for s in sources])
+        # Refuse early what the commit would refuse, before reading any data (the commit
+        # checks again, since another writer may get there first).
+        known = self.catalog.get_artifact(workspace, name)
+        if known is not None:
+            _check_type(known, artifact_type)
+            _check_new_version(self.version_rows(known["id"]), version, f"{workspace}/{name}")
 
         with self.lock.shared():
             self._check_writable()
@@ -332,20 +356,9 @@ class Store:
                     cat.add_packs(packs)
                     cat.add_files((d, s, blob) for d, (s, blob) in ingestor.new_files.items())
                     art = cat.ensure_artifact(workspace, name, artifact_type)
-                    if art["type"] != artifact_type:
-                        raise Conflict(
-                            f"artifact {workspace}/{name} has type {art['type']!r}, not {artifact_type!r}"
-                        )
+                    _check_type(art, artifact_type)
                     version_id = uuid.uuid4().hex
-                    existing = self.version_rows(art["id"])
-                    if version is None:
-                        top = _semver_key(existing[-1]) if existing else None
-                        version = top.next_major() if top else semantic_version.Version("1.0.0")
-                    elif any(r["version"] == str(version) for r in existing):
-                        raise Conflict(
-                            f"{workspace}/{name} already has version {version}; logged versions "
-                            "are immutable, choose another version number"
-                        )
+                    version = _check_new_version(self.version_rows(art["id"]), version, f"{workspace}/{name}")
                     for row in asset_rows:
                         row["version_id"] = version_id
                     cat.insert_version(

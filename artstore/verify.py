@@ -6,6 +6,7 @@ names the versions it damages (DESIGN.md invariant 3).
 """
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 from . import chunkstore, paths
 from .catalog import split_chunks
@@ -51,59 +52,70 @@ def _scope(store, version_id):
 
 
 def _check_packs(store, report, read_data, progress, scope):
-    """Check each pack and its chunks; returns {chunk id: size} of the chunks present."""
-    cat = store.catalog
-    reader = chunkstore.PackReader(store.pack_dir)
-    chunk_sizes = {}
-    try:
-        for pack in cat.packs():
-            path = reader.path(pack["name"])
-            rows = cat.pack_chunks(pack["id"])
-            if scope is not None:
-                rows = [r for r in rows if r[0] in scope[1]]
-                if not rows:
-                    continue
-            try:
-                actual = os.path.getsize(path)
-            except FileNotFoundError:
-                report.add("missing-pack", f"pack {pack['name']} is missing", chunks=[r[0] for r in rows])
+    """Check each pack and its chunks; returns {chunk id: size} of the chunks present.
+
+    Packs are checked two at a time: reading and BLAKE3 release the GIL, so hashing runs
+    on both cores. The catalog is only read here, in the calling thread."""
+    work = []
+    for pack in store.catalog.packs():
+        rows = store.catalog.pack_chunks(pack["id"])
+        if scope is not None:
+            rows = [r for r in rows if r[0] in scope[1]]
+            if not rows:
                 continue
-            if actual != pack["size"]:
-                report.add(
-                    "pack-size",
-                    f"pack {pack['name']} is {actual} bytes, the catalog says {pack['size']}",
-                    chunks=[r[0] for r in rows if r[1] + r[2] > actual],
-                )
-            if read_data:
-                _check_pack_name(report, path, pack["name"], rows)
-            for cid, offset, stored, size, compression in rows:
-                if offset + stored > actual:
-                    report.add("missing-chunk", f"chunk {cid.hex()} lies beyond the end of pack {pack['name']}",
-                               chunks=[cid])
-                    continue
-                if read_data:
-                    try:
-                        reader.read(cid, pack["name"], offset, stored, size, compression)
-                    except ArtstoreError as exc:
-                        report.add("bad-chunk", str(exc).split(";")[0], chunks=[cid])
-                        continue
-                    if progress:
-                        progress(stored)
-                chunk_sizes[cid] = size
-    finally:
-        reader.close()
+        work.append((pack, rows))
+    chunk_sizes = {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for problems, sizes, done in pool.map(lambda w: _check_pack(store.pack_dir, *w, read_data), work):
+            for problem in problems:
+                report.add(*problem[:2], chunks=problem[2])
+            chunk_sizes.update(sizes)
+            if progress and done:
+                progress(done)
     return chunk_sizes
 
 
-def _check_pack_name(report, path, name, rows):
+def _check_pack(pack_dir, pack, rows, read_data):
+    """(problems, {chunk id: size} of good chunks, bytes read) for one pack."""
+    problems, sizes, done = [], {}, 0
+    reader = chunkstore.PackReader(pack_dir)
+    path = reader.path(pack["name"])
+    try:
+        actual = os.path.getsize(path)
+    except FileNotFoundError:
+        return [("missing-pack", f"pack {pack['name']} is missing", [r[0] for r in rows])], sizes, done
+    try:
+        if actual != pack["size"]:
+            problems.append(("pack-size", f"pack {pack['name']} is {actual} bytes, the catalog says {pack['size']}",
+                             [r[0] for r in rows if r[1] + r[2] > actual]))
+        if read_data:
+            problems += _check_pack_name(path, pack["name"], rows)
+        for cid, offset, stored, size, compression in rows:
+            if offset + stored > actual:
+                problems.append(("missing-chunk", f"chunk {cid.hex()} lies beyond the end of pack {pack['name']}",
+                                 [cid]))
+                continue
+            if read_data:
+                try:
+                    reader.read(cid, pack["name"], offset, stored, size, compression)
+                except ArtstoreError as exc:
+                    problems.append(("bad-chunk", str(exc).split(";")[0], [cid]))
+                    continue
+                done += stored
+            sizes[cid] = size
+    finally:
+        reader.close()
+    return problems, sizes, done
+
+
+def _check_pack_name(path, name, rows):
     try:
         header, index, _entries = chunkstore.read_pack_index(path)
     except ArtstoreError as exc:
-        report.add("bad-pack", str(exc), chunks=[r[0] for r in rows])
-        return
+        return [("bad-pack", str(exc), [r[0] for r in rows])]
     if chunkstore.pack_name(header, index) != name:
-        report.add("bad-pack", f"pack {name}: its header and index do not hash to its name",
-                   chunks=[r[0] for r in rows])
+        return [("bad-pack", f"pack {name}: its header and index do not hash to its name", [r[0] for r in rows])]
+    return []
 
 
 def _check_files(cat, report, chunk_sizes, scope):

@@ -329,3 +329,13 @@ def test_writer_thread_error_reaches_the_caller(store, monkeypatch):
         store.log("ds", [InMemory(os.urandom(10_000_000), "f")])
     assert store.list_artifacts() == []
     assert os.listdir(store.tmp_dir) == [] and os.listdir(store.pack_dir) == []
+
+
+def test_existing_version_is_refused_before_any_data_is_stored(store):
+    store.log("ds", [InMemory(b"first", "a")], version="1.0.0")
+    packs_before = sorted(os.listdir(store.pack_dir))
+    with pytest.raises(Conflict, match="already has version 1.0.0"):
+        store.log("ds", [InMemory(os.urandom(2_000_000), "big")], version="1.0.0")
+    with pytest.raises(Conflict, match="type"):
+        store.log("ds", [InMemory(os.urandom(2_000_000), "big")], artifact_type="model")
+    assert sorted(os.listdir(store.pack_dir)) == packs_before and os.listdir(store.tmp_dir) == []
