@@ -67,3 +67,11 @@ def test_verify_remote_progress_counts_objects(project, tmp_path):
     assert code == 0, out
     code, out, tty = run_with_tty_stderr(["verify", "--remote"], project)
     assert code == 0 and "checking remote objects" in tty and "obj" in tty
+
+
+def test_no_colour_with_no_color_set(project):
+    write_tree(project, {"data/big.bin": os.urandom(32 << 20)})
+    code, _out, tty = run_with_tty_stderr(["add", "ds", "data"], project, env={"NO_COLOR": "1"})
+    assert code == 0 and "adding ds" in tty and "\x1b[3" not in tty  # no SGR colour codes
+    code, _out, tty = run_with_tty_stderr(["add", "ds2", "data"], project)
+    assert code == 0 and "\x1b[32m" in tty  # green bar on a terminal otherwise

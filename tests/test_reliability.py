@@ -229,3 +229,21 @@ def test_random_time_kills_of_a_large_add(project):
     assert os.listdir(project / ".artstore" / "tmp") == []
     assert_store_healthy(project, committed)
     assert run_cli("add", "big", "big.bin", cwd=project).code == 0
+
+
+def test_packs_are_durable_and_named_before_the_commit_that_references_them(project, data):
+    """Stopped right before the catalog commit, the new data is already a sealed pack under
+    its final name (complete index, name = hash of header and index), and the catalog does
+    not reference it yet; a failed fsync means no commit at all."""
+    from artstore.chunkstore import pack_name, read_pack_index
+
+    r = run_cli("add", "ds", "data", cwd=project, env={"ARTSTORE_FAULT": "before-commit:kill"})
+    assert r.code == -9
+    pack_dir = project / ".artstore" / "objects" / "pack"
+    (pack,) = os.listdir(pack_dir)
+    header, index, entries = read_pack_index(pack_dir / pack)
+    assert pack == pack_name(header, index) + ".pack"
+    assert sum(e[3] for e in entries) >= 370_000  # both files' chunks are in it
+    assert run_cli("list", "--json", cwd=project).json() == []
+    r = run_cli("add", "ds", "data", cwd=project, env={"ARTSTORE_FAULT": "pack-fsync:eio"})
+    assert r.code == 1 and run_cli("list", "--json", cwd=project).json() == []

@@ -389,3 +389,16 @@ def test_no_credentials_is_exit_7(s3_url, monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(RemoteUnavailable, match="credential"):
         Artifact("x", "dataset").add_remote("s3://bucket/prefix")
+
+
+def test_storage_options_from_store_config(s3_url, project, monkeypatch):
+    backend = S3(s3_url)
+    bucket = dataset(backend)
+    with open(project / ".artstore" / "config", "a") as f:
+        f.write(f'\n[remote "s3"]\nendpoint_url = {s3_url}\n')
+    env = {k: v for k, v in backend.env.items() if k != "AWS_ENDPOINT_URL"}
+    env["AWS_ENDPOINT_URL"] = ""
+    r = run_cli("add", "cfg", backend.uri(bucket, "pre"), "--json", cwd=project, env=env)
+    assert r.code == 0, r
+    assert run_cli("fetch", "cfg", cwd=project, env=env).code == 0
+    assert run_cli("verify", "--remote", cwd=project, env=env).code == 0
