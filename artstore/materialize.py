@@ -34,11 +34,8 @@ class Entry:
         self.chunk_ids = chunk_ids
         self.open_stream = open_stream
 
-    def blocks(self, read_chunk):
-        if self.open_stream is None:
-            for cid in self.chunk_ids:
-                yield read_chunk(cid)
-            return
+    def stream_blocks(self):
+        """Blocks of a streamed entry (one whose bytes are not in the store)."""
         reader = self.open_stream()
         try:
             buf = bytearray(8 << 20)
@@ -175,7 +172,7 @@ def plan(root, entries, strategy):
     return to_write, unchanged, preserved
 
 
-def write_file(root_fd, entry, read_chunk, progress=None, mtime_ns=None):
+def write_file(root_fd, entry, source, progress=None, mtime_ns=None):
     """Write one entry to a temp file beside its target, verify it, rename it into place."""
     dir_fd, name = _walk_to_parent(root_fd, entry.logical_path, create=True)
     tmp = f".{name[:200]}.artstore-{uuid.uuid4().hex[:12]}.tmp"
@@ -184,14 +181,17 @@ def write_file(root_fd, entry, read_chunk, progress=None, mtime_ns=None):
         try:
             hasher = blake3.blake3()
             written = 0
-            with os.fdopen(fd, "wb", buffering=0, closefd=False) as out:
-                for data in entry.blocks(read_chunk):
-                    hasher.update(data)
-                    checkpoint("download-write")
-                    out.write(data)
-                    written += len(data)
-                    if progress:
-                        progress(len(data))
+            if entry.open_stream is None:
+                written = source.copy(entry.chunk_ids, fd, hasher, progress)
+            else:
+                with os.fdopen(fd, "wb", buffering=0, closefd=False) as out:
+                    for data in entry.stream_blocks():
+                        hasher.update(data)
+                        checkpoint("download-write")
+                        out.write(data)
+                        written += len(data)
+                        if progress:
+                            progress(len(data))
             if written != entry.size or (entry.digest is not None and hasher.digest() != entry.digest):
                 raise IntegrityError(
                     f"{entry.logical_path}: the stored chunks do not add up to the recorded file "
@@ -213,7 +213,7 @@ def write_file(root_fd, entry, read_chunk, progress=None, mtime_ns=None):
         os.close(dir_fd)
 
 
-def materialize(root, entries, read_chunk, strategy=FAIL, progress=None, mtime_ns=None):
+def materialize(root, entries, source, strategy=FAIL, progress=None, mtime_ns=None):
     """Write ``entries`` under ``root``. Returns (written, unchanged, preserved) entry lists.
 
     ``mtime_ns`` stamps each written file's modification time (see Store.download)."""
@@ -222,7 +222,7 @@ def materialize(root, entries, read_chunk, strategy=FAIL, progress=None, mtime_n
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
         for entry in to_write:
-            write_file(root_fd, entry, read_chunk, progress, mtime_ns)
+            write_file(root_fd, entry, source, progress, mtime_ns)
     finally:
         os.close(root_fd)
     return to_write, unchanged, preserved

@@ -470,19 +470,10 @@ class Store:
         scheme = "gs" if scheme == "gcs" else scheme
         return self.config.section(f'remote "{scheme}"')
 
-    def _chunk_reader(self, entries):
-        locations = self.catalog.chunk_locations(cid for e in entries for cid in e.chunk_ids)
-        reader = chunkstore.PackReader(self.pack_dir)
-
-        def read_chunk(cid):
-            loc = locations.get(cid)
-            if loc is None:
-                raise IntegrityError(
-                    f"chunk {cid.hex()} is missing from the store; run 'artstore verify'"
-                )
-            return reader.read(cid, *loc)
-
-        return reader, read_chunk
+    def _chunk_source(self, entries):
+        """A chunkstore.ChunkSource for every chunk the entries need (one catalog pass)."""
+        ids = (cid for e in entries for cid in e.chunk_ids)
+        return chunkstore.ChunkSource(self.pack_dir, self.catalog.chunk_locations(ids))
 
     def download(self, ref, dest, overwrite_strategy=False, run_id=None, progress=None):
         """Write a version's local assets under ``dest``. Returns a summary dict."""
@@ -492,13 +483,13 @@ class Store:
             entries = self.file_entries(vrow["id"], include_remote=True)
             for e in entries:
                 paths.check_logical_path(e.logical_path)
-            reader, read_chunk = self._chunk_reader(entries)
+            source = self._chunk_source(entries)
             try:
                 written, unchanged, preserved = materialize.materialize(
-                    dest, entries, read_chunk, strategy, progress, _download_mtime_ns(vrow)
+                    dest, entries, source, strategy, progress, _download_mtime_ns(vrow)
                 )
             finally:
-                reader.close()
+                source.close()
             stat_rows = ingest.stat_rows_for(dest, written + unchanged)
             with self.catalog.transaction() as cat:
                 cat.stat_cache_put(stat_rows)
@@ -529,11 +520,11 @@ class Store:
             target = os.path.abspath(target)
             entry = entries[0]
             single = materialize.Entry(os.path.basename(target), entry.digest, entry.size, entry.chunk_ids)
-            reader, read_chunk = self._chunk_reader(entries)
+            source = self._chunk_source(entries)
             try:
-                materialize.materialize(os.path.dirname(target), [single], read_chunk, strategy)
+                materialize.materialize(os.path.dirname(target), [single], source, strategy)
             finally:
-                reader.close()
+                source.close()
 
     def read_asset(self, ref, logical_path):
         """Yield the verified bytes of one local asset, chunk by chunk."""
@@ -547,15 +538,15 @@ class Store:
                     f"see 'artstore show {art['name']}:{vrow['version']}'"
                 )
             entry = entries[0]
-            reader, read_chunk = self._chunk_reader(entries)
+            source = self._chunk_source(entries)
             hasher = blake3.blake3()
             try:
                 for cid in entry.chunk_ids:
-                    data = read_chunk(cid)
+                    data = source.read(cid)
                     hasher.update(data)
                     yield data
             finally:
-                reader.close()
+                source.close()
             if hasher.digest() != entry.digest:
                 raise IntegrityError(
                     f"{logical_path}: stored chunks do not match the file digest; run 'artstore verify --read-data'"
