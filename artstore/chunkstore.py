@@ -34,6 +34,7 @@ INDEX_ENTRY = struct.Struct("<32sQIIB")
 FOOTER = struct.Struct("<IQ8s")
 RAW = 0
 ZSTD = 1
+_IOV_MAX = min(os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024, 1024)
 COMPRESSIONS = {"none": RAW, "zstd": ZSTD}
 TMP_PREFIX = "pack-"
 # zstd is kept only when it saves at least this fraction of a chunk.
@@ -76,12 +77,12 @@ class PackWriter:
     The caller's thread decides what goes where (offsets, index entries, compression); a
     background thread does the file work (write, hash, fsync, rename), so that writing
     one block overlaps with reading, cutting and hashing the next. Buffers handed to
-    ``add`` must stay unchanged until ``finish`` (ingest hands over fresh blocks).
+    ``add`` must stay unchanged until ``finish`` (ingest hands over copies).
     Nothing is visible to readers until a sealed pack is referenced by a catalog commit;
     ``abort()`` deletes everything this writer made, ``finish()`` seals the last pack."""
 
     _BATCH_BYTES = 4 << 20
-    _QUEUE_BATCHES = 8  # at most ~32 MiB of chunk data waiting to be written
+    _QUEUE_BATCHES = 16  # at most ~64 MiB of chunk data waiting to be written
 
     def __init__(self, pack_dir, tmp_dir, *, compression="none", target_size=64 << 20):
         if compression not in COMPRESSIONS:
@@ -160,7 +161,8 @@ class PackWriter:
 
 
 class _PackFileWorker:
-    """The thread that writes, hashes, seals and renames pack files, in order."""
+    """The thread that writes pack files in order; a second thread fsyncs and renames each
+    full pack, so writing the next pack goes on while the disk flushes the last one."""
 
     def __init__(self, pack_dir, tmp_dir, depth):
         self.pack_dir = pack_dir
@@ -171,6 +173,8 @@ class _PackFileWorker:
         self._thread = None
         self._file = None
         self._tmp_path = None
+        self._sealer = None
+        self._sealing = []
 
     def send(self, op):
         if self.error is not None:
@@ -181,11 +185,22 @@ class _PackFileWorker:
         self._queue.put(op)
 
     def close(self, abort=False):
-        """Wait for every queued operation; raise the first error. Returns sealed packs."""
+        """Wait for every queued operation and every seal; raise the first error.
+        Returns the sealed packs."""
         if self._thread is not None:
             self._queue.put(("abort" if abort else "stop", None))
             self._thread.join()
             self._thread = None
+        for future in self._sealing:
+            try:
+                future.result()
+            except BaseException as exc:
+                if self.error is None:
+                    self.error = exc
+        self._sealing = []
+        if self._sealer is not None:
+            self._sealer.shutdown()
+            self._sealer = None
         if self.error is not None and not abort:
             raise self.error
         return self.sealed
@@ -213,28 +228,52 @@ class _PackFileWorker:
         self._write(header)
 
     def _write(self, data):
-        checkpoint("pack-write")
-        self._file.write(data)
-        self._size += len(data)
+        self._data([data])
 
     def _data(self, buffers):
-        for data in buffers:
-            self._write(data)
+        """Write a batch with as few writev calls as the kernel allows: one system call (and
+        one wait for the GIL afterwards) per batch, not one per chunk."""
+        checkpoint("pack-write")
+        fd = self._file.fileno()
+        views = [memoryview(b) for b in buffers]
+        while views:
+            n = os.writev(fd, views[:_IOV_MAX])
+            self._size += n
+            while views and n >= len(views[0]):
+                n -= len(views[0])
+                views.pop(0)
+            if views and n:
+                views[0] = views[0][n:]
 
     def _seal(self, entries):
         index_offset = self._size
         index = b"".join(INDEX_ENTRY.pack(*entry) for entry in entries)
         self._write(index + FOOTER.pack(len(entries), index_offset, INDEX_MAGIC))
         name = pack_name(self._header, index)
-        checkpoint("pack-fsync")
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self._file = None
-        checkpoint("pack-rename")
-        os.replace(self._tmp_path, os.path.join(self.pack_dir, name + ".pack"))
-        self._tmp_path = None
+        if self._sealer is None:
+            self._sealer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="artstore-pack-sealer")
+        job = (self._file, self._tmp_path, name, self._size, entries)
+        self._file, self._tmp_path = None, None
+        self._sealing.append(self._sealer.submit(self._durable, *job))
+
+    def _durable(self, f, tmp_path, name, size, entries):
+        """fsync a full pack, rename it to its name, fsync the directory (sealer thread)."""
+        try:
+            try:
+                checkpoint("pack-fsync")
+                os.fsync(f.fileno())
+            finally:
+                f.close()
+            checkpoint("pack-rename")
+            os.replace(tmp_path, os.path.join(self.pack_dir, name + ".pack"))
+        except BaseException:
+            try:
+                os.unlink(tmp_path)
+            except FileNotFoundError:
+                pass
+            raise
         fsync_dir(self.pack_dir)
-        self.sealed.append(SealedPack(name, self._size, entries))
+        self.sealed.append(SealedPack(name, size, entries))
 
     def _discard(self, _arg=None):
         if self._file is not None:

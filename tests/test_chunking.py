@@ -21,9 +21,12 @@ def test_block_reader_cuts_like_whole_buffer(data, block, size_hint):
     """Whatever the block size and however wrong the size hint (a file that grew or shrank)."""
     cdc = small_cdc()
     expected = [bytes(c.data) for c in cdc.cut_buf(data)]
-    got = [bytes(c) for c in iter_chunks(io.BytesIO(data), cdc, block_size=block, size_hint=size_hint)]
+    blocks = []
+    got = [bytes(c) for c in iter_chunks(io.BytesIO(data), cdc, block_size=block, size_hint=size_hint,
+                                         on_block=lambda v: blocks.append(bytes(v)))]
     assert got == expected
     assert b"".join(got) == data
+    assert b"".join(blocks) == data, "on_block sees every byte once, in order"
 
 
 def _chunk_ids(data):
