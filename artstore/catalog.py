@@ -82,6 +82,9 @@ class Catalog:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
+            # 32 MiB of page cache (the default is 2 MiB): logging 100k assets into a
+            # catalog that already holds millions of rows stays in memory.
+            conn.execute("PRAGMA cache_size = -32768")
             self._migrate(create)
 
     def close(self):
@@ -266,14 +269,23 @@ class Catalog:
 
     def stat_cache_many(self, paths):
         """path -> stat-cache row (as stat_cache_get) for those of ``paths`` cached, and
-        path -> None for the others, in batches."""
+        path -> None for the others. One range scan over the paths' common directory,
+        since the files of one add usually share it."""
         out = dict.fromkeys(paths)
-        rows = self._rows_in(
-            "SELECT s.path, s.size, s.mtime_ns, s.ctime_ns, s.inode, s.device, s.digest, s.cached_at_ns "
-            "FROM stat_cache s JOIN files f ON f.digest = s.digest WHERE s.path IN ({marks})",
-            paths,
-        )
-        out.update((row[0], row[1:]) for row in rows)
+        if not paths:
+            return out
+        # The common prefix of the smallest and largest path is every path's, cut back to
+        # a directory (os.path.commonpath does the same in a second per 100k paths).
+        prefix = os.path.commonprefix([min(paths), max(paths)])
+        low = prefix[: prefix.rfind("/") + 1] or "/"
+        high = low[:-1] + "0"  # the next string after every "low..." ("0" follows "/")
+        with sql_errors(self.path):
+            rows = self.conn.execute(
+                "SELECT s.path, s.size, s.mtime_ns, s.ctime_ns, s.inode, s.device, s.digest, s.cached_at_ns "
+                "FROM stat_cache s JOIN files f ON f.digest = s.digest WHERE s.path >= ? AND s.path < ?",
+                (low, high),
+            )
+            out.update((row[0], row[1:]) for row in rows if row[0] in out)
         return out
 
     def stat_cache_put(self, rows):

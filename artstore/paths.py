@@ -14,11 +14,16 @@ from .errors import InvalidInput
 MAX_PATH_BYTES = 4096
 MAX_COMPONENT_BYTES = 255
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# The common case, decided by one regex: plain ASCII components of 1-255 characters,
+# none of them "." or "..". Anything else takes the full check below.
+_PLAIN = re.compile(r"(?!\.\.?(?:/|$))[A-Za-z0-9_.+=,@-]{1,255}(?:/(?!\.\.?(?:/|$))[A-Za-z0-9_.+=,@-]{1,255})*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def check_logical_path(path):
     """Return ``path`` unchanged if it is a valid logical path, else raise InvalidInput."""
+    if isinstance(path, str) and len(path) <= MAX_PATH_BYTES and _PLAIN.fullmatch(path):
+        return path
     if not isinstance(path, str):
         raise InvalidInput(f"logical path must be a string, not {type(path).__name__}")
     shown = repr(path) if len(path) <= 200 else repr(path[:200]) + "..."
