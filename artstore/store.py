@@ -105,9 +105,14 @@ def _semver_key(row):
 
 
 def manifest_digest(asset_rows):
-    """BLAKE3 of the canonical serialisation of a version's assets (sorted by path)."""
-    canonical = [
-        {
+    """BLAKE3 of the canonical serialisation of a version's assets (sorted by path): the
+    JSON list of one object per asset, hashed piece by piece rather than built whole."""
+    hasher = blake3.blake3()
+    hasher.update(b"[")
+    for i, a in enumerate(sorted(asset_rows, key=lambda a: a["logical_path"])):
+        if i:
+            hasher.update(b",")
+        hasher.update(dumps({
             "path": a["logical_path"],
             "digest": a["file_digest"].hex() if a["file_digest"] is not None else None,
             "size": a["size"],
@@ -115,10 +120,9 @@ def manifest_digest(asset_rows):
             "asset_type": a["asset_type"],
             "uri": a["uri"],
             "remote_identity": a["remote_identity"],
-        }
-        for a in sorted(asset_rows, key=lambda a: a["logical_path"])
-    ]
-    return blake3.blake3(dumps(canonical).encode()).hexdigest()
+        }).encode())
+    hasher.update(b"]")
+    return hasher.hexdigest()
 
 
 def check_metadata(metadata, what="metadata"):

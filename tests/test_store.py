@@ -339,3 +339,19 @@ def test_existing_version_is_refused_before_any_data_is_stored(store):
     with pytest.raises(Conflict, match="type"):
         store.log("ds", [InMemory(os.urandom(2_000_000), "big")], artifact_type="model")
     assert sorted(os.listdir(store.pack_dir)) == packs_before and os.listdir(store.tmp_dir) == []
+
+
+def test_manifest_digest_follows_the_documented_serialisation(store):
+    """docs/storage.rst: BLAKE3 of the sorted JSON list of per-asset objects, keys sorted,
+    separators ',' and ':', no ASCII escaping."""
+    import blake3
+
+    v = store.log("ds", [InMemory(b"x", "b/é.txt", metadata={"k": [1, 2]}), InMemory(b"", "a")])
+    rows = {a["logical_path"]: a for a in store.assets(v["artifact_version_id"])}
+    text = (
+        '[{"asset_type":null,"digest":"' + rows["a"]["content_hash"] + '","metadata":"{}","path":"a",'
+        '"remote_identity":null,"size":0,"uri":null},'
+        '{"asset_type":null,"digest":"' + rows["b/é.txt"]["content_hash"] + '","metadata":"{\\"k\\":[1,2]}",'
+        '"path":"b/é.txt","remote_identity":null,"size":1,"uri":null}]'
+    )
+    assert v["manifest_digest"] == blake3.blake3(text.encode()).hexdigest()
