@@ -9,7 +9,6 @@ database itself: triggers refuse any UPDATE of a version or asset row, any asset
 import json
 import os
 import sqlite3
-import time
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -507,14 +506,6 @@ def _statements(script):
     return out
 
 
-def digest_hex(digest):
-    return digest.hex() if digest is not None else None
-
-
 def dumps(obj):
     """Canonical JSON used for metadata columns and manifest digests."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def time_ns():
-    return time.time_ns()
