@@ -21,7 +21,8 @@ import blake3
 import semantic_version
 
 from . import catalog as catalog_mod
-from . import chunkstore, config, history, ingest, materialize, names, paths, remote
+from . import chunkstore, config, history, ingest, labels, materialize, names, paths, remote
+from . import fetch as fetch_mod
 from . import gc as gc_mod
 from . import verify as verify_mod
 from .catalog import Catalog, dumps, split_chunks
@@ -347,7 +348,7 @@ class Store:
             _check_new_version(self.version_rows(known["id"]), version, f"{workspace}/{name}")
 
         with self.lock.shared():
-            self._check_writable()
+            self.check_writable()
             writer = self.new_writer()
             try:
                 ingestor = ingest.Ingestor(self.catalog, writer, self.config.chunking, progress)
@@ -395,7 +396,7 @@ class Store:
             described["bytes_read"] = ingestor.bytes_read
             return described
 
-    def _check_writable(self):
+    def check_writable(self):
         if not os.access(self.dir, os.W_OK) or not os.access(self.tmp_dir, os.W_OK):
             raise ArtstoreError(f"the store {self.dir} is read-only; check its permissions")
 
@@ -562,59 +563,25 @@ class Store:
         return self.describe(*self.resolve(ref))
 
     def set_aliases(self, ref, aliases):
-        """Make ``aliases`` exactly the aliases of this version (moving them from others)."""
-        wanted = {names.check_alias(a, allow_latest=True) for a in aliases} - {"latest"}
-        with self.catalog.transaction() as cat:
-            art, vrow = self.resolve(ref)
-            for alias in set(cat.aliases_of_version(vrow["id"])) - wanted:
-                cat.remove_alias(art["id"], alias, vrow["id"])
-            for alias in sorted(wanted):
-                checkpoint("alias-update")
-                cat.set_alias(art["id"], alias, vrow["id"])
+        labels.set_aliases(self, ref, aliases)
 
     def add_aliases(self, ref, aliases):
-        aliases = [names.check_alias(a) for a in aliases]
-        with self.catalog.transaction() as cat:
-            art, vrow = self.resolve(ref)
-            for alias in aliases:
-                cat.set_alias(art["id"], alias, vrow["id"])
-                checkpoint("alias-update")
+        labels.add_aliases(self, ref, aliases)
 
     def remove_aliases(self, ref, aliases):
-        with self.catalog.transaction() as cat:
-            art, vrow = self.resolve(ref)
-            for alias in aliases:
-                if alias == "latest":
-                    raise InvalidInput("the alias 'latest' is set automatically and cannot be removed")
-                if not cat.remove_alias(art["id"], names.check_alias(alias), vrow["id"]):
-                    raise NotFound(f"{art['name']}:{vrow['version']} has no alias {alias!r}")
+        labels.remove_aliases(self, ref, aliases)
 
     def set_version_tags(self, ref, tags):
-        tags = sorted({names.check_name(t, "tag") for t in tags})
-        with self.catalog.transaction() as cat:
-            _art, vrow = self.resolve(ref)
-            cat.set_version_tags(vrow["id"], tags)
+        labels.set_version_tags(self, ref, tags)
 
     def add_version_tags(self, ref, tags):
-        tags = sorted({names.check_name(t, "tag") for t in tags})
-        with self.catalog.transaction() as cat:
-            _art, vrow = self.resolve(ref)
-            cat.add_version_tags(vrow["id"], tags)
+        labels.add_version_tags(self, ref, tags)
 
     def remove_version_tags(self, ref, tags):
-        with self.catalog.transaction() as cat:
-            art, vrow = self.resolve(ref)
-            present = set(cat.tags_of_version(vrow["id"]))
-            for tag in tags:
-                if tag not in present:
-                    raise NotFound(f"{art['name']}:{vrow['version']} has no tag {tag!r}")
-            cat.remove_version_tags(vrow["id"], tags)
+        labels.remove_version_tags(self, ref, tags)
 
     def set_artifact_tags(self, ref, tags):
-        tags = sorted({names.check_name(t, "tag") for t in tags})
-        with self.catalog.transaction() as cat:
-            art, _vrow = self.resolve(ref)
-            cat.set_artifact_tags(art["id"], tags)
+        labels.set_artifact_tags(self, ref, tags)
 
     def start_run(self, run_id, project=None, name=None):
         with self.catalog.transaction() as cat:
@@ -654,57 +621,12 @@ class Store:
     # -- remote references ---------------------------------------------------------------------
 
     def fetch(self, ref, progress=None):
-        """Pull the bytes of a version's synced remote assets into the store, so that later
-        downloads work offline and survive the bucket changing. Returns a summary."""
-        with self.lock.shared():
-            self._check_writable()
-            art, vrow = self.resolve(ref)
-            todo = [a for a in self.catalog.assets(vrow["id"])
-                    if a["remote"] and a["remote_identity"] and a["fetched_digest"] is None]
-            writer = self.new_writer()
-            try:
-                ingestor = ingest.Ingestor(self.catalog, writer, self.config.chunking, progress)
-                fetched = []
-                for a in todo:
-                    identity = json.loads(a["remote_identity"])
-                    reader = remote.VerifiedReader(
-                        a["uri"], identity, a["size"], self.remote_options(remote.scheme_of(a["uri"])))
-                    try:
-                        record = ingestor.store_data(reader)
-                    finally:
-                        reader.close()
-                    fetched.append((a["id"], vrow["id"], record.digest))
-                ingestor.flush()
-                packs = writer.finish()
-                with self.catalog.transaction() as cat:
-                    cat.add_packs(packs)
-                    cat.add_files((d, s, blob) for d, (s, blob) in ingestor.new_files.items())
-                    cat.add_fetched(fetched)
-            except BaseException:
-                writer.abort()
-                raise
-        opaque = [a["logical_path"] for a in self.catalog.assets(vrow["id"])
-                  if a["remote"] and not a["remote_identity"]]
-        return {
-            "ref": f"{art['workspace']}/{art['name']}:{vrow['version']}",
-            "fetched": len(fetched),
-            "bytes": sum(a["size"] for a in todo),
-            "stored_bytes": sum(p.size for p in packs),
-            "opaque": opaque,
-        }
+        """Pull the bytes of a version's synced remote assets into the store (freeze it)."""
+        return fetch_mod.fetch(self, ref, progress)
 
     def check_remote(self, progress=None):
         """Problems (verify's shape) for synced remote assets that changed or vanished."""
-        problems = []
-        for a in self.catalog.remote_assets():
-            identity = json.loads(a["remote_identity"])
-            problem = remote.check(a["uri"], identity, a["size"], self.remote_options(remote.scheme_of(a["uri"])))
-            if problem:
-                problems.append({"kind": "remote-changed", "detail": problem,
-                                 "versions": [self.ref_of(a["version_id"])]})
-            if progress:
-                progress(1)
-        return problems
+        return fetch_mod.check_remote(self, progress)
 
     # -- maintenance --------------------------------------------------------------------------
 
