@@ -100,10 +100,6 @@ def best_of(n, fn):
     return min(runs, key=lambda r: r[0])
 
 
-def drop_nothing():
-    """Benchmarks run with a warm page cache (we cannot drop caches unprivileged)."""
-
-
 def which(name):
     return shutil.which(name)
 
