@@ -67,7 +67,7 @@ class Artifact:
         self.aliases = set(names.check_alias(a) for a in (aliases or ()))
         check_metadata(metadata)
         self.metadata = dict(metadata or {})
-        self.version_tags = set(names.check_name(t, "tag") for t in (version_tags or ()))
+        self.version_tags = set(names.check_tags(version_tags or ()))
         self._assets = {}
         self.download_local_path = None
 

@@ -369,9 +369,8 @@ def download(obj, ref, dest, overwrite_strategy, run_name, as_json):
       artstore download mnist:1.0.0 /tmp/mnist --overwrite-strategy preserve
     """
     store = obj.store
-    size = store.describe_ref(ref)["size"]
     run_id = store.run_named(run_name) if run_name else None
-    with obj.progress(size, f"downloading {ref}", as_json) as progress:
+    with obj.progress(lambda: store.describe_ref(ref)["size"], f"downloading {ref}", as_json) as progress:
         result = store.download(ref, dest, overwrite_strategy=overwrite_strategy, run_id=run_id,
                                 progress=progress)
     for path in result["preserved"]:
@@ -528,7 +527,7 @@ def verify(obj, ref, read_data, check_remote, as_json):
       artstore verify --read-data
     """
     store = obj.store
-    total = store.du()["stored_bytes"] if read_data else 0
+    total = (lambda: store.du()["stored_bytes"]) if read_data else 0
     with obj.progress(total, "verifying", as_json) as progress, \
             obj.progress(store.remote_asset_count if check_remote else 0, "checking remote objects", as_json,
                          unit="obj") as remote_progress:
@@ -562,8 +561,11 @@ def fetch(obj, ref, as_json):
       artstore fetch imagenet:1.0.0
     """
     store = obj.store
-    size = sum(a["size"] for a in store.assets(store.describe_ref(ref)["artifact_version_id"]) if a["remote"])
-    with obj.progress(size, f"fetching {ref}", as_json) as progress:
+
+    def remote_bytes():
+        return sum(a["size"] for a in store.assets(store.describe_ref(ref)["artifact_version_id"]) if a["remote"])
+
+    with obj.progress(remote_bytes, f"fetching {ref}", as_json) as progress:
         result = store.fetch(ref, progress=progress)
     for path in result["opaque"]:
         obj.info(f"not fetched: {path} is an opaque reference")

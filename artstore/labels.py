@@ -38,14 +38,14 @@ def remove_aliases(store, ref, aliases):
 
 
 def set_version_tags(store, ref, tags):
-    tags = sorted({names.check_name(t, "tag") for t in tags})
+    tags = names.check_tags(tags)
     with store.catalog.transaction() as cat:
         _art, vrow = store.resolve(ref)
         cat.set_version_tags(vrow["id"], tags)
 
 
 def add_version_tags(store, ref, tags):
-    tags = sorted({names.check_name(t, "tag") for t in tags})
+    tags = names.check_tags(tags)
     with store.catalog.transaction() as cat:
         _art, vrow = store.resolve(ref)
         cat.add_version_tags(vrow["id"], tags)
@@ -62,7 +62,7 @@ def remove_version_tags(store, ref, tags):
 
 
 def set_artifact_tags(store, ref, tags):
-    tags = sorted({names.check_name(t, "tag") for t in tags})
+    tags = names.check_tags(tags)
     with store.catalog.transaction() as cat:
         art, _vrow = store.resolve(ref)
         cat.set_artifact_tags(art["id"], tags)

@@ -41,6 +41,11 @@ def check_alias(alias, allow_latest=False):
     return alias
 
 
+def check_tags(tags):
+    """A sorted list of distinct, valid tags."""
+    return sorted({check_name(t, "tag") for t in tags})
+
+
 def parse_version(value):
     """A semantic_version.Version from a string or Version, else InvalidInput."""
     if isinstance(value, semantic_version.Version):

@@ -229,10 +229,11 @@ class Store:
         if workspace is None and "/" in name:
             workspace, name, _ = names.parse_ref(name)
         art = self.artifact(name, workspace)
+        rows = self.version_rows(art["id"])
         return [
             {k: d[k] for k in ("version", "aliases", "tags", "created_at", "size", "manifest_digest")}
             | {"assets": d["assets_count"]}
-            for d in (self.describe(art, row) for row in self.version_rows(art["id"]))
+            for d in (self.describe(art, row, latest_id=rows[-1]["id"]) for row in rows)
         ]
 
     def resolve(self, name, workspace=None, version_or_alias=None):
@@ -262,11 +263,13 @@ class Store:
             )
         return art, row
 
-    def describe(self, art, vrow):
-        """Everything the API and CLI show about one version, as plain data."""
-        rows = self.version_rows(art["id"])
+    def describe(self, art, vrow, latest_id=None):
+        """Everything the API and CLI show about one version, as plain data. ``latest_id``
+        saves listing the artifact's versions again when the caller already has them."""
+        if latest_id is None:
+            latest_id = self.version_rows(art["id"])[-1]["id"]
         aliases = self.catalog.aliases_of_version(vrow["id"])
-        if rows and rows[-1]["id"] == vrow["id"]:
+        if latest_id == vrow["id"]:
             aliases = sorted(set(aliases) | {"latest"})
         run = self.catalog.run(vrow["run_id"]) if vrow["run_id"] else None
         return {
@@ -332,7 +335,7 @@ class Store:
         if version is not None:
             version = names.parse_version(version)
         aliases = sorted({names.check_alias(a) for a in aliases})
-        version_tags = sorted({names.check_name(t, "tag") for t in version_tags})
+        version_tags = names.check_tags(version_tags)
         metadata_json = check_metadata(metadata)
         asset_metadata = []
         for src in sources:
