@@ -4,7 +4,7 @@ import io
 import random
 
 import pyfastcdc
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from artstore.config import DEFAULT_CHUNKING
@@ -37,6 +37,7 @@ def _chunk_ids(data):
 
 
 @settings(max_examples=15, deadline=None)
+@example(seed=89773, kind="insert", where=0.421875, length=136)  # 5 new chunks, 322 KB: a resync cascade
 @given(
     st.integers(min_value=0, max_value=2**32),
     st.sampled_from(["insert", "delete", "overwrite"]),
@@ -55,6 +56,9 @@ def test_an_edit_changes_a_bounded_number_of_chunks(seed, kind, where, length):
         edited = data[:pos] + rng.randbytes(length) + data[pos + length:]
     before = set(_chunk_ids(data))
     new = [c for c in _chunk_ids(edited) if c not in before]
-    # A local edit disturbs the chunk it lands in and at most a couple of neighbours.
-    assert len(new) <= 4
+    # A local edit disturbs the chunk it lands in and a few after it: the first new cut can
+    # fall inside the next old chunk's minimum-size window, so resynchronising may take
+    # several chunks (hypothesis found 5). The bytes they hold stay within three maximum
+    # chunks of the edit.
+    assert len(new) <= 8
     assert sum(map(len, new)) <= length + 3 * DEFAULT_CHUNKING["max_size"]
