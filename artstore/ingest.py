@@ -21,6 +21,7 @@ import os
 import stat
 import time
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 
 import blake3
 import pyfastcdc
@@ -178,53 +179,71 @@ def sources_for_path(path, logical_path=None, exclude=None):
     return [LocalFile(path, paths.check_logical_path(name))], []
 
 
-def iter_chunks(fileobj, cdc, block_size=BLOCK_SIZE, size_hint=None, on_block=None):
-    """Yield memoryviews of the FastCDC chunks of a stream, reading it in large blocks.
+def iter_blocks(fileobj, cdc, block_size=BLOCK_SIZE, size_hint=None):
+    """Yield ``(view, cuts)`` for each large block of a stream: ``view`` holds bytes whose
+    FastCDC chunks are final, ``cuts`` lists each chunk as ``(offset, length)`` in ``view``.
 
     Chunks are the same as cutting the whole stream at once: a chunk is final only when
     ``max_size`` bytes follow its start in the buffer (or the stream has ended); the rest
-    is carried over to the next block. One buffer is reused for the whole stream (a fresh
-    one per block cost a page fault per 4 KiB), so a yielded view is valid only until the
-    next one: keep ``bytes(view)`` to hold on to a chunk. ``size_hint`` (the expected
-    size) keeps the buffer of a small file small; a longer stream is still read whole.
-    ``on_block`` is called with each run of bytes whose chunks were all yielded, in order,
-    before the buffer is reused (the whole-file hash is fed that way, in large pieces)."""
+    is carried over to the next block. Two buffers alternate (a fresh one per block cost a
+    page fault per 4 KiB), so a yielded view stays valid while the next block is produced:
+    a consumer may hash block k in another thread while block k+1 is read, and must be done
+    with block k before asking for block k+2. ``size_hint`` (the expected size) keeps the
+    buffers of a small file small; a longer stream is still read whole."""
     max_size = cdc.max_size
-    capacity = block_size + max_size
-    if size_hint is not None:
-        # One byte more than expected, so that the end is seen without another block.
-        capacity = min(capacity, size_hint + 1)
-    buf = bytearray(capacity)
-    view = memoryview(buf)
-    filled = 0
+    full = block_size + max_size
+    # One byte more than expected, so that the end is seen without another block.
+    capacity = full if size_hint is None else min(full, size_hint + 1)
+    buffers = [None, None]
+    which = 0
+    carry = b""  # the bytes after the last final chunk, which start the next block
     eof = False
     while not eof:
-        if filled == capacity and capacity < block_size + max_size:
-            # Longer than its hint and no chunk could be cut yet: grow to full blocks.
-            capacity = block_size + max_size
-            grown = bytearray(capacity)
-            grown[:filled] = view[:filled]
-            view.release()
-            buf, view = grown, memoryview(grown)
+        buf = buffers[which]
+        if buf is None or len(buf) < capacity:
+            buf = buffers[which] = bytearray(capacity)
+        view = memoryview(buf)
+        filled = len(carry)
+        view[:filled] = carry
         while filled < capacity:
-            n = fileobj.readinto(view[filled:])
+            n = fileobj.readinto(view[filled:capacity])
             if not n:
                 eof = True
                 break
             filled += n
         if filled == 0:
             return
+        cuts = []
         used = 0
         for chunk in cdc.cut_buf(view[:filled]):
             if not eof and chunk.offset + max_size > filled:
                 break
-            yield chunk.data
+            cuts.append((chunk.offset, chunk.length))
             used = chunk.offset + chunk.length
-        if on_block is not None and used:
-            on_block(view[:used])
-        rest = filled - used
-        view[:rest] = bytes(view[used:filled])
-        filled = rest
+        if not used and capacity < full:
+            capacity = full  # longer than its hint and no chunk could be cut yet: full blocks
+        carry = bytes(view[used:filled])
+        if used:
+            yield view[:used], cuts
+            which ^= 1
+
+
+def iter_chunks(fileobj, cdc, block_size=BLOCK_SIZE, size_hint=None, on_block=None):
+    """Yield a memoryview of each FastCDC chunk of a stream (see iter_blocks; a view is
+    valid until the block after next: keep ``bytes(view)`` to hold on to a chunk).
+    ``on_block`` is called with each block after its chunks were yielded, in order."""
+    for view, cuts in iter_blocks(fileobj, cdc, block_size, size_hint):
+        for offset, length in cuts:
+            yield view[offset:offset + length]
+        if on_block is not None:
+            on_block(view)
+
+
+def hash_block(whole, view, cuts):
+    """Feed a block to the whole-file hasher and return its chunks' ids (BLAKE3 releases
+    the GIL on large inputs, so this runs beside the reading and cutting of the next block)."""
+    whole.update(view)
+    return [blake3.blake3(view[offset:offset + length]).digest() for offset, length in cuts]
 
 
 class FileRecord:
@@ -248,7 +267,7 @@ class Ingestor:
         self.progress = progress
         self.new_files = {}  # digest -> (size, chunk-list blob), to be committed
         self.stat_rows = []
-        self._written = set()  # chunk ids queued or written by this ingest
+        self._seen = set()  # chunk ids queued or written by this ingest, or known stored
         self._pending = []
         self._pending_bytes = 0
         self._stat_cache = {}
@@ -260,10 +279,13 @@ class Ingestor:
     _BATCH_CHUNKS = 500
     _BATCH_BYTES = 8 << 20
 
+    # A block with at least this many chunks is looked up on its own.
+    _BLOCK_LOOKUP = 16
+
     def _queue_chunk(self, cid, data):
-        if cid in self._written:
+        if cid in self._seen:
             return
-        self._written.add(cid)
+        self._seen.add(cid)
         self._pending.append((cid, bytes(data)))  # the read buffer is reused
         self._pending_bytes += len(data)
         if len(self._pending) >= self._BATCH_CHUNKS or self._pending_bytes >= self._BATCH_BYTES:
@@ -279,23 +301,61 @@ class Ingestor:
                 self.writer.add(cid, data)
         self._pending, self._pending_bytes = [], 0
 
+    # Blocks at least this large are hashed on the hasher thread while the next block is
+    # read and cut; a smaller one (a small file) is hashed in place, where a hand-over to
+    # another thread would cost more than the hashing.
+    _PARALLEL_BLOCK = 1 << 20
+
     def _store_stream(self, fileobj, size_hint=None):
-        # The whole-file hash takes each block in one large update (BLAKE3's own threads
-        # were measured slower here: the pack writer already uses the second core).
         whole = blake3.blake3()
         chunk_ids = []
         size = 0
-        for data in iter_chunks(fileobj, self.cdc, size_hint=size_hint, on_block=whole.update):
-            cid = blake3.blake3(data).digest()
-            chunk_ids.append(cid)
-            size += len(data)
-            self._queue_chunk(cid, data)
-            if self.progress:
-                self.progress(len(data))
+        hasher = None  # a thread of its own for a file of large blocks (one per file: cheap)
+        previous = None  # (job, view, cuts) of the block being hashed there
+        try:
+            for view, cuts in iter_blocks(fileobj, self.cdc, size_hint=size_hint):
+                if previous is None and len(view) < self._PARALLEL_BLOCK:
+                    size += self._take_block(chunk_ids, hash_block(whole, view, cuts), view, cuts)
+                    continue
+                # One hasher thread takes the blocks in order: the whole-file hash stays in order.
+                if hasher is None:
+                    hasher = ThreadPoolExecutor(1, thread_name_prefix="artstore-hasher")
+                job = hasher.submit(hash_block, whole, view, cuts)
+                if previous is not None:
+                    size += self._take_block(chunk_ids, previous[0].result(), previous[1], previous[2])
+                previous = (job, view, cuts)
+            if previous is not None:
+                size += self._take_block(chunk_ids, previous[0].result(), previous[1], previous[2])
+        finally:
+            if hasher is not None:
+                hasher.shutdown()
         digest = whole.digest()
         # Files the catalog has already are skipped at commit (INSERT OR IGNORE).
         self.new_files[digest] = (size, b"".join(chunk_ids))
         return FileRecord(digest, size)
+
+    def _take_block(self, chunk_ids, ids, view, cuts):
+        """Hand a hashed block's new chunks to the pack writer; returns the block's size.
+
+        A block of many chunks asks the catalog about them at once and copies only the
+        chunks it lacks (re-adding an edited file copies a few chunks, not the whole file);
+        the chunks of small blocks wait in a batch shared across files (see _queue_chunk)."""
+        if len(cuts) < self._BLOCK_LOOKUP:
+            for cid, (offset, length) in zip(ids, cuts, strict=True):
+                self._queue_chunk(cid, view[offset:offset + length])
+        else:
+            fresh = [(cid, offset, length) for cid, (offset, length) in zip(ids, cuts, strict=True)
+                     if cid not in self._seen]
+            known = self.catalog.known_chunks(cid for cid, _, _ in fresh) if fresh else set()
+            self._seen.update(known)
+            for cid, offset, length in fresh:
+                if cid not in self._seen:  # a chunk may repeat within a block
+                    self._seen.add(cid)
+                    self.writer.add(cid, bytes(view[offset:offset + length]))
+        chunk_ids.extend(ids)
+        if self.progress:
+            self.progress(len(view))
+        return len(view)
 
     def prefetch(self, os_paths):
         """Load the stat-cache entries of these files in a few queries (not one per file)."""

@@ -10,8 +10,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_quick_benchmark_run_produces_every_scenario(tmp_path):
     out = tmp_path / "bench.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--peers", "", "--json", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--peers", "", "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads(out.read_text())["rows"]
     scenarios = " ".join(r["scenario"] for r in rows)

@@ -84,6 +84,31 @@ def test_edit_in_large_file_stores_few_chunks(store, tmp_path):
     assert d["modified"] == ["big.bin"] and d["bytes_new"] < 1_000_000
 
 
+def test_large_file_hashed_beside_reading_matches_one_pass(store, tmp_path):
+    """Blocks of a large file are hashed on a second thread while the next block is read:
+    the file digest, the chunk list and the stored bytes must be what one pass gives, with
+    chunks repeated inside a block (zeros) stored once, and a re-add storing nothing."""
+    import blake3
+    import pyfastcdc
+
+    data = os.urandom(10 << 20) + bytes(5 << 20) + os.urandom((6 << 20) + 12345)
+    (tmp_path / "big.bin").write_bytes(data)
+    v1 = store.log("big", [LocalFile(str(tmp_path / "big.bin"), "big.bin")])
+    digest = blake3.blake3(data).digest()
+    assert store.assets(v1["artifact_version_id"])[0]["content_hash"] == digest.hex()
+    chunking = store.config.chunking
+    cdc = pyfastcdc.FastCDC(chunking["avg_size"], min_size=chunking["min_size"], max_size=chunking["max_size"],
+                            normalized_chunking=chunking["normalized_chunking"])
+    expected = b"".join(blake3.blake3(c.data).digest() for c in cdc.cut_buf(data))
+    assert store.catalog.get_file(digest)[1] == expected
+    assert len(data) - (5 << 20) < v1["stored_bytes"] < len(data) - (4 << 20)
+    assert b"".join(store.read_asset("big:1.0.0", "big.bin")) == data
+    (tmp_path / "copy.bin").write_bytes(data)
+    v2 = store.log("big", [LocalFile(str(tmp_path / "copy.bin"), "big.bin")])
+    assert v2["stored_bytes"] == 0 and v2["files_read"] == 1
+    assert store.verify(read_data=True)["ok"]
+
+
 def test_stat_cache_skips_reading_unchanged_files(store, tmp_path):
     write_tree(tmp_path / "d", {"a.bin": os.urandom(100_000), "b.bin": os.urandom(100)})
     old = 1_600_000_000
