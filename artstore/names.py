@@ -12,9 +12,15 @@ Rules (docs/userguide.rst repeats them):
 
 import re
 
-import semantic_version
-
 from .errors import InvalidInput
+
+
+def _semver():
+    # semantic_version is imported on first use: its import reads package metadata
+    # (~30 ms), which commands that only list versions do not need (see version_key).
+    import semantic_version
+
+    return semantic_version
 
 MAX_NAME = 128
 _BAD = re.compile(r"[/:\x00-\x1f\x7f]")
@@ -36,7 +42,7 @@ def check_alias(alias, allow_latest=False):
     check_name(alias, "alias")
     if alias == "latest" and not allow_latest:
         raise InvalidInput("the alias 'latest' is set automatically to the highest version; choose another")
-    if semantic_version.validate(alias):
+    if _semver().validate(alias):
         raise InvalidInput(f"alias {alias!r} looks like a version number; choose a name that is not one")
     return alias
 
@@ -48,6 +54,7 @@ def check_tags(tags):
 
 def parse_version(value):
     """A semantic_version.Version from a string or Version, else InvalidInput."""
+    semantic_version = _semver()
     if isinstance(value, semantic_version.Version):
         return value
     if not isinstance(value, str):
@@ -59,7 +66,26 @@ def parse_version(value):
 
 
 def is_version(value):
-    return bool(semantic_version.validate(value))
+    return bool(_semver().validate(value))
+
+
+_SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?")
+_NO_PRERELEASE = ((2, b""),)  # sorts after every prerelease, as SemVer says
+
+
+def version_key(text):
+    """The SemVer precedence of a stored version string, as a sort key equal in order to
+    semantic_version.Version's (build metadata ignored), without importing it."""
+    match = _SEMVER.fullmatch(text)
+    if match is None:
+        return (-1, -1, -1, ((-1, text.encode()),))  # not stored by artstore; sorts first
+    major, minor, patch, pre = match.groups()
+    if pre is None:
+        pre_key = _NO_PRERELEASE
+    else:
+        # Numeric identifiers compare as numbers and before alphanumeric ones (ASCII order).
+        pre_key = tuple((0, int(part)) if part.isdigit() else (1, part.encode()) for part in pre.split("."))
+    return (int(major), int(minor), int(patch), pre_key)
 
 
 def parse_ref(ref):

@@ -53,3 +53,26 @@ def test_any_accepted_path_stays_inside_root(path):
         return
     joined = os.path.normpath(safe_join(root, path))
     assert joined.startswith(root + os.sep)
+
+
+_ident = st.one_of(st.integers(min_value=0, max_value=30).map(str),
+                   st.text(alphabet="abAB-9", min_size=1, max_size=4).filter(lambda s: not s.isdigit()))
+_semver_text = st.builds(
+    lambda ma, mi, pa, pre, build: f"{ma}.{mi}.{pa}" + (f"-{'.'.join(pre)}" if pre else "")
+    + (f"+{'.'.join(build)}" if build else ""),
+    st.integers(0, 12), st.integers(0, 12), st.integers(0, 12),
+    st.lists(_ident, max_size=3), st.lists(_ident, max_size=2),
+)
+
+
+@given(st.lists(_semver_text, min_size=2, max_size=12))
+def test_version_key_orders_like_semantic_version(versions):
+    """Listing versions sorts with names.version_key (no semantic_version import at start-up);
+    it must order exactly as semantic_version.Version does, prereleases and all."""
+    import semantic_version
+
+    from artstore.names import version_key
+
+    for a in versions:
+        for b in versions:
+            assert (version_key(a) < version_key(b)) == (semantic_version.Version(a) < semantic_version.Version(b))

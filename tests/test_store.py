@@ -109,6 +109,31 @@ def test_large_file_hashed_beside_reading_matches_one_pass(store, tmp_path):
     assert store.verify(read_data=True)["ok"]
 
 
+def test_unchanged_readd_copies_asset_rows_with_new_ids(store, tmp_path):
+    """An unchanged re-add copies the previous version's asset rows inside SQLite: same
+    paths, digests, metadata and types, fresh ids, and it survives the first version's deletion."""
+    write_tree(tmp_path / "d", {"a.bin": b"a", "sub/b.bin": b"bb", "empty": b""})
+    sources, _ = sources_for_path(str(tmp_path / "d"))
+    for src in sources:
+        src.metadata = {"k": src.logical_path}
+        src.asset_type = "t"
+    v1 = store.log("ds", sources)
+    v2 = store.log("ds", sources_for_path(str(tmp_path / "d"))[0])  # no metadata: a new manifest
+    v3 = store.log("ds", sources)
+    assert v3["manifest_digest"] == v1["manifest_digest"] != v2["manifest_digest"]
+
+    def rows(v):
+        return sorted(store.assets(v["artifact_version_id"]), key=lambda a: a["logical_path"])
+
+    keep = ("logical_path", "size", "content_hash", "metadata", "asset_type", "remote")
+    assert [{k: a[k] for k in keep} for a in rows(v3)] == [{k: a[k] for k in keep} for a in rows(v1)]
+    ids = [a["id"] for a in rows(v1) + rows(v2) + rows(v3)]
+    assert len(set(ids)) == len(ids) == 9 and all(len(i) == 32 for i in ids)
+    store.delete_version("ds:1.0.0")
+    assert [a["logical_path"] for a in rows(v3)] == ["a.bin", "empty", "sub/b.bin"]
+    assert store.verify(read_data=True)["ok"]
+
+
 def test_stat_cache_skips_reading_unchanged_files(store, tmp_path):
     write_tree(tmp_path / "d", {"a.bin": os.urandom(100_000), "b.bin": os.urandom(100)})
     old = 1_600_000_000
@@ -380,3 +405,25 @@ def test_manifest_digest_follows_the_documented_serialisation(store):
         '"path":"b/é.txt","remote_identity":null,"size":1,"uri":null}]'
     )
     assert v["manifest_digest"] == blake3.blake3(text.encode()).hexdigest()
+
+
+def test_manifest_digest_of_many_assets_is_one_json_list():
+    """The digest is encoded in slices of rows; across slice borders it must still be the
+    BLAKE3 of one JSON list (25,001 rows cross two borders, in shuffled order)."""
+    import json
+    import random
+
+    import blake3
+
+    from artstore.store import manifest_digest
+
+    rows = [{"logical_path": f"d/{i:06d}", "file_digest": i.to_bytes(32, "big") if i % 7 else None,
+             "size": i, "metadata": "{}", "asset_type": "x" if i % 3 else None,
+             "uri": None if i % 7 else f"s3://b/{i}", "remote_identity": None} for i in range(25_001)]
+    expected = json.dumps([{"path": r["logical_path"], "digest": r["file_digest"].hex() if r["file_digest"] else None,
+                            "size": r["size"], "metadata": r["metadata"], "asset_type": r["asset_type"],
+                            "uri": r["uri"], "remote_identity": r["remote_identity"]} for r in rows],
+                          sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    random.Random(1).shuffle(rows)
+    assert manifest_digest(rows) == blake3.blake3(expected.encode()).hexdigest()
+    assert manifest_digest([]) == blake3.blake3(b"[]").hexdigest()
