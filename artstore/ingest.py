@@ -377,20 +377,19 @@ class Ingestor:
             if self.progress:
                 self.progress(before.st_size)
             return FileRecord(cached[5], cached[0])
-        cached_at = time.time_ns()
-        try:
-            f = open(os_path, "rb", buffering=0)
-        except PermissionError:
-            raise InvalidInput(f"cannot read {os_path}: permission denied; fix its permissions") from None
-        except IsADirectoryError:
-            raise InvalidInput(f"{os_path} is a directory, not a file") from None
-        with f:
-            record = self._store_stream(_SourceReader(f, os_path), before.st_size)
-            after_fd = os.fstat(f.fileno())
-        try:
-            after = os.stat(os_path)
-        except FileNotFoundError:
-            raise Conflict(f"{os_path} was deleted while it was being read; add it again") from None
+        if before.st_size < self.cdc.min_size:
+            cached_at, data, after_fd, after = read_small_file(os_path, before.st_size)
+            record = self._store_bytes(data)
+        else:
+            cached_at = time.time_ns()
+            fd = _open_source(os_path)
+            try:
+                with open(fd, "rb", buffering=0, closefd=False) as f:
+                    record = self._store_stream(_SourceReader(f, os_path), before.st_size)
+                after_fd = os.fstat(fd)
+            finally:
+                os.close(fd)
+            after = _stat_after(os_path)
         if (
             record.size != before.st_size
             or _identity(after_fd) != _identity(before)
@@ -407,10 +406,24 @@ class Ingestor:
         )
         return record
 
+    def _store_bytes(self, data):
+        """Store bytes held in memory. Fewer than min_size bytes are one chunk (FastCDC never
+        cuts a chunk shorter than that), whose id is the file's digest: one hash, no cutting."""
+        if not 0 < len(data) < self.cdc.min_size:
+            return self._store_stream(io.BytesIO(data), len(data))
+        digest = blake3.blake3(data).digest()
+        self._queue_chunk(digest, data)
+        self.new_files[digest] = (len(data), digest)
+        if self.progress:
+            self.progress(len(data))
+        return FileRecord(digest, len(data))
+
     def store_data(self, data):
         """Store bytes or a binary file-like object."""
         size_hint = None
         if isinstance(data, (bytes, bytearray, memoryview)):
+            if len(data) < self.cdc.min_size:
+                return self._store_bytes(bytes(data))
             fileobj = io.BytesIO(data)
             size_hint = len(data)
         elif hasattr(data, "readinto") or hasattr(data, "read"):
@@ -461,6 +474,55 @@ def _stat_matches(st, cached):
         and st.st_dev == device
         and mtime_ns < cached_at_ns - (COARSE_RACY_NS if mtime_ns % 1_000_000_000 == 0 else RACY_NS)
     )
+
+
+def _open_source(os_path):
+    try:
+        return os.open(os_path, os.O_RDONLY | os.O_CLOEXEC)
+    except PermissionError:
+        raise InvalidInput(f"cannot read {os_path}: permission denied; fix its permissions") from None
+    except FileNotFoundError:
+        raise Conflict(f"{os_path} was deleted while it was being read; add it again") from None
+
+
+def _stat_after(os_path):
+    try:
+        return os.stat(os_path)
+    except FileNotFoundError:
+        raise Conflict(f"{os_path} was deleted while it was being read; add it again") from None
+
+
+def read_small_file(os_path, size):
+    """(time before the read, the bytes, fstat after, stat of the path after) of a small
+    file expected to hold ``size`` bytes, read whole with plain system calls (for a 4 KB
+    file the io layer and the block reader cost more than the read). The caller compares
+    the stats with the one taken before."""
+    cached_at = time.time_ns()
+    fd = _open_source(os_path)
+    try:
+        data = _read_all(fd, os_path, size + 1)
+        after_fd = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return cached_at, data, after_fd, _stat_after(os_path)
+
+
+def _read_all(fd, path, want):
+    """The bytes of an open file: one read when it holds fewer than ``want`` bytes (a short
+    read of a regular file is its end; the size check after the read confirms it)."""
+    try:
+        data = os.read(fd, want)
+        if len(data) < want:
+            return data
+        parts = [data]
+        while data:  # it grew since it was listed: read it all, the size check refuses it
+            data = os.read(fd, BLOCK_SIZE)
+            parts.append(data)
+        return b"".join(parts)
+    except IsADirectoryError:
+        raise InvalidInput(f"{path} is a directory, not a file") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 class _SourceReader:

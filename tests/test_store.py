@@ -1,11 +1,12 @@
 """The storage engine through the Store API: round trips, dedup, immutability, gc, verify."""
 
 import os
+import random
 import sqlite3
 
 import pytest
 from conftest import read_tree, write_tree
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from artstore import Conflict, IntegrityError, InvalidInput, NotFound, Store
@@ -280,40 +281,102 @@ def test_store_folder_is_never_walked(project, store):
     assert [s.logical_path for s in sources] == ["data/x"]
 
 
-def test_file_changing_while_read_is_refused(store, tmp_path, monkeypatch):
-    path = tmp_path / "grow.bin"
-    path.write_bytes(os.urandom(50_000))
+def _during_read(monkeypatch, size, action):
+    """Run ``action`` in the middle of reading a file of ``size`` bytes: inside the read of
+    a small file (read whole, below FastCDC's minimum chunk size), or while a larger file is
+    streamed through the chunker."""
     from artstore import ingest
 
-    real = ingest.Ingestor._store_stream
+    if size < 16 << 10:
+        real = ingest._read_all
 
-    def grow_during_read(self, fileobj, size_hint=None):
+        def patched(fd, path, want):
+            action()
+            return real(fd, path, want)
+
+        monkeypatch.setattr(ingest, "_read_all", patched)
+    else:
+        real = ingest.Ingestor._store_stream
+
+        def patched(self, fileobj, size_hint=None):
+            action()
+            return real(self, fileobj, size_hint)
+
+        monkeypatch.setattr(ingest.Ingestor, "_store_stream", patched)
+
+
+@pytest.mark.parametrize("size", [1000, 50_000])
+def test_file_changing_while_read_is_refused(store, tmp_path, monkeypatch, size):
+    path = tmp_path / "grow.bin"
+    path.write_bytes(os.urandom(size))
+
+    def grow():
         with open(path, "ab") as f:
             f.write(b"more")
-        return real(self, fileobj, size_hint)
 
-    monkeypatch.setattr(ingest.Ingestor, "_store_stream", grow_during_read)
+    _during_read(monkeypatch, size, grow)
     with pytest.raises(Conflict, match="changed while it was being read"):
         store.log("ds", [LocalFile(str(path), "grow.bin")])
     assert store.list_artifacts() == []
     assert os.listdir(store.pack_dir) == [] and os.listdir(store.tmp_dir) == []
 
 
-def test_file_deleted_while_read_is_refused(store, tmp_path, monkeypatch):
+@pytest.mark.parametrize("size", [1000, 50_000])
+def test_file_replaced_while_read_is_refused(store, tmp_path, monkeypatch, size):
+    """Same size, same mtime, but another inode under the name: the read bytes may be the
+    old file's, so the version is refused rather than recorded under the new file's stat."""
+    path = tmp_path / "swap.bin"
+    path.write_bytes(os.urandom(size))
+    st = os.stat(path)
+    other = tmp_path / "other.bin"
+    other.write_bytes(os.urandom(size))
+    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+    _during_read(monkeypatch, size, lambda: os.replace(other, path))
+    with pytest.raises(Conflict, match="changed while it was being read"):
+        store.log("ds", [LocalFile(str(path), "swap.bin")])
+    assert store.list_artifacts() == []
+
+
+@pytest.mark.parametrize("size", [1000, 50_000])
+def test_file_deleted_while_read_is_refused(store, tmp_path, monkeypatch, size):
     path = tmp_path / "gone.bin"
-    path.write_bytes(b"x" * 1000)
-    from artstore import ingest
-
-    real = ingest.Ingestor._store_stream
-
-    def delete_during_read(self, fileobj, size_hint=None):
-        os.unlink(path)
-        return real(self, fileobj, size_hint)
-
-    monkeypatch.setattr(ingest.Ingestor, "_store_stream", delete_during_read)
+    path.write_bytes(b"x" * size)
+    _during_read(monkeypatch, size, lambda: os.unlink(path))
     with pytest.raises(Conflict, match="deleted while it was being read"):
         store.log("ds", [LocalFile(str(path), "gone.bin")])
     assert store.list_artifacts() == []
+
+
+def test_file_deleted_after_listing_is_refused(store, tmp_path):
+    write_tree(tmp_path / "d", {"a.bin": b"a", "big.bin": os.urandom(100_000)})
+    sources, _ = sources_for_path(str(tmp_path / "d"))
+    for name in ("a.bin", "big.bin"):
+        os.unlink(tmp_path / "d" / name)
+        with pytest.raises(Conflict, match="deleted while it was being read"):
+            store.log("ds", [s for s in sources if s.logical_path == name])
+    assert store.list_artifacts() == []
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=(16 << 10) + 64))
+@example(data=b"")
+@example(data=b"\x01" * ((16 << 10) - 1))
+@example(data=bytes(range(256)) * 64)  # exactly the minimum size: the chunker's path
+@example(data=random.Random(0).randbytes((16 << 10) + 1))
+def test_small_data_is_stored_as_fastcdc_cuts_it(store, data):
+    """Below FastCDC's minimum size, a file is stored as one chunk whose id is the file's
+    digest, without running the chunker: the result must equal the chunker's."""
+    import blake3
+    import pyfastcdc
+
+    v = store.log("s", [InMemory(data, "x")])
+    digest = blake3.blake3(data).digest()
+    c = store.config.chunking
+    cdc = pyfastcdc.FastCDC(c["avg_size"], min_size=c["min_size"], max_size=c["max_size"],
+                            normalized_chunking=c["normalized_chunking"])
+    assert store.catalog.get_file(digest) == (len(data), b"".join(blake3.blake3(x.data).digest()
+                                                                   for x in cdc.cut_buf(data)))
+    assert b"".join(store.read_asset(f"s:{v['version']}", "x")) == data
 
 
 def test_directory_given_as_a_file_is_a_clear_error(store, tmp_path):
