@@ -363,8 +363,7 @@ class PackReader:
             self._forget(name)
 
 
-def _hash_and_write(whole, view, out_fd):
-    whole.update(view)
+def _write_all(out_fd, view):
     while view:
         view = view[os.write(out_fd, view):]
 
@@ -396,13 +395,15 @@ class ChunkSource:
     RUN_BYTES = 8 << 20
 
     def copy(self, chunk_ids, out_fd, whole, progress=None):
-        """Append the chunks to ``out_fd``, each verified and fed to ``whole``; returns the
-        bytes written (the caller checks ``whole`` before it keeps the file).
+        """Append the chunks to ``out_fd``, feeding every byte to ``whole``; returns the
+        bytes written. The caller must check ``whole`` against the file's digest before it
+        keeps the file: that one hash vouches for every byte, so raw chunks are not also
+        hashed one by one (a second BLAKE3 pass, 0.45 s/GiB). If the digest does not
+        match, ``find_damage`` names the chunk at fault.
 
         Raw chunks lying back to back in one pack (the usual layout of a file added in one
-        go) are read with one pread into one of two reused buffers and checked slice by
-        slice, while a helper thread feeds the previous run to ``whole`` and writes it:
-        reading, hashing and writing share the two cores (BLAKE3 and I/O release the GIL)."""
+        go) are read with one pread into one of two reused buffers and hashed here, while a
+        helper thread writes the previous run (BLAKE3 and I/O release the GIL)."""
         buffers = [bytearray(self.RUN_BYTES + (1 << 20)) for _ in range(2)]
         written = 0
         with ThreadPoolExecutor(max_workers=1) as helper:
@@ -410,9 +411,10 @@ class ChunkSource:
             for i, run in enumerate(self._runs(chunk_ids)):
                 checkpoint("download-write")
                 view = self._read_run(run, buffers, i % 2)
+                whole.update(view)
                 if pending is not None:
                     pending.result()  # the other buffer is free again; errors surface here
-                pending = helper.submit(_hash_and_write, whole, view, out_fd)
+                pending = helper.submit(_write_all, out_fd, view)
                 n = sum(r[4] for r in run)
                 written += n
                 if progress:
@@ -421,8 +423,15 @@ class ChunkSource:
                 pending.result()
         return written
 
+    def find_damage(self, chunk_ids):
+        """Raise IntegrityError naming the first chunk of ``chunk_ids`` that is missing,
+        truncated or does not match its id (every chunk is read and hashed)."""
+        for cid in dict.fromkeys(chunk_ids):
+            self.read(cid)
+
     def _read_run(self, run, buffers, which):
-        """The verified bytes of one run, in ``buffers[which]`` when raw."""
+        """The bytes of one run, in ``buffers[which]`` when raw (unverified: see copy; a
+        compressed chunk is verified as it is decoded)."""
         if len(run) == 1 and run[0][5] != RAW:
             return memoryview(self.read(run[0][0]))
         pack_name, first = run[0][1], run[0][2]
@@ -432,12 +441,6 @@ class ChunkSource:
         view = memoryview(buffers[which])[:length]
         if os.preadv(self.reader._fd(pack_name), [view], first) != length:
             raise _truncated(pack_name, first, length)
-        for cid, _pack, offset, stored, _size, _comp in run:
-            if chunk_id(view[offset - first:offset - first + stored]) != cid:
-                raise IntegrityError(
-                    f"chunk {cid.hex()} in pack {pack_name} does not match its hash; "
-                    "run 'artstore verify --read-data' to see what is affected"
-                )
         return view
 
     def _runs(self, chunk_ids):

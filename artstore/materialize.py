@@ -3,7 +3,8 @@
 Every target is reached one directory at a time through directory file descriptors opened
 with O_NOFOLLOW, so a symlink planted inside the destination is never followed; each file
 is written to a temp file beside its target (O_EXCL | O_NOFOLLOW) and renamed into place
-only after every chunk and the whole-file digest were checked. All paths are checked and
+only after the BLAKE3 of every byte written matched the file's digest (on a mismatch the
+chunks are re-read one by one to name the damaged one). All paths are checked and
 all conflicts found before the first byte is written.
 """
 
@@ -192,7 +193,13 @@ def write_file(root_fd, entry, source, progress=None, mtime_ns=None):
                         written += len(data)
                         if progress:
                             progress(len(data))
-            if written != entry.size or (entry.digest is not None and hasher.digest() != entry.digest):
+            # A stored file's digest is what vouches for its bytes (see ChunkSource.copy); a
+            # streamed remote entry has none and its reader checks the object itself.
+            if written != entry.size or (
+                (entry.digest is not None or entry.open_stream is None) and hasher.digest() != entry.digest
+            ):
+                if entry.open_stream is None:
+                    source.find_damage(entry.chunk_ids)  # names a damaged chunk and its pack
                 raise IntegrityError(
                     f"{entry.logical_path}: the stored chunks do not add up to the recorded file "
                     "digest; run 'artstore verify --read-data'"

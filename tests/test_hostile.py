@@ -92,7 +92,8 @@ def test_crafted_chunk_list_cannot_return_wrong_bytes(store, tmp_path):
     conn.execute("UPDATE files SET chunks = ? WHERE digest = ?", (evil_chunks, d_good))
     conn.commit()
     conn.close()
-    with pytest.raises(IntegrityError):
+    # Every chunk is sound; only the whole-file digest shows they are the wrong ones.
+    with pytest.raises(IntegrityError, match="do not add up to the recorded file digest"):
         store.download("good", tmp_path / "out")
     assert not (tmp_path / "out" / "f").exists()
     with pytest.raises(IntegrityError):
@@ -106,7 +107,7 @@ def test_crafted_pack_bytes_are_refused(store, tmp_path):
     with open(path, "r+b") as f:  # replace the chunk data, keep size and index
         f.seek(24)
         f.write(os.urandom(50_000))
-    with pytest.raises(IntegrityError):
+    with pytest.raises(IntegrityError, match="does not match its hash"):
         store.download("ds", tmp_path / "out")
     assert not (tmp_path / "out" / "f").exists()
 

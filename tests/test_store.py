@@ -202,7 +202,8 @@ def test_flipped_byte_in_pack_is_found_and_download_refuses(store, tmp_path):
     assert not result["ok"]
     assert result["problems"][0]["kind"] == "bad-chunk"
     assert result["problems"][0]["versions"] == ["ws/ds:1.0.0"]
-    with pytest.raises(IntegrityError):
+    # The whole-file digest catches it; the download then names the damaged chunk and pack.
+    with pytest.raises(IntegrityError, match=f"chunk [0-9a-f]{{64}} in pack {pack['name']} does not match"):
         store.download("ds", tmp_path / "out")
     assert not (tmp_path / "out" / "a.bin").exists()
     assert [p for p in os.listdir(tmp_path / "out")] == []
