@@ -15,6 +15,7 @@ import semantic_version
 
 from . import ingest, names, paths, remote
 from .errors import InvalidInput, NotFound
+from .nogc import nogc
 from .store import Store, check_metadata
 
 
@@ -93,6 +94,7 @@ class Artifact:
             )
         self._assets[path] = asset
 
+    @nogc
     def add(self, local_path_or_data, logical_path=None, overwrite=False, metadata=None, asset_type=None):
         """Add a file, a directory (recursively), bytes or a binary file-like object."""
         check_metadata(metadata, "asset metadata")

@@ -17,7 +17,9 @@ that were never on disk together.
 
 import collections
 import io
+import operator
 import os
+import re
 import stat
 import time
 import unicodedata
@@ -28,6 +30,7 @@ import pyfastcdc
 
 from . import paths
 from .errors import Conflict, InvalidInput, NotFound
+from .nogc import nogc
 
 # The racy-timestamp rule git uses: a stat-cache entry is trusted only if the file's mtime
 # is older than the moment it was cached by more than one timestamp tick, since a change
@@ -51,6 +54,8 @@ def file_stat(st):
 
 class LocalFile:
     """A file on disk to be stored under ``logical_path``."""
+
+    __slots__ = ("os_path", "logical_path", "metadata", "asset_type", "stat_result")
 
     def __init__(self, os_path, logical_path, metadata=None, asset_type=None, stat_result=None):
         self.os_path = os_path
@@ -106,6 +111,7 @@ class DownloadedFile:
         self.asset_type = asset_type
 
 
+@nogc
 def walk(root, prefix=None, exclude=None):
     """LocalFiles for every file under ``root`` and the list of skipped paths with reasons.
 
@@ -119,21 +125,35 @@ def walk(root, prefix=None, exclude=None):
         directory, logical_dir = stack.pop()
         try:
             with os.scandir(directory) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = list(it)  # sorted once at the end, by logical path
         except OSError as exc:
             raise InvalidInput(f"cannot read directory {directory}: {exc.strerror}") from None
         for entry in entries:
-            full = entry.path
+            name = entry.name
             try:
-                is_dir = entry.is_dir(follow_symlinks=False)
+                # d_type from the directory listing: no system call for a plain file.
+                plain_file = entry.is_file(follow_symlinks=False)
+                is_dir = not plain_file and entry.is_dir(follow_symlinks=False)
             except OSError:
-                is_dir = False
+                plain_file = is_dir = False
+            if plain_file:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # deleted since it was listed: it is not part of the tree
+                except OSError as exc:
+                    raise InvalidInput(f"cannot stat {entry.path}: {exc.strerror}") from None
+                if not _PLAIN_NAME.fullmatch(name):
+                    name = _logical_name(name, entry.path)
+                files.append(LocalFile(entry.path, logical_dir + name, stat_result=file_stat(st)))
+                continue
+            full = entry.path
             if is_dir:
                 if (exclude and os.path.realpath(full) == exclude) or (
-                    entry.name == ".artstore" and os.path.isdir(os.path.join(full, "objects"))
+                    name == ".artstore" and os.path.isdir(os.path.join(full, "objects"))
                 ):
                     continue
-                stack.append((full, logical_dir + _logical_name(entry.name, full) + "/"))
+                stack.append((full, logical_dir + _logical_name(name, full) + "/"))
                 continue
             try:
                 st = entry.stat()  # follows a symlink to its target
@@ -147,10 +167,17 @@ def walk(root, prefix=None, exclude=None):
             elif not stat.S_ISREG(st.st_mode):
                 skipped.append((full, "not a regular file (FIFO, socket or device)"))
             else:
-                files.append(LocalFile(full, logical_dir + _logical_name(entry.name, full), stat_result=file_stat(st)))
-    files.sort(key=lambda f: f.logical_path)
+                files.append(LocalFile(full, logical_dir + _logical_name(name, full), stat_result=file_stat(st)))
+    files.sort(key=_by_logical_path)
+    skipped.sort()
     paths.check_unique([f.logical_path for f in files])
     return files, skipped
+
+
+_by_logical_path = operator.attrgetter("logical_path")
+# A plain ASCII file name (NFC by construction) that check_logical_path accepts as one
+# component: most names in a dataset; any other name takes the full check.
+_PLAIN_NAME = re.compile(r"(?!\.\.?$)[A-Za-z0-9_.+=,@-]{1,255}")
 
 
 def _logical_name(name, full):

@@ -28,6 +28,7 @@ from .catalog import Catalog, dumps, split_chunks
 from .errors import ArtstoreError, Conflict, IntegrityError, InvalidInput, NotFound
 from .faults import checkpoint
 from .lock import StoreLock
+from .nogc import nogc
 
 STORE_DIRNAME = ".artstore"
 
@@ -330,6 +331,7 @@ class Store:
             target_size=self.config.storage["pack_target_size"],
         )
 
+    @nogc
     def log(self, name, sources, *, artifact_type="dataset", version=None, workspace=None,
             aliases=(), version_tags=(), metadata=None, run_id=None, progress=None):
         """Store ``sources`` (ingest.LocalFile / InMemory / StoredFile / remote rows) as a

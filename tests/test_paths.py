@@ -76,3 +76,30 @@ def test_version_key_orders_like_semantic_version(versions):
     for a in versions:
         for b in versions:
             assert (version_key(a) < version_key(b)) == (semantic_version.Version(a) < semantic_version.Version(b))
+
+
+def test_nogc_pauses_the_collector_and_restores_it_even_on_error():
+    import gc
+
+    from artstore.nogc import nogc
+
+    seen = []
+
+    @nogc
+    def work(fail):
+        seen.append(gc.isenabled())
+        if fail:
+            raise ValueError("boom")
+        return "done"
+
+    assert gc.isenabled()
+    assert work(False) == "done"
+    with pytest.raises(ValueError):
+        work(True)
+    assert seen == [False, False] and gc.isenabled()
+    gc.disable()
+    try:
+        work(False)
+        assert not gc.isenabled(), "a collector the caller had turned off stays off"
+    finally:
+        gc.enable()
