@@ -13,6 +13,7 @@ a reader is reading. A lock held by a killed process is released by the kernel.
 
 import getpass
 import json
+import operator
 import os
 import time
 import uuid
@@ -105,31 +106,39 @@ def _semver_key(row):
     return names.version_key(row["version"])
 
 
-_MANIFEST_SLICE = 10_000
+_json_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses
+
+
+def _json_str_or_null(value):
+    return "null" if value is None else _json_str(value)
 
 
 def manifest_digest(asset_rows):
     """BLAKE3 of the canonical serialisation of a version's assets (sorted by path): the
-    JSON list of one object per asset. It is encoded a slice of rows per call (one call
-    per row cost 0.4 s per 100,000 assets) and hashed slice by slice, never built whole."""
-    rows = sorted(asset_rows, key=lambda a: a["logical_path"])
+    JSON list of one object per asset, keys sorted, separators ',' and ':', no ASCII
+    escaping (docs/storage.rst). Each object is formatted directly, byte for byte what
+    catalog.dumps gives (tested), since building and encoding 100,000 dicts cost 0.3 s."""
     hasher = blake3.blake3()
     hasher.update(b"[")
-    for start in range(0, len(rows), _MANIFEST_SLICE):
-        if start:
-            hasher.update(b",")
-        part = dumps([{
-            "path": a["logical_path"],
-            "digest": a["file_digest"].hex() if a["file_digest"] is not None else None,
-            "size": a["size"],
-            "metadata": a["metadata"],
-            "asset_type": a["asset_type"],
-            "uri": a["uri"],
-            "remote_identity": a["remote_identity"],
-        } for a in rows[start:start + _MANIFEST_SLICE]])
-        hasher.update(part[1:-1].encode())
+    items, sep = [], ""
+    for a in sorted(asset_rows, key=_by_path):
+        digest = "null" if a["file_digest"] is None else '"' + a["file_digest"].hex() + '"'
+        items.append(
+            f'{{"asset_type":{_json_str_or_null(a["asset_type"])},"digest":{digest},'
+            f'"metadata":{_json_str(a["metadata"])},"path":{_json_str(a["logical_path"])},'
+            f'"remote_identity":{_json_str_or_null(a["remote_identity"])},"size":{a["size"]:d},'
+            f'"uri":{_json_str_or_null(a["uri"])}}}'
+        )
+        if len(items) == 10_000:  # hashed in slices, never built whole
+            hasher.update((sep + ",".join(items)).encode())
+            items, sep = [], ","
+    if items:
+        hasher.update((sep + ",".join(items)).encode())
     hasher.update(b"]")
     return hasher.hexdigest()
+
+
+_by_path = operator.itemgetter("logical_path")
 
 
 def check_metadata(metadata, what="metadata"):
