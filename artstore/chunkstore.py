@@ -20,7 +20,6 @@ import queue
 import struct
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import blake3
 
@@ -251,6 +250,8 @@ class _PackFileWorker:
         self._write(index + FOOTER.pack(len(entries), index_offset, INDEX_MAGIC))
         name = pack_name(self._header, index)
         if self._sealer is None:
+            from concurrent.futures import ThreadPoolExecutor  # not at start-up (see cli.py)
+
             self._sealer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="artstore-pack-sealer")
         job = (self._file, self._tmp_path, name, self._size, entries)
         self._file, self._tmp_path = None, None
@@ -404,6 +405,8 @@ class ChunkSource:
         Raw chunks lying back to back in one pack (the usual layout of a file added in one
         go) are read with one pread into one of two reused buffers and hashed here, while a
         helper thread writes the previous run (BLAKE3 and I/O release the GIL)."""
+        from concurrent.futures import ThreadPoolExecutor
+
         buffers = [bytearray(self.RUN_BYTES + (1 << 20)) for _ in range(2)]
         written = 0
         with ThreadPoolExecutor(max_workers=1) as helper:

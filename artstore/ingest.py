@@ -23,10 +23,8 @@ import re
 import stat
 import time
 import unicodedata
-from concurrent.futures import ThreadPoolExecutor
 
 import blake3
-import pyfastcdc
 
 from . import paths
 from .errors import Conflict, InvalidInput, NotFound
@@ -285,6 +283,8 @@ class Ingestor:
     def __init__(self, catalog, writer, chunking, progress=None):
         self.catalog = catalog
         self.writer = writer
+        import pyfastcdc  # imported when data is added, not when versions are listed
+
         self.cdc = pyfastcdc.FastCDC(
             chunking["avg_size"],
             min_size=chunking["min_size"],
@@ -346,6 +346,8 @@ class Ingestor:
                     continue
                 # One hasher thread takes the blocks in order: the whole-file hash stays in order.
                 if hasher is None:
+                    from concurrent.futures import ThreadPoolExecutor
+
                     hasher = ThreadPoolExecutor(1, thread_name_prefix="artstore-hasher")
                 job = hasher.submit(hash_block, whole, view, cuts)
                 if previous is not None:

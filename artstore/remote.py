@@ -8,7 +8,6 @@ AWS_ENDPOINT_URL, STORAGE_EMULATOR_HOST, GOOGLE_APPLICATION_CREDENTIALS) and fro
 """
 
 import base64
-import hashlib
 import os
 import posixpath
 from urllib.parse import urlsplit
@@ -215,6 +214,8 @@ class VerifiedReader:
         self.identity = identity
         self.size = size
         self._f = open_exact(uri, identity, size, options)
+        import hashlib  # loads OpenSSL (10 ms at start-up otherwise): only when an object is read
+
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._read = 0
 

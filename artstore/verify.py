@@ -6,7 +6,6 @@ names the versions it damages (DESIGN.md invariant 3).
 """
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 from . import chunkstore, paths
 from .catalog import split_chunks
@@ -65,6 +64,8 @@ def _check_packs(store, report, read_data, progress, scope):
                 continue
         work.append((pack, rows))
     chunk_sizes = {}
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=2) as pool:
         for problems, sizes, done in pool.map(lambda w: _check_pack(store.pack_dir, *w, read_data), work):
             for problem in problems:

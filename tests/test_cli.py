@@ -2,6 +2,8 @@
 
 import os
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 from conftest import read_tree, run_cli, without_dac_override, write_tree
@@ -289,3 +291,17 @@ def test_unreadable_source_file(project):
     assert proc.returncode == 5, proc
     assert "permission denied" in proc.stderr and "Traceback" not in proc.stderr
     assert run_cli("list", "--json", cwd=project).json() == []
+
+
+def test_listing_versions_imports_only_what_it_needs(project):
+    """Start-up is a target (150 ms): listing versions must not import the chunker, the
+    version library, thread pools, OpenSSL or any remote backend."""
+    (project / "f").write_bytes(b"x")
+    assert run_cli("add", "ds", "f", cwd=project).code == 0
+    code = ("import sys\nfrom artstore.cli import main\n"
+            "try:\n    main(['versions', 'ds'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+            "heavy = ('pyfastcdc', 'semantic_version', 'concurrent.futures', 'hashlib', 'sqlite_utils',\n"
+            "         'fsspec', 's3fs', 'gcsfs', 'zstandard', 'tqdm')\n"
+            "print(sorted(m for m in heavy if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=project)
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc
