@@ -253,17 +253,6 @@ def iter_blocks(fileobj, cdc, block_size=BLOCK_SIZE, size_hint=None):
             which ^= 1
 
 
-def iter_chunks(fileobj, cdc, block_size=BLOCK_SIZE, size_hint=None, on_block=None):
-    """Yield a memoryview of each FastCDC chunk of a stream (see iter_blocks; a view is
-    valid until the block after next: keep ``bytes(view)`` to hold on to a chunk).
-    ``on_block`` is called with each block after its chunks were yielded, in order."""
-    for view, cuts in iter_blocks(fileobj, cdc, block_size, size_hint):
-        for offset, length in cuts:
-            yield view[offset:offset + length]
-        if on_block is not None:
-            on_block(view)
-
-
 def hash_block(whole, view, cuts):
     """Feed a block to the whole-file hasher and return its chunks' ids (BLAKE3 releases
     the GIL on large inputs, so this runs beside the reading and cutting of the next block)."""

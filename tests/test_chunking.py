@@ -8,7 +8,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from artstore.config import DEFAULT_CHUNKING
-from artstore.ingest import iter_chunks
+from artstore.ingest import iter_blocks
 
 
 def small_cdc():
@@ -21,19 +21,27 @@ def test_block_reader_cuts_like_whole_buffer(data, block, size_hint):
     """Whatever the block size and however wrong the size hint (a file that grew or shrank)."""
     cdc = small_cdc()
     expected = [bytes(c.data) for c in cdc.cut_buf(data)]
-    blocks = []
-    got = [bytes(c) for c in iter_chunks(io.BytesIO(data), cdc, block_size=block, size_hint=size_hint,
-                                         on_block=lambda v: blocks.append(bytes(v)))]
+    blocks, got = [], []
+    previous = None
+    for view, cuts in iter_blocks(io.BytesIO(data), cdc, block_size=block, size_hint=size_hint):
+        blocks.append(bytes(view))
+        got += [bytes(view[offset:offset + length]) for offset, length in cuts]
+        assert [o for o, _ in cuts] == [sum(n for _, n in cuts[:i]) for i in range(len(cuts))]
+        assert sum(n for _, n in cuts) == len(view), "a block is exactly its chunks"
+        if previous is not None:
+            # The block before stays intact while this one is produced (it may be hashed
+            # on another thread meanwhile).
+            assert bytes(previous[0]) == previous[1]
+        previous = (view, bytes(view))
     assert got == expected
-    assert b"".join(got) == data
-    assert b"".join(blocks) == data, "on_block sees every byte once, in order"
+    assert b"".join(blocks) == data, "every byte once, in order"
 
 
 def _chunk_ids(data):
     cdc = pyfastcdc.FastCDC(
         DEFAULT_CHUNKING["avg_size"], min_size=DEFAULT_CHUNKING["min_size"], max_size=DEFAULT_CHUNKING["max_size"]
     )
-    return [bytes(c) for c in iter_chunks(io.BytesIO(data), cdc)]
+    return [bytes(view[o:o + n]) for view, cuts in iter_blocks(io.BytesIO(data), cdc) for o, n in cuts]
 
 
 @settings(max_examples=15, deadline=None)
