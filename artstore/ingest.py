@@ -454,7 +454,8 @@ class Ingestor:
 
 
 def _absolute(path):
-    return path if os.path.isabs(path) else os.path.abspath(path)
+    # startswith, not os.path.isabs: called twice per file, and artstore is POSIX-only.
+    return path if path.startswith("/") else os.path.abspath(path)
 
 
 def stat_rows_for(root, entries):

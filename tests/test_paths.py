@@ -39,6 +39,24 @@ def test_duplicates_and_file_dir_clash_rejected():
     with pytest.raises(InvalidInput, match="directory"):
         check_unique(["a", "a/b"])
     check_unique(["a/b", "a/c", "ab"])
+    with pytest.raises(InvalidInput, match="directory"):
+        check_unique(["x/y/z", "x/y/w", "x/y"])  # a file named like a grandparent dir, seen after
+    with pytest.raises(InvalidInput, match="directory"):
+        check_unique(["x", "q/r", "x/y/z"])
+
+
+@given(st.lists(st.lists(st.sampled_from("ab"), min_size=1, max_size=4).map("/".join), max_size=8))
+def test_check_unique_refuses_exactly_the_clashes(candidates):
+    """Compared with the definition: a duplicate, or a path that is a proper prefix
+    directory of another."""
+    clash = len(set(candidates)) != len(candidates) or any(
+        q.startswith(p + "/") for p in candidates for q in candidates
+    )
+    if clash:
+        with pytest.raises(InvalidInput):
+            check_unique(candidates)
+    else:
+        check_unique(candidates)
 
 
 hostile_parts = st.sampled_from(["..", ".", "", "/", "\\", "\x00", "C:", "..\\..", "a", "b", "e\u0301"])
