@@ -38,7 +38,6 @@ from .nogc import nogc
 RACY_NS = 50_000_000
 COARSE_RACY_NS = 2_000_000_000
 BLOCK_SIZE = 8 << 20
-EMPTY_DIGEST = blake3.blake3(b"").digest()
 
 
 # What ingest needs of a stat result (os.stat_result is several times larger; 100,000 of

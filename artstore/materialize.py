@@ -194,10 +194,9 @@ def write_file(root_fd, entry, source, progress=None, mtime_ns=None):
                         if progress:
                             progress(len(data))
             # A stored file's digest is what vouches for its bytes (see ChunkSource.copy); a
-            # streamed remote entry has none and its reader checks the object itself.
-            if written != entry.size or (
-                (entry.digest is not None or entry.open_stream is None) and hasher.digest() != entry.digest
-            ):
+            # streamed remote entry may have none, and its reader checks the object itself.
+            must_match = entry.open_stream is None or entry.digest is not None
+            if written != entry.size or (must_match and hasher.digest() != entry.digest):
                 if entry.open_stream is None:
                     source.find_damage(entry.chunk_ids)  # names a damaged chunk and its pack
                 raise IntegrityError(
