@@ -14,9 +14,10 @@ import warnings
 import semantic_version
 
 from . import ingest, names, paths, remote
+from .commit import check_metadata
 from .errors import InvalidInput, NotFound
 from .nogc import nogc
-from .store import Store, check_metadata
+from .store import Store
 
 
 def _opaque_name(uri):

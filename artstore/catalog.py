@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from .errors import ArtstoreError, Conflict, IntegrityError, InvalidInput, StoreLocked
 from .faults import checkpoint
-from .schema import MIGRATIONS, SCHEMA_VERSION, TABLES
+from .schema import MIGRATIONS, SCHEMA_VERSION, TABLES, statements
 
 BUSY_TIMEOUT_MS = 30_000
 DIGEST_SIZE = 32
@@ -115,8 +115,12 @@ class Catalog:
                     f"understands ({SCHEMA_VERSION}); upgrade artstore"
                 )
             for step in range(current, SCHEMA_VERSION):
-                for statement in _statements(MIGRATIONS[step]):
-                    self.conn.execute(statement)
+                migration = MIGRATIONS[step]
+                if callable(migration):
+                    migration(self.conn)
+                else:
+                    for statement in statements(migration):
+                        self.conn.execute(statement)
                 self.conn.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                     (str(step + 1),),
@@ -240,26 +244,40 @@ class Catalog:
         with sql_errors(self.path):
             yield from self.conn.execute("SELECT digest, size, chunks FROM files")
 
-    def live_file_digests(self):
-        """Digests of files that some logged version's asset references."""
+    def files_many(self, digests):
+        """digest -> (size, chunk-list blob) for those of ``digests`` stored."""
+        return {r[0]: (r[1], r[2]) for r in self._rows_in(
+            "SELECT digest, size, chunks FROM files WHERE digest IN ({marks})", set(digests))}
+
+    def fetched_digests(self):
+        """Digests of the bytes of every fetched remote asset (live for gc)."""
         with sql_errors(self.path):
-            return {
-                r[0]
-                for r in self.conn.execute(
-                    "SELECT file_digest FROM assets WHERE file_digest IS NOT NULL "
-                    "UNION SELECT file_digest FROM fetched"
-                )
-            }
+            return {r[0] for r in self.conn.execute("SELECT file_digest FROM fetched")}
 
-    def missing_files(self):
-        """Assets whose file row is absent (verify)."""
-        return self.query(
-            "SELECT a.version_id, a.logical_path FROM assets a LEFT JOIN files f ON f.digest = a.file_digest "
-            "WHERE a.file_digest IS NOT NULL AND f.digest IS NULL"
-        )
+    # -- manifest tree nodes ------------------------------------------------------------
 
-    def asset_paths(self):
-        return self.query("SELECT version_id, logical_path FROM assets")
+    def nodes_get(self, digests):
+        """digest -> compressed node bytes, for those of ``digests`` present."""
+        return dict(self._rows_in("SELECT digest, data FROM nodes WHERE digest IN ({marks})", digests))
+
+    def nodes_known(self, digests):
+        return {r[0] for r in self._rows_in("SELECT digest FROM nodes WHERE digest IN ({marks})", digests)}
+
+    def nodes_add(self, rows):
+        """Insert (digest, level, compressed bytes) rows (inside a transaction)."""
+        self.conn.executemany("INSERT OR IGNORE INTO nodes (digest, level, data) VALUES (?, ?, ?)", rows)
+
+    def node_digests(self):
+        with sql_errors(self.path):
+            return [r[0] for r in self.conn.execute("SELECT digest FROM nodes")]
+
+    def iter_nodes(self):
+        """(digest, level, compressed bytes) of every node (verify)."""
+        with sql_errors(self.path):
+            yield from self.conn.execute("SELECT digest, level, data FROM nodes")
+
+    def forget_nodes(self, digests):
+        self.conn.executemany("DELETE FROM nodes WHERE digest = ?", [(d,) for d in digests])
 
     # -- stat cache ---------------------------------------------------------------------
     # Every entry names a stored file: entries are written in the transaction that adds
@@ -360,43 +378,31 @@ class Catalog:
         )
         return rows[0] if rows else None
 
-    def insert_version(self, version_row, asset_rows):
-        """Insert assets then their version (the trigger refuses assets of a logged version)."""
-        self.conn.executemany(
-            "INSERT INTO assets (id, version_id, logical_path, size, file_digest, metadata, "
-            "asset_type, remote, uri, remote_identity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (a["id"], a["version_id"], a["logical_path"], a["size"], a["file_digest"],
-                 a["metadata"], a["asset_type"], a["remote"], a["uri"], a["remote_identity"])
-                for a in asset_rows
-            ],
-        )
+    def insert_version(self, version_row):
+        """Insert a version row (its manifest's nodes are added first, in the same transaction)."""
         cols = ", ".join(version_row)
         marks = ", ".join("?" * len(version_row))
         self.conn.execute(f"INSERT INTO versions ({cols}) VALUES ({marks})", tuple(version_row.values()))
 
-    def insert_version_like(self, version_row, source_version_id):
-        """Insert a version whose assets are those of ``source_version_id`` (same manifest),
-        copied inside SQLite with fresh random asset ids."""
-        self.conn.execute(
-            "INSERT INTO assets (id, version_id, logical_path, size, file_digest, metadata, "
-            "asset_type, remote, uri, remote_identity) "
-            "SELECT lower(hex(randomblob(16))), ?, logical_path, size, file_digest, metadata, "
-            "asset_type, remote, uri, remote_identity FROM assets WHERE version_id = ? ORDER BY logical_path",
-            (version_row["id"], source_version_id),
-        )
-        self.insert_version(version_row, [])
+    def version_roots(self):
+        """(version id, manifest digest) of every version."""
+        with sql_errors(self.path):
+            return self.conn.execute("SELECT id, manifest_digest FROM versions").fetchall()
+
+    def legacy_asset_ids(self, version_id):
+        """logical path -> asset id kept from before schema 3 (empty for later versions)."""
+        with sql_errors(self.path):
+            return dict(self.conn.execute(
+                "SELECT logical_path, id FROM asset_ids WHERE version_id = ?", (version_id,)))
 
     def delete_version(self, version_id):
         self.conn.execute("DELETE FROM versions WHERE id = ?", (version_id,))
 
-    def assets(self, version_id):
-        """Asset rows of a version; ``fetched_digest`` is set for fetched remote assets."""
-        return self.query(
-            "SELECT a.*, f.file_digest AS fetched_digest FROM assets a "
-            "LEFT JOIN fetched f ON f.asset_id = a.id WHERE a.version_id = ? ORDER BY a.logical_path",
-            (version_id,),
-        )
+    def fetched_of_version(self, version_id):
+        """asset id -> file digest of the version's fetched remote assets."""
+        with sql_errors(self.path):
+            return dict(self.conn.execute(
+                "SELECT asset_id, file_digest FROM fetched WHERE version_id = ?", (version_id,)))
 
     def add_fetched(self, rows):
         """Record fetched remote assets: (asset_id, version_id, file_digest) rows."""
@@ -404,13 +410,6 @@ class Catalog:
         self.conn.executemany(
             "INSERT OR IGNORE INTO fetched (asset_id, version_id, file_digest, fetched_at) VALUES (?, ?, ?, ?)",
             [(a, v, d, at) for a, v, d in rows],
-        )
-
-    def remote_assets(self):
-        """Every remote asset with an identity (synced), for verify --remote."""
-        return self.query(
-            "SELECT version_id, logical_path, uri, size, remote_identity FROM assets "
-            "WHERE remote = 1 AND remote_identity IS NOT NULL ORDER BY uri"
         )
 
     def aliases_of_version(self, version_id):
@@ -507,24 +506,12 @@ class Catalog:
     def totals(self):
         """Figures for du: logical bytes of all versions, stored bytes of packs, counts."""
         return {
-            "logical_bytes": self.scalar("SELECT COALESCE(SUM(size), 0) FROM assets WHERE remote = 0"),
+            "logical_bytes": self.scalar("SELECT COALESCE(SUM(local_size), 0) FROM versions"),
             "stored_bytes": self.scalar("SELECT COALESCE(SUM(size), 0) FROM packs"),
             "chunks": self.scalar("SELECT COUNT(*) FROM chunks"),
             "files": self.scalar("SELECT COUNT(*) FROM files"),
             "versions": self.scalar("SELECT COUNT(*) FROM versions"),
         }
-
-
-def _statements(script):
-    """Split a schema script into statements (triggers contain ';' inside BEGIN..END)."""
-    out, current = [], []
-    for line in script.strip().splitlines():
-        current.append(line)
-        text = "\n".join(current)
-        if sqlite3.complete_statement(text):
-            out.append(text)
-            current = []
-    return out
 
 
 def dumps(obj):

@@ -9,15 +9,28 @@ are old pack files deleted. A crash leaves unreferenced packs, which the next gc
 
 import os
 
-from . import chunkstore
+from . import chunkstore, manifests, tree
 from .catalog import split_chunks
 from .errors import IntegrityError
 from .faults import checkpoint
 
 
+def _live(store):
+    """(live node digests, live file digests): the nodes of every version's tree, and the
+    files their entries and fetched remote assets name."""
+    internal, leaves = tree.reachable(store.nodes, manifests.roots(store).values())
+    files = store.catalog.fetched_digests()
+    leaves = list(leaves)
+    for start in range(0, len(leaves), 256):
+        for _level, entries in store.nodes.load(leaves[start:start + 256]).values():
+            files.update(e.digest for e in entries if e.digest is not None)
+    return internal | set(leaves), files
+
+
 def _plan(store):
     cat = store.catalog
-    live_files = cat.live_file_digests()
+    live_nodes, live_files = _live(store)
+    dead_nodes = [d for d in cat.node_digests() if d not in live_nodes]
     dead_files, live_chunks = [], set()
     for digest, _size, blob in cat.iter_files():
         if digest in live_files:
@@ -42,7 +55,7 @@ def _plan(store):
     known = {p["name"] + ".pack" for p in cat.packs()}
     orphans = [n for n in os.listdir(store.pack_dir) if n not in known]
     temps = os.listdir(store.tmp_dir)
-    return dead_files, dead_chunks, remove, rewrite, orphans, temps
+    return dead_nodes, dead_files, dead_chunks, remove, rewrite, orphans, temps
 
 
 def _size(path):
@@ -54,11 +67,12 @@ def _size(path):
 
 def collect(store, dry_run=False, progress=None):
     cat = store.catalog
-    dead_files, dead_chunks, remove, rewrite, orphans, temps = _plan(store)
+    dead_nodes, dead_files, dead_chunks, remove, rewrite, orphans, temps = _plan(store)
     orphan_paths = [os.path.join(store.pack_dir, n) for n in orphans]
     temp_paths = [os.path.join(store.tmp_dir, n) for n in temps]
     summary = {
         "dry_run": dry_run,
+        "nodes_removed": len(dead_nodes),
         "files_removed": len(dead_files),
         "chunks_removed": len(dead_chunks),
         "packs_removed": len(remove),
@@ -94,6 +108,7 @@ def collect(store, dry_run=False, progress=None):
         new_packs = writer.finish()
         checkpoint("gc-before-commit")
         with cat.transaction():
+            cat.forget_nodes(dead_nodes)
             cat.forget(
                 files=dead_files,
                 chunks=dead_chunks + [r[0] for _, live in rewrite for r in live],

@@ -1,33 +1,46 @@
 """History of versions: what changed between two (diff) and which runs produced and
 consumed them (lineage)."""
 
+from . import tree
+from .catalog import split_chunks
+
 
 def diff(store, ref_a, ref_b):
     """Logical paths added / removed / modified / unchanged from A to B, and how many of
-    B's bytes (counted by distinct chunk) are shared with A or new."""
+    B's bytes (counted by distinct chunk) are shared with A or new.
+
+    The trees are compared first: subtrees both versions share are not decoded for the
+    comparison, only listed for ``unchanged``; their chunks count as shared."""
     _art_a, va = store.resolve(ref_a)
     _art_b, vb = store.resolve(ref_b)
-    a = {x["logical_path"]: x for x in store.catalog.assets(va["id"])}
-    b = {x["logical_path"]: x for x in store.catalog.assets(vb["id"])}
+    a_only, b_only, shared = tree.diff(store.nodes, bytes.fromhex(va["manifest_digest"]),
+                                       bytes.fromhex(vb["manifest_digest"]))
+    a = {e.path: e for e in a_only}
+    b = {e.path: e for e in b_only}
+    same = {p for p in a.keys() & b.keys() if a[p] == b[p]}
+    unchanged = [e for digest in shared for e in tree.Tree(store.nodes, digest).entries()]
+    unchanged += [b[p] for p in same]
+    changed_a = [e for p, e in a.items() if p not in same]
+    changed_b = [e for p, e in b.items() if p not in same]
 
-    def same(x, y):
-        keys = ("file_digest", "uri", "remote_identity", "size")
-        return all(x[k] == y[k] for k in keys)
-
-    chunks_a = _chunk_sizes(store, va["id"])
-    chunks_b = _chunk_sizes(store, vb["id"])
+    chunks_a = _chunk_sizes(store, changed_a)
+    chunks_b = _chunk_sizes(store, changed_b)
+    chunks_b.update(chunks_unchanged := _chunk_sizes(store, unchanged))
+    new = sum(size for cid, size in chunks_b.items() if cid not in chunks_a and cid not in chunks_unchanged)
     return {
-        "added": sorted(set(b) - set(a)),
-        "removed": sorted(set(a) - set(b)),
-        "modified": sorted(p for p in set(a) & set(b) if not same(a[p], b[p])),
-        "unchanged": sorted(p for p in set(a) & set(b) if same(a[p], b[p])),
-        "bytes_shared": sum(size for cid, size in chunks_b.items() if cid in chunks_a),
-        "bytes_new": sum(size for cid, size in chunks_b.items() if cid not in chunks_a),
+        "added": sorted(b.keys() - a.keys()),
+        "removed": sorted(a.keys() - b.keys()),
+        "modified": sorted(p for p in a.keys() & b.keys() if p not in same),
+        "unchanged": sorted(e.path for e in unchanged),
+        "bytes_shared": sum(chunks_b.values()) - new,
+        "bytes_new": new,
     }
 
 
-def _chunk_sizes(store, version_id):
-    ids = {cid for e in store.file_entries(version_id) for cid in e.chunk_ids}
+def _chunk_sizes(store, entries):
+    """{chunk id: size} of the distinct chunks of the entries' stored files."""
+    files = store.catalog.files_many({e.digest for e in entries if e.digest is not None})
+    ids = {cid for _size, blob in files.values() for cid in split_chunks(blob)}
     return {cid: loc[3] for cid, loc in store.catalog.chunk_locations(ids).items()}
 
 

@@ -4,7 +4,7 @@ Version 1 is the whole schema. A later change appends a migration script to MIGR
 and raises SCHEMA_VERSION; Catalog applies the missing ones in one transaction.
 """
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -129,9 +129,99 @@ CREATE TABLE fetched (
 );
 """
 
-# Each entry upgrades the schema from version i to i + 1 (index 0 creates version 1).
-MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2]
+# Version 3: manifests as trees of content-addressed nodes (artstore.tree). A version's
+# manifest_digest is its root node's digest; a new version adds only the nodes its change
+# rewrote, instead of one assets row per asset. asset_ids keeps the random ids that
+# versions logged before version 3 gave their assets (later ids are derived from the
+# version id and logical path, see manifests.asset_id); local_size is the bytes of a
+# version's local assets (du's logical bytes).
+_SCHEMA_V3 = """
+CREATE TABLE nodes (
+    id INTEGER PRIMARY KEY,
+    digest BLOB NOT NULL UNIQUE,
+    level INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE TRIGGER nodes_immutable BEFORE UPDATE ON nodes
+BEGIN SELECT RAISE(ABORT, 'artstore-immutable: a manifest node cannot be changed'); END;
+CREATE TABLE asset_ids (
+    version_id TEXT NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+    logical_path TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (version_id, logical_path)
+) WITHOUT ROWID;
+ALTER TABLE versions ADD COLUMN local_size INTEGER NOT NULL DEFAULT 0;
+"""
+
+_DROP_ASSETS = """
+DROP TRIGGER assets_immutable;
+DROP TRIGGER assets_sealed;
+DROP TRIGGER assets_kept;
+DROP TRIGGER versions_delete_assets;
+DROP TABLE assets;
+"""
+
+_VERSIONS_IMMUTABLE = """
+CREATE TRIGGER versions_immutable BEFORE UPDATE ON versions
+BEGIN SELECT RAISE(ABORT, 'artstore-immutable: a logged version cannot be changed'); END;
+"""
+
+
+def statements(script):
+    """Split a schema script into statements (triggers contain ';' inside BEGIN..END)."""
+    import sqlite3
+
+    out, current = [], []
+    for line in script.strip().splitlines():
+        current.append(line)
+        text = "\n".join(current)
+        if sqlite3.complete_statement(text):
+            out.append(text)
+            current = []
+    return out
+
+
+def _to_trees(conn):
+    """Schema 2 -> 3: each version's asset rows become a tree, inside the migration's
+    transaction. Every entry keeps its bytes, metadata and remote identity; the version's
+    manifest_digest becomes its root's digest, and its asset ids are kept in asset_ids."""
+    import zstandard
+
+    from . import tree
+
+    for statement in statements(_SCHEMA_V3):
+        conn.execute(statement)
+    conn.execute("DROP TRIGGER versions_immutable")  # manifest_digest is rewritten once, here
+    compress = zstandard.ZstdCompressor(level=3, write_content_size=True).compress
+    versions = [r[0] for r in conn.execute("SELECT id FROM versions ORDER BY id")]
+    for version_id in versions:
+        rows = conn.execute(
+            "SELECT id, logical_path, size, file_digest, metadata, asset_type, uri, remote_identity "
+            "FROM assets WHERE version_id = ? ORDER BY logical_path",
+            (version_id,),
+        ).fetchall()
+        items = [(r[1], tree.entry_text(r[1], r[2], r[3], r[4], r[5], r[6], r[7])) for r in rows]
+        root, nodes = tree.build(items)
+        conn.executemany(
+            "INSERT OR IGNORE INTO nodes (digest, level, data) VALUES (?, ?, ?)",
+            [(d, level, compress(data)) for d, (level, data) in nodes.items()],
+        )
+        conn.execute(
+            "UPDATE versions SET manifest_digest = ?, local_size = ? WHERE id = ?",
+            (root.hex(), sum(r[2] for r in rows if r[6] is None), version_id),
+        )
+        conn.executemany(
+            "INSERT INTO asset_ids (version_id, logical_path, id) VALUES (?, ?, ?)",
+            [(version_id, r[1], r[0]) for r in rows],
+        )
+    for statement in statements(_DROP_ASSETS) + statements(_VERSIONS_IMMUTABLE):
+        conn.execute(statement)
+
+
+# Each entry upgrades the schema from version i to i + 1 (index 0 creates version 1): an
+# SQL script, or a function of the connection for a step SQL alone cannot do.
+MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2, _to_trees]
 TABLES = {
-    "meta", "packs", "chunks", "files", "artifacts", "artifact_tags", "versions", "assets",
-    "aliases", "version_tags", "runs", "lineage", "stat_cache", "fetched",
+    "meta", "packs", "chunks", "files", "artifacts", "artifact_tags", "versions", "nodes",
+    "asset_ids", "aliases", "version_tags", "runs", "lineage", "stat_cache", "fetched",
 }

@@ -13,23 +13,21 @@ a reader is reading. A lock held by a killed process is released by the kernel.
 
 import getpass
 import json
-import operator
 import os
 import time
 import uuid
 
 import blake3
 
-from . import catalog as catalog_mod
-from . import chunkstore, config, history, ingest, labels, materialize, names, paths, remote
+from . import chunkstore, commit, config, history, ingest, labels, manifests, materialize, names, paths, remote
 from . import fetch as fetch_mod
 from . import gc as gc_mod
 from . import verify as verify_mod
-from .catalog import Catalog, dumps, split_chunks
+from .catalog import Catalog
 from .errors import ArtstoreError, Conflict, IntegrityError, InvalidInput, NotFound
 from .faults import checkpoint
 from .lock import StoreLock
-from .nogc import nogc
+from .tree import NodeStore
 
 STORE_DIRNAME = ".artstore"
 
@@ -79,85 +77,8 @@ def _download_mtime_ns(vrow):
     return min(created, time.time_ns() - ingest.COARSE_RACY_NS - 1_000_000_000)
 
 
-def _check_type(art, artifact_type):
-    if art["type"] != artifact_type:
-        raise Conflict(
-            f"artifact {art['workspace']}/{art['name']} has type {art['type']!r}, not {artifact_type!r}"
-        )
-
-
-def _check_new_version(existing, version, ref):
-    """The version to log: ``version``, refused if it exists, else the next major."""
-    if version is None:
-        return names.parse_version(existing[-1]["version"]).next_major() if existing else names.parse_version("1.0.0")
-    if any(r["version"] == str(version) for r in existing):
-        raise Conflict(
-            f"{ref} already has version {version}; logged versions are immutable, choose another version number"
-        )
-    return version
-
-
-def _content_hash(asset_row):
-    digest = asset_row["file_digest"] or asset_row.get("fetched_digest")
-    return digest.hex() if digest is not None else None
-
-
 def _semver_key(row):
     return names.version_key(row["version"])
-
-
-_json_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses
-
-
-def _json_str_or_null(value):
-    return "null" if value is None else _json_str(value)
-
-
-def manifest_digest(asset_rows):
-    """BLAKE3 of the canonical serialisation of a version's assets (sorted by path): the
-    JSON list of one object per asset, keys sorted, separators ',' and ':', no ASCII
-    escaping (docs/storage.rst). Each object is formatted directly, byte for byte what
-    catalog.dumps gives (tested), since building and encoding 100,000 dicts cost 0.3 s."""
-    hasher = blake3.blake3()
-    hasher.update(b"[")
-    items, sep = [], ""
-    for a in sorted(asset_rows, key=_by_path):
-        digest = "null" if a["file_digest"] is None else '"' + a["file_digest"].hex() + '"'
-        items.append(
-            f'{{"asset_type":{_json_str_or_null(a["asset_type"])},"digest":{digest},'
-            f'"metadata":{_json_str(a["metadata"])},"path":{_json_str(a["logical_path"])},'
-            f'"remote_identity":{_json_str_or_null(a["remote_identity"])},"size":{a["size"]:d},'
-            f'"uri":{_json_str_or_null(a["uri"])}}}'
-        )
-        if len(items) == 10_000:  # hashed in slices, never built whole
-            hasher.update((sep + ",".join(items)).encode())
-            items, sep = [], ","
-    if items:
-        hasher.update((sep + ",".join(items)).encode())
-    hasher.update(b"]")
-    return hasher.hexdigest()
-
-
-_by_path = operator.itemgetter("logical_path")
-
-
-def check_metadata(metadata, what="metadata"):
-    """Metadata is a JSON object; returns its canonical JSON text."""
-    if metadata is None:
-        return "{}"
-    if not isinstance(metadata, dict):
-        raise InvalidInput(f"{what} must be a JSON object (a dict), not {type(metadata).__name__}")
-    for key, value in metadata.items():
-        if not isinstance(key, str):
-            raise InvalidInput(f"{what} key {key!r} is not a string")
-        try:
-            dumps(value)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"{what} key {key!r} is not JSON-serialisable ({exc})") from None
-    try:
-        return dumps(metadata)
-    except ValueError as exc:  # e.g. circular references
-        raise InvalidInput(f"{what} is not JSON-serialisable ({exc})") from None
 
 
 class Store:
@@ -171,6 +92,7 @@ class Store:
         self.tmp_dir = os.path.join(store_dir, "tmp")
         self.lock = StoreLock(os.path.join(store_dir, "lock"))
         self.catalog = Catalog(os.path.join(store_dir, "catalog.db"))
+        self.nodes = NodeStore(self.catalog)
         self.workspace = self.config.workspace
 
     # -- opening ----------------------------------------------------------------------------
@@ -306,22 +228,16 @@ class Store:
             "created_at": vrow["created_at"],
         }
 
-    def assets(self, version_id):
-        out = []
-        for a in self.catalog.assets(version_id):
-            out.append({
-                "id": a["id"],
-                "logical_path": a["logical_path"],
-                "size": a["size"],
-                "remote": bool(a["remote"]),
-                "link": a["uri"] if a["remote"] else None,
-                "content_hash": _content_hash(a),
-                "metadata": json.loads(a["metadata"]),
-                "asset_type": a["asset_type"],
-                "artifact_version_id": a["version_id"],
-                "remote_identity": json.loads(a["remote_identity"]) if a["remote_identity"] else None,
-            })
-        return out
+    def manifest(self, version_id):
+        """The manifests.Manifest of a version (its assets, read from its tree)."""
+        vrow = self.catalog.version_by_id(version_id)
+        if vrow is None:
+            raise NotFound(f"no version with id {version_id}")
+        return manifests.Manifest(self, vrow)
+
+    def assets(self, version_id, offset=0, limit=None):
+        """Descriptions of a version's assets in path order (all, or one page)."""
+        return self.manifest(version_id).assets(offset, limit)
 
     def ref_of(self, version_id):
         v = self.catalog.version_by_id(version_id)
@@ -340,126 +256,17 @@ class Store:
             target_size=self.config.storage["pack_target_size"],
         )
 
-    @nogc
     def log(self, name, sources, *, artifact_type="dataset", version=None, workspace=None,
             aliases=(), version_tags=(), metadata=None, run_id=None, progress=None):
-        """Store ``sources`` (ingest.LocalFile / InMemory / StoredFile / remote rows) as a
+        """Store ``sources`` (ingest.LocalFile / InMemory / StoredFile / RemoteRef ...) as a
         new version and return its ``describe`` dict. Everything or nothing is logged."""
-        names.check_name(name, "artifact name")
-        names.check_name(artifact_type, "artifact type")
-        workspace = names.check_name(workspace or self.workspace, "workspace")
-        if version is not None:
-            version = names.parse_version(version)
-        aliases = sorted({names.check_alias(a) for a in aliases})
-        version_tags = names.check_tags(version_tags)
-        metadata_json = check_metadata(metadata)
-        asset_metadata = []
-        for src in sources:
-            paths.check_logical_path(src.logical_path)
-            asset_metadata.append(check_metadata(src.metadata, f"metadata of {src.logical_path}")
-                                  if src.metadata else "{}")
-        paths.check_unique([s.logical_path for s in sources])
-        # Refuse early what the commit would refuse, before reading any data (the commit
-        # checks again, since another writer may get there first).
-        known = self.catalog.get_artifact(workspace, name)
-        if known is not None:
-            _check_type(known, artifact_type)
-            _check_new_version(self.version_rows(known["id"]), version, f"{workspace}/{name}")
-
-        with self.lock.shared():
-            self.check_writable()
-            writer = self.new_writer()
-            try:
-                ingestor = ingest.Ingestor(self.catalog, writer, self.config.chunking, progress)
-                ingestor.prefetch([s.os_path for s in sources if isinstance(s, ingest.LocalFile)])
-                # Random asset ids, drawn at once (one urandom call per asset cost 0.2 s per 100k).
-                ids = os.urandom(16 * len(sources)).hex()
-                asset_rows = [self._asset_row(ingestor, src, m, ids[32 * i:32 * i + 32])
-                              for i, (src, m) in enumerate(zip(sources, asset_metadata, strict=True))]
-                ingestor.flush()
-                packs = writer.finish()
-                checkpoint("before-commit")
-                with self.catalog.transaction() as cat:
-                    cat.add_packs(packs)
-                    cat.add_files((d, s, blob) for d, (s, blob) in ingestor.new_files.items())
-                    art = cat.ensure_artifact(workspace, name, artifact_type)
-                    _check_type(art, artifact_type)
-                    version_id = uuid.uuid4().hex
-                    existing = self.version_rows(art["id"])
-                    version = _check_new_version(existing, version, f"{workspace}/{name}")
-                    for row in asset_rows:
-                        row["version_id"] = version_id
-                    digest = manifest_digest(asset_rows)
-                    version_row = {
-                        "id": version_id,
-                        "artifact_id": art["id"],
-                        "version": str(version),
-                        "created_at": catalog_mod.now_iso(),
-                        "metadata": metadata_json,
-                        "manifest_digest": digest,
-                        "size": sum(r["size"] for r in asset_rows),
-                        "asset_count": len(asset_rows),
-                        "run_id": run_id,
-                    }
-                    same = [v for v in existing
-                            if v["manifest_digest"] == digest and v["asset_count"] == len(asset_rows)]
-                    if same and asset_rows:
-                        # Unchanged content: SQLite copies the asset rows of the version with the
-                        # same manifest (equal digests mean equal rows but for the ids), which is
-                        # faster than binding 100,000 rows from Python.
-                        cat.insert_version_like(version_row, same[-1]["id"])
-                    else:
-                        cat.insert_version(version_row, asset_rows)
-                    for alias in aliases:
-                        cat.set_alias(art["id"], alias, version_id)
-                    cat.add_version_tags(version_id, version_tags)
-                    if run_id is not None:
-                        cat.ensure_run(run_id)
-                        cat.add_lineage(run_id, version_id, "produced")
-                    cat.stat_cache_put(ingestor.stat_rows)
-            except BaseException:
-                writer.abort()
-                raise
-            described = self.describe(art, self.catalog.version_by_id(version_id))
-            described["stored_bytes"] = sum(p.size for p in packs)
-            described["files_read"] = ingestor.files_read
-            described["bytes_read"] = ingestor.bytes_read
-            return described
+        return commit.log(self, name, sources, artifact_type=artifact_type, version=version,
+                          workspace=workspace, aliases=aliases, version_tags=version_tags,
+                          metadata=metadata, run_id=run_id, progress=progress)
 
     def check_writable(self):
         if not os.access(self.dir, os.W_OK) or not os.access(self.tmp_dir, os.W_OK):
             raise ArtstoreError(f"the store {self.dir} is read-only; check its permissions")
-
-    def _asset_row(self, ingestor, src, metadata_json, asset_id):
-        row = {
-            "id": asset_id,
-            "version_id": None,
-            "logical_path": src.logical_path,
-            "metadata": metadata_json,
-            "asset_type": src.asset_type,
-            "remote": 0,
-            "uri": None,
-            "remote_identity": None,
-        }
-        if isinstance(src, ingest.RemoteRef):
-            row.update(remote=1, uri=src.uri, file_digest=None, size=src.size,
-                       remote_identity=dumps(src.identity) if src.identity is not None else None)
-            return row
-        if isinstance(src, ingest.LocalFile):
-            record = ingestor.store_file(src.os_path, src.stat_result)
-        elif isinstance(src, ingest.InMemory):
-            record = ingestor.store_data(src.data)
-        elif isinstance(src, ingest.DownloadedFile) and os.path.isfile(src.os_path):
-            record = ingestor.store_file(src.os_path)
-        elif isinstance(src, (ingest.StoredFile, ingest.DownloadedFile)):
-            if self.catalog.get_file(src.digest) is None:
-                raise NotFound(f"{src.logical_path}: its stored file is no longer in the store")
-            record = ingest.FileRecord(src.digest, src.size)
-        else:
-            raise InvalidInput(f"cannot store a {type(src).__name__}")
-        row["file_digest"] = record.digest
-        row["size"] = record.size
-        return row
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -467,38 +274,22 @@ class Store:
         """materialize.Entry for each asset of a version whose bytes are in the store (local
         and fetched remote assets); with ``include_remote``, also an Entry reading each
         synced remote asset not fetched yet straight from its backend."""
-        entries = []
-        for a in self.catalog.assets(version_id):
-            digest = a["file_digest"] or a["fetched_digest"]
-            if digest is None:
-                if include_remote and a["remote_identity"]:
-                    entries.append(self._remote_entry(a))
-                continue
-            f = self.catalog.get_file(digest)
-            if f is None:
-                raise IntegrityError(
-                    f"{a['logical_path']}: its file is missing from the catalog; run 'artstore verify'"
-                )
-            entries.append(materialize.Entry(a["logical_path"], digest, f[0], split_chunks(f[1])))
-        return entries
+        return self.manifest(version_id).file_entries(include_remote, self._remote_entry)
 
-    def _remote_entry(self, a):
-        identity = json.loads(a["remote_identity"])
-        uri, size = a["uri"], a["size"]
+    def _remote_entry(self, entry):
+        identity, uri, size = entry.identity, entry.uri, entry.size
         options = self.remote_options(remote.scheme_of(uri))
         return materialize.Entry(
-            a["logical_path"], None, size, [],
+            entry.path, None, size, [],
             open_stream=lambda: remote.VerifiedReader(uri, identity, size, options),
         )
 
     def remote_ref(self, version_id, logical_path):
         """An ingest.RemoteRef that logs the same remote asset again (the update flow)."""
-        for a in self.catalog.assets(version_id):
-            if a["logical_path"] == logical_path and a["remote"]:
-                identity = json.loads(a["remote_identity"]) if a["remote_identity"] else None
-                return ingest.RemoteRef(a["uri"], logical_path, a["size"], identity, json.loads(a["metadata"]),
-                                        a["asset_type"])
-        raise NotFound(f"no remote asset {logical_path!r} in version {version_id}")
+        e = self.manifest(version_id).find(logical_path)
+        if e is None or not e.remote:
+            raise NotFound(f"no remote asset {logical_path!r} in version {version_id}")
+        return ingest.RemoteRef(e.uri, logical_path, e.size, e.identity, dict(e.metadata), e.asset_type)
 
     def remote_options(self, scheme):
         """Storage options for a scheme from the config's ``[remote "SCHEME"]`` section."""
@@ -515,7 +306,8 @@ class Store:
         strategy = materialize.normalize_strategy(overwrite_strategy)
         with self.lock.shared():
             art, vrow = self.resolve(ref)
-            entries = self.file_entries(vrow["id"], include_remote=True)
+            manifest = manifests.Manifest(self, vrow)
+            entries = manifest.file_entries(True, self._remote_entry)
             for e in entries:
                 paths.check_logical_path(e.logical_path)
             source = self._chunk_source(entries)
@@ -535,8 +327,7 @@ class Store:
         return {
             "ref": f"{art['workspace']}/{art['name']}:{vrow['version']}",
             "version": vrow["version"],
-            "not_downloaded": [a["logical_path"] for a in self.catalog.assets(vrow["id"])
-                               if a["logical_path"] not in downloaded],
+            "not_downloaded": [e.path for e in manifest.entries() if e.remote and e.path not in downloaded],
             "written": [e.logical_path for e in written],
             "unchanged": [e.logical_path for e in unchanged],
             "preserved": [e.logical_path for e in preserved],
@@ -549,11 +340,11 @@ class Store:
         paths.check_logical_path(logical_path)
         with self.lock.shared():
             art, vrow = self.resolve(ref)
-            entries = [e for e in self.file_entries(vrow["id"]) if e.logical_path == logical_path]
-            if not entries:
+            entry = manifests.Manifest(self, vrow).file_entry(logical_path)
+            if entry is None:
                 raise NotFound(f"{art['name']}:{vrow['version']} has no local asset {logical_path!r}")
+            entries = [entry]
             target = os.path.abspath(target)
-            entry = entries[0]
             single = materialize.Entry(os.path.basename(target), entry.digest, entry.size, entry.chunk_ids)
             source = self._chunk_source(entries)
             try:
@@ -566,14 +357,13 @@ class Store:
         paths.check_logical_path(logical_path)
         with self.lock.shared():
             art, vrow = self.resolve(ref)
-            entries = [e for e in self.file_entries(vrow["id"]) if e.logical_path == logical_path]
-            if not entries:
+            entry = manifests.Manifest(self, vrow).file_entry(logical_path)
+            if entry is None:
                 raise NotFound(
                     f"{art['name']}:{vrow['version']} has no local asset {logical_path!r}; "
                     f"see 'artstore show {art['name']}:{vrow['version']}'"
                 )
-            entry = entries[0]
-            source = self._chunk_source(entries)
+            source = self._chunk_source([entry])
             hasher = blake3.blake3()
             try:
                 for cid in entry.chunk_ids:
@@ -675,13 +465,8 @@ class Store:
                 cat.delete_artifact_if_empty(art["id"])
         return f"{art['workspace']}/{art['name']}:{vrow['version']}"
 
-    def refs_using_file(self, digest):
-        """Refs of the versions that have an asset with this file digest."""
-        rows = self.catalog.query("SELECT DISTINCT version_id FROM assets WHERE file_digest = ?", (digest,))
-        return [self.ref_of(r["version_id"]) for r in rows]
-
     def remote_asset_count(self):
-        return len(self.catalog.remote_assets())
+        return len(fetch_mod.synced_remote_assets(self))
 
     def verify(self, read_data=False, progress=None, ref=None, remote=False, remote_progress=None):
         """Check the store (or what version ``ref`` needs); with ``remote``, also re-list

@@ -1,4 +1,4 @@
-"""Store verification: catalog structure, packs, chunk index, files and assets.
+"""Store verification: catalog structure, packs, chunk index, files and manifests.
 
 Without ``read_data`` it checks that every referenced chunk lies inside a pack that exists
 and has its recorded size; with it, every stored chunk is read and re-hashed. Every problem
@@ -7,9 +7,9 @@ names the versions it damages (DESIGN.md invariant 3).
 
 import os
 
-from . import chunkstore, paths
+from . import chunkstore, manifests, paths, tree
 from .catalog import split_chunks
-from .errors import ArtstoreError
+from .errors import ArtstoreError, IntegrityError
 
 
 class _Report:
@@ -34,19 +34,20 @@ def verify_store(store, read_data=False, progress=None, version_id=None):
 
     chunk_sizes = _check_packs(store, report, read_data, progress, scope)
     _check_files(cat, report, chunk_sizes, scope)
-    _check_assets(cat, report, version_id)
+    _check_manifests(store, report, version_id)
     notes = _leftovers(store)
     return _result(store, report, notes)
 
 
 def _scope(store, version_id):
     """(file digests, chunk ids) that one version needs."""
-    digests = {a["file_digest"] for a in store.catalog.assets(version_id) if a["file_digest"]}
+    try:
+        digests = {e.digest for e in store.manifest(version_id).entries() if e.digest is not None}
+    except IntegrityError:
+        digests = set()  # a damaged manifest: _check_manifests reports it
     chunks = set()
-    for digest in digests:
-        row = store.catalog.get_file(digest)
-        if row is not None:
-            chunks.update(split_chunks(row[1]))
+    for _size, blob in store.catalog.files_many(digests).values():
+        chunks.update(split_chunks(blob))
     return digests, chunks
 
 
@@ -139,19 +140,43 @@ def _check_files(cat, report, chunk_sizes, scope):
             report.add("bad-file", f"file {digest.hex()}: its chunks do not add up to its size", files=[digest])
 
 
-def _check_assets(cat, report, version_id):
-    for row in cat.missing_files():
-        if version_id is not None and row["version_id"] != version_id:
-            continue
-        report.add("missing-file", f"{row['logical_path']}: its file is not in the catalog",
-                   versions=[row["version_id"]])
-    for row in cat.asset_paths():
-        if version_id is not None and row["version_id"] != version_id:
-            continue
+def _check_manifests(store, report, version_id):
+    """Every version's tree: each node present, matching its digest and well formed; each
+    entry's logical path valid and in order; each local asset's file in the catalog."""
+    roots = manifests.roots(store)
+    if version_id is not None:
+        roots = {version_id: roots[version_id]}
+    leaf_versions = {}
+    for vid, root in roots.items():
         try:
-            paths.check_logical_path(row["logical_path"])
-        except ArtstoreError as exc:
-            report.add("bad-path", str(exc), versions=[row["version_id"]])
+            leaves = tree.Tree(store.nodes, root).leaves()
+        except IntegrityError as exc:
+            report.add("bad-node", str(exc).split(";")[0], versions=[vid])
+            continue
+        for leaf in leaves:
+            leaf_versions.setdefault(leaf, set()).add(vid)
+    file_versions = {}
+    for leaf, vids in leaf_versions.items():
+        try:
+            _level, entries = store.nodes.load([leaf])[leaf]
+        except IntegrityError as exc:
+            report.add("bad-node", str(exc).split(";")[0], versions=vids)
+            continue
+        previous = None
+        for e in entries:
+            try:
+                paths.check_logical_path(e.path)
+            except ArtstoreError as exc:
+                report.add("bad-path", str(exc), versions=vids)
+            if previous is not None and e.path <= previous:
+                report.add("bad-node", f"manifest node {leaf.hex()} lists {e.path!r} out of order", versions=vids)
+            previous = e.path
+            if e.digest is not None:
+                file_versions.setdefault(e.digest, set()).update(vids)
+    present = store.catalog.files_many(file_versions)
+    for digest, vids in file_versions.items():
+        if digest not in present:
+            report.add("missing-file", f"file {digest.hex()} is not in the catalog", versions=vids)
 
 
 def _leftovers(store):
@@ -174,12 +199,16 @@ def _result(store, report, notes):
         for digest, _size, blob in store.catalog.iter_files():
             for cid in bad_chunks.intersection(split_chunks(blob)):
                 files_by_chunk.setdefault(cid, set()).add(digest)
-    problems = []
-    for kind, detail, chunks, files, versions in report.problems:
+    for _kind, _detail, chunks, files, _versions in report.problems:
         for cid in chunks:
             files |= files_by_chunk.get(cid, set())
-        refs = set(store.ref_of(v) for v in versions)
-        for digest in files:
-            refs.update(store.refs_using_file(digest))
-        problems.append({"kind": kind, "detail": detail, "versions": sorted(refs)})
+    damaged = set().union(*(p[3] for p in report.problems)) if report.problems else set()
+    try:
+        versions_of = manifests.versions_with_files(store, damaged)
+    except IntegrityError:  # a damaged manifest, reported on its own
+        versions_of = {}
+    problems = []
+    for kind, detail, _chunks, files, versions in report.problems:
+        vids = set(versions).union(*(versions_of.get(d, ()) for d in files))
+        problems.append({"kind": kind, "detail": detail, "versions": sorted({store.ref_of(v) for v in vids})})
     return {"ok": not problems, "problems": problems, "notes": notes}

@@ -1,0 +1,166 @@
+"""Logging a new version: check the request, store the bytes, commit one transaction.
+
+Write order (DESIGN.md invariant 1): chunk bytes go to packs this writer owns alone in
+``tmp/``; each pack is fsynced, renamed into ``objects/pack/`` and its directory fsynced;
+only then does one catalog transaction add the chunk index rows, file rows, the manifest
+tree's new nodes, the version, its aliases, tags, lineage and stat-cache entries. A crash
+before the commit leaves only unreferenced packs and temp files, which ``gc`` removes.
+"""
+
+import os
+import uuid
+
+from . import catalog as catalog_mod
+from . import ingest, manifests, names, paths
+from .catalog import dumps
+from .errors import Conflict, InvalidInput, NotFound
+from .faults import checkpoint
+from .nogc import nogc
+
+
+def check_metadata(metadata, what="metadata"):
+    """Metadata is a JSON object; returns its canonical JSON text."""
+    if metadata is None:
+        return "{}"
+    if not isinstance(metadata, dict):
+        raise InvalidInput(f"{what} must be a JSON object (a dict), not {type(metadata).__name__}")
+    for key, value in metadata.items():
+        if not isinstance(key, str):
+            raise InvalidInput(f"{what} key {key!r} is not a string")
+        try:
+            dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"{what} key {key!r} is not JSON-serialisable ({exc})") from None
+    try:
+        return dumps(metadata)
+    except ValueError as exc:  # e.g. circular references
+        raise InvalidInput(f"{what} is not JSON-serialisable ({exc})") from None
+
+
+def check_type(art, artifact_type):
+    if art["type"] != artifact_type:
+        raise Conflict(
+            f"artifact {art['workspace']}/{art['name']} has type {art['type']!r}, not {artifact_type!r}"
+        )
+
+
+def check_new_version(existing, version, ref):
+    """The version to log: ``version``, refused if it exists, else the next major."""
+    if version is None:
+        return names.parse_version(existing[-1]["version"]).next_major() if existing else names.parse_version("1.0.0")
+    if any(r["version"] == str(version) for r in existing):
+        raise Conflict(
+            f"{ref} already has version {version}; logged versions are immutable, choose another version number"
+        )
+    return version
+
+
+@nogc
+def log(store, name, sources, *, artifact_type="dataset", version=None, workspace=None,
+        aliases=(), version_tags=(), metadata=None, run_id=None, progress=None):
+    """Store ``sources`` as a new version of ``name``; returns its ``describe`` dict plus
+    what the commit cost (stored_bytes, files_read, bytes_read, nodes_added, identical_to)."""
+    names.check_name(name, "artifact name")
+    names.check_name(artifact_type, "artifact type")
+    workspace = names.check_name(workspace or store.workspace, "workspace")
+    if version is not None:
+        version = names.parse_version(version)
+    aliases = sorted({names.check_alias(a) for a in aliases})
+    version_tags = names.check_tags(version_tags)
+    metadata_json = check_metadata(metadata)
+    asset_metadata = []
+    for src in sources:
+        paths.check_logical_path(src.logical_path)
+        asset_metadata.append(check_metadata(src.metadata, f"metadata of {src.logical_path}")
+                              if src.metadata else "{}")
+    paths.check_unique([s.logical_path for s in sources])
+    # Refuse early what the commit would refuse, before reading any data (the commit
+    # checks again, since another writer may get there first).
+    known = store.catalog.get_artifact(workspace, name)
+    if known is not None:
+        check_type(known, artifact_type)
+        check_new_version(store.version_rows(known["id"]), version, f"{workspace}/{name}")
+
+    with store.lock.shared():
+        store.check_writable()
+        writer = store.new_writer()
+        try:
+            ingestor = ingest.Ingestor(store.catalog, writer, store.config.chunking, progress)
+            ingestor.prefetch([s.os_path for s in sources if isinstance(s, ingest.LocalFile)])
+            asset_rows = [_asset_row(store, ingestor, src, m)
+                          for src, m in zip(sources, asset_metadata, strict=True)]
+            ingestor.flush()
+            packs = writer.finish()
+            root, nodes = manifests.build(asset_rows)
+            checkpoint("before-commit")
+            with store.catalog.transaction() as cat:
+                cat.add_packs(packs)
+                cat.add_files((d, s, blob) for d, (s, blob) in ingestor.new_files.items())
+                nodes_added, node_bytes = store.nodes.save(cat, nodes)
+                checkpoint("nodes-written")
+                art = cat.ensure_artifact(workspace, name, artifact_type)
+                check_type(art, artifact_type)
+                version_id = uuid.uuid4().hex
+                existing = store.version_rows(art["id"])
+                version = check_new_version(existing, version, f"{workspace}/{name}")
+                cat.insert_version({
+                    "id": version_id,
+                    "artifact_id": art["id"],
+                    "version": str(version),
+                    "created_at": catalog_mod.now_iso(),
+                    "metadata": metadata_json,
+                    "manifest_digest": root.hex(),
+                    "size": sum(r["size"] for r in asset_rows),
+                    "asset_count": len(asset_rows),
+                    "run_id": run_id,
+                    "local_size": sum(r["size"] for r in asset_rows if r["uri"] is None),
+                })
+                for alias in aliases:
+                    cat.set_alias(art["id"], alias, version_id)
+                cat.add_version_tags(version_id, version_tags)
+                if run_id is not None:
+                    cat.ensure_run(run_id)
+                    cat.add_lineage(run_id, version_id, "produced")
+                cat.stat_cache_put(ingestor.stat_rows)
+        except BaseException:
+            writer.abort()
+            raise
+        described = store.describe(art, store.catalog.version_by_id(version_id))
+        described["stored_bytes"] = sum(p.size for p in packs)
+        described["files_read"] = ingestor.files_read
+        described["bytes_read"] = ingestor.bytes_read
+        described["nodes_added"] = nodes_added
+        described["node_bytes"] = node_bytes
+        same = [v["version"] for v in existing if v["manifest_digest"] == root.hex()]
+        described["identical_to"] = same[-1] if same else None
+        return described
+
+
+def _asset_row(store, ingestor, src, metadata_json):
+    """What the manifest records of one source, storing its bytes first if local."""
+    row = {
+        "logical_path": src.logical_path,
+        "metadata": metadata_json,
+        "asset_type": src.asset_type,
+        "uri": None,
+        "remote_identity": None,
+    }
+    if isinstance(src, ingest.RemoteRef):
+        row.update(uri=src.uri, file_digest=None, size=src.size,
+                   remote_identity=dumps(src.identity) if src.identity is not None else None)
+        return row
+    if isinstance(src, ingest.LocalFile):
+        record = ingestor.store_file(src.os_path, src.stat_result)
+    elif isinstance(src, ingest.InMemory):
+        record = ingestor.store_data(src.data)
+    elif isinstance(src, ingest.DownloadedFile) and os.path.isfile(src.os_path):
+        record = ingestor.store_file(src.os_path)
+    elif isinstance(src, (ingest.StoredFile, ingest.DownloadedFile)):
+        if store.catalog.get_file(src.digest) is None:
+            raise NotFound(f"{src.logical_path}: its stored file is no longer in the store")
+        record = ingest.FileRecord(src.digest, src.size)
+    else:
+        raise InvalidInput(f"cannot store a {type(src).__name__}")
+    row["file_digest"] = record.digest
+    row["size"] = record.size
+    return row

@@ -1,0 +1,57 @@
+"""Tree nodes in the catalog: zstd-compressed, hash-checked on every read."""
+
+from ..errors import IntegrityError
+from . import node as node_mod
+
+ZSTD_LEVEL = 3
+
+
+class NodeStore:
+    """Loads and saves nodes through a Catalog (which holds the SQL). Internal nodes are
+    cached, since every walk starts at a root; leaves are not, so that walking a version
+    of millions of entries holds one batch of them at a time."""
+
+    def __init__(self, catalog):
+        self.catalog = catalog
+        self._internal = {}
+        self._zstd_d = None
+
+    def load(self, digests):
+        """{digest: (level, items)} for the given node digests (node.decode's shape)."""
+        out = {d: self._internal[d] for d in digests if d in self._internal}
+        wanted = [d for d in digests if d not in out]
+        if not wanted:
+            return out
+        if self._zstd_d is None:
+            import zstandard  # imported when a manifest is read, not at start-up
+
+            self._zstd_d = zstandard.ZstdDecompressor()
+        rows = self.catalog.nodes_get(wanted)
+        for digest in wanted:
+            blob = rows.get(digest)
+            if blob is None:
+                raise IntegrityError(
+                    f"manifest node {digest.hex()} is missing from the catalog; run 'artstore verify'"
+                )
+            try:
+                data = self._zstd_d.decompress(blob)
+            except Exception as exc:  # zstd.ZstdError, or a frame without content size
+                raise IntegrityError(
+                    f"manifest node {digest.hex()} is damaged ({exc}); run 'artstore verify'"
+                ) from None
+            level, items = node_mod.decode(digest, data)
+            if level:
+                self._internal[digest] = (level, items)
+            out[digest] = (level, items)
+        return out
+
+    def save(self, cat, nodes):
+        """Insert the nodes of ``nodes`` ({digest: (level, bytes)}, as build returns) that
+        the catalog lacks, inside the caller's transaction. Returns (count, bytes) added."""
+        import zstandard
+
+        known = cat.nodes_known(list(nodes))
+        compress = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True).compress
+        rows = [(digest, level, compress(data)) for digest, (level, data) in nodes.items() if digest not in known]
+        cat.nodes_add(rows)
+        return len(rows), sum(len(r[2]) for r in rows)
