@@ -15,6 +15,7 @@ pack makes a pack self-describing so that a catalog can be rebuilt from packs al
 This module knows nothing of the catalog: it moves bytes and checks hashes.
 """
 
+import itertools
 import os
 import queue
 import struct
@@ -405,13 +406,31 @@ class ChunkSource:
         Raw chunks lying back to back in one pack (the usual layout of a file added in one
         go) are read with one pread into one of two reused buffers and hashed here, while a
         helper thread writes the previous run (BLAKE3 and I/O release the GIL)."""
+        runs = self._runs(chunk_ids)
+        first = next(runs, None)
+        second = next(runs, None) if first is not None else None
+        if second is None:
+            # One run (every file up to RUN_BYTES stored in one go): read into a buffer of
+            # its size and write it here. A helper thread and two 9 MiB buffers per file
+            # cost 10 ms each, which made a download of 100,000 small files take minutes.
+            if first is None:
+                return 0
+            checkpoint("download-write")
+            view = self._read_run(first, [bytearray(0)], 0)
+            whole.update(view)
+            _write_all(out_fd, view)
+            n = sum(r[4] for r in first)
+            if progress:
+                progress(n)
+            return n
+        runs = itertools.chain((first, second), runs)
         from concurrent.futures import ThreadPoolExecutor
 
         buffers = [bytearray(self.RUN_BYTES + (1 << 20)) for _ in range(2)]
         written = 0
         with ThreadPoolExecutor(max_workers=1) as helper:
             pending = None
-            for i, run in enumerate(self._runs(chunk_ids)):
+            for i, run in enumerate(runs):
                 checkpoint("download-write")
                 view = self._read_run(run, buffers, i % 2)
                 whole.update(view)

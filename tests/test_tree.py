@@ -15,7 +15,7 @@ from conftest import read_tree, run_cli, write_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from artstore import IntegrityError, Store, tree
+from artstore import Store, tree
 from artstore.ingest import InMemory, RemoteRef, sources_for_path
 from artstore.tree import node as node_mod
 
