@@ -303,11 +303,15 @@ def versions(obj, name, as_json):
         click.echo(_table(rows, ["version", "aliases", "tags", "created_at", "size", "assets"]))
 
 
+SHOW_ASSETS = 100  # assets listed by text `show` unless --all
+
+
 @main.command()
 @click.argument("ref")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the version and all its assets as JSON.")
+@click.option("--all", "show_all", is_flag=True, help=f"List every asset (text lists the first {SHOW_ASSETS}).")
 @click.pass_obj
-def show(obj, ref, as_json):
+def show(obj, ref, as_json, show_all):
     """Show one version: REF is [workspace/]name[:version_or_alias].
 
     \b
@@ -316,7 +320,9 @@ def show(obj, ref, as_json):
     """
     store = obj.store
     d = store.describe_ref(ref)
-    assets = store.assets(d["artifact_version_id"])
+    # Text lists one page of a large version: only the nodes on the way to it are read.
+    limit = None if as_json or show_all else SHOW_ASSETS
+    assets = store.assets(d["artifact_version_id"], limit=limit)
     out = {
         "workspace": d["workspace"], "name": d["name"], "type": d["type"], "version": d["version"],
         "aliases": d["aliases"], "tags": d["tags"], "metadata": d["metadata"], "size": d["size"],
@@ -335,7 +341,7 @@ def show(obj, ref, as_json):
     click.echo(f"{out['workspace']}/{out['name']}:{out['version']}  ({out['type']})")
     for key in ("aliases", "tags", "artifact_tags"):
         click.echo(f"  {key + ':':15}{_cell(out[key])}")
-    click.echo(f"  {'size:':15}{human_bytes(out['size'])} in {len(assets)} asset(s)")
+    click.echo(f"  {'size:':15}{human_bytes(out['size'])} in {d['assets_count']} asset(s)")
     click.echo(f"  {'manifest:':15}{out['manifest_digest']}")
     click.echo(f"  {'created:':15}{out['created_at']}")
     if d["source_run_name"] or out["source_experiment_key"]:
@@ -348,6 +354,8 @@ def show(obj, ref, as_json):
         for a in assets
     ]
     click.echo(_table(rows, ["path", "size", "hash", "link"]))
+    if len(assets) < d["assets_count"]:
+        click.echo(f"... {d['assets_count'] - len(assets)} more asset(s); 'artstore show {ref} --all' lists them")
 
 
 STRATEGIES = click.Choice(["fail", "preserve", "overwrite"], case_sensitive=False)

@@ -38,10 +38,21 @@ def diff(store, ref_a, ref_b):
 
 
 def _chunk_sizes(store, entries):
-    """{chunk id: size} of the distinct chunks of the entries' stored files."""
-    files = store.catalog.files_many({e.digest for e in entries if e.digest is not None})
-    ids = {cid for _size, blob in files.values() for cid in split_chunks(blob)}
-    return {cid: loc[3] for cid, loc in store.catalog.chunk_locations(ids).items()}
+    """{chunk id: size} of the distinct chunks of the entries' stored files. A file smaller
+    than the chunker's minimum is one chunk whose id is the file's digest (FastCDC never
+    cuts below it), so only larger files are looked up."""
+    min_size = store.config.chunking["min_size"]
+    out, large = {}, set()
+    for e in entries:
+        if e.digest is None or e.size == 0:
+            continue
+        if e.size < min_size:
+            out[e.digest] = e.size
+        else:
+            large.add(e.digest)
+    ids = {cid for _size, blob in store.catalog.files_many(large).values() for cid in split_chunks(blob)}
+    out.update((cid, loc[3]) for cid, loc in store.catalog.chunk_locations(ids).items())
+    return out
 
 
 def lineage(store, ref, depth=None):

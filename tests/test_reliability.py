@@ -9,7 +9,7 @@ import time
 import pytest
 from conftest import read_tree, run_cli, write_tree
 
-ADD_STEPS = ["pack-write", "pack-fsync", "pack-rename", "before-commit", "catalog-commit"]
+ADD_STEPS = ["pack-write", "pack-fsync", "pack-rename", "before-commit", "nodes-written", "catalog-commit"]
 
 
 @pytest.fixture

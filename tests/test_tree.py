@@ -336,3 +336,15 @@ def test_versions_of_a_changing_folder_download_exactly(tmp_path_factory, trees)
             assert read_tree(out) == files
             shutil.rmtree(out)
         assert store.verify()["ok"]
+
+
+def test_text_show_lists_one_page_and_says_how_to_see_all(project):
+    with Store.open(project) as store:
+        store.log("ds", [InMemory(f"{i}".encode(), f"f{i:04d}") for i in range(250)])
+    r = run_cli("show", "ds", cwd=project)
+    assert r.code == 0 and "in 250 asset(s)" in r.out
+    assert "f0099" in r.out and "f0100" not in r.out
+    assert "150 more asset(s); 'artstore show ds --all' lists them" in r.out
+    r = run_cli("show", "ds", "--all", cwd=project)
+    assert "f0249" in r.out and "more asset" not in r.out
+    assert len(run_cli("show", "ds", "--json", cwd=project).json()["assets"]) == 250
