@@ -256,9 +256,16 @@ class LoggedArtifact:
         return [a for a in self.assets if a.remote]
 
     def get_asset(self, logical_path):
-        for asset in self.assets:
-            if asset.logical_path == logical_path:
-                return asset
+        """One asset by logical path (reads one tree node per level, not every asset)."""
+        if self._assets is not None:
+            for asset in self._assets:
+                if asset.logical_path == logical_path:
+                    return asset
+        else:
+            manifest = self._store.manifest(self.artifact_version_id)
+            entry = manifest.find(logical_path) if isinstance(logical_path, str) else None
+            if entry is not None:
+                return LoggedArtifactAsset(manifest.asset(entry), self)
         raise NotFound(f"{self._ref} has no asset {logical_path!r}")
 
     def get_source_experiment(self):

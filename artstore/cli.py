@@ -262,6 +262,7 @@ def add(obj, name, paths, artifact_type, version, aliases, tags, meta, metadata_
             f"logged {logged['workspace']}/{logged['name']}:{logged['version']}: "
             f"{logged['assets_count']} file(s), {human_bytes(logged['size'])}; "
             f"{human_bytes(logged['stored_bytes'])} new data stored"
+            + (f"; identical to {logged['identical_to']}" if logged["identical_to"] else "")
         )
 
 

@@ -348,3 +348,11 @@ def test_text_show_lists_one_page_and_says_how_to_see_all(project):
     r = run_cli("show", "ds", "--all", cwd=project)
     assert "f0249" in r.out and "more asset" not in r.out
     assert len(run_cli("show", "ds", "--json", cwd=project).json()["assets"]) == 250
+
+
+def test_add_says_when_a_version_is_identical_to_an_earlier_one(project):
+    (project / "f").write_bytes(b"x")
+    assert "identical" not in run_cli("add", "ds", "f", cwd=project).out
+    r = run_cli("add", "ds", "f", cwd=project)
+    assert r.code == 0 and r.out.strip().endswith("; identical to 1.0.0"), r.out
+    assert run_cli("add", "ds", "f", "--json", cwd=project).json()["identical_to"] == "2.0.0"
