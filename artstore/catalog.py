@@ -364,6 +364,25 @@ class Catalog:
         rows = self.query("SELECT * FROM versions WHERE id = ?", (version_id,))
         return rows[0] if rows else None
 
+    def versions_by_ids(self, ids):
+        return self.query(f"SELECT * FROM versions WHERE id IN ({','.join('?' * len(ids))})", list(ids)) if ids else []
+
+    def artifact_by_id(self, artifact_id):
+        rows = self.query("SELECT * FROM artifacts WHERE id = ?", (artifact_id,))
+        return rows[0] if rows else None
+
+    def latest_version_ids(self):
+        """Ids of each artifact's highest version (what the implicit alias latest names)."""
+        from .names import version_key
+
+        best = {}
+        with sql_errors(self.path):
+            for vid, artifact_id, version in self.conn.execute("SELECT id, artifact_id, version FROM versions"):
+                key = version_key(version)
+                if artifact_id not in best or key > best[artifact_id][0]:
+                    best[artifact_id] = (key, vid)
+        return {vid for _key, vid in best.values()}
+
     def version_by_number(self, artifact_id, version):
         rows = self.query(
             "SELECT * FROM versions WHERE artifact_id = ? AND version = ?", (artifact_id, version)
@@ -500,6 +519,12 @@ class Catalog:
     def run(self, run_id):
         rows = self.query("SELECT * FROM runs WHERE id = ?", (run_id,))
         return rows[0] if rows else None
+
+    def reindex_search(self):
+        """Rebuild the full-text index from the catalog (inside a transaction)."""
+        self.conn.execute("DELETE FROM search_index")
+        self.conn.execute("INSERT INTO search_index (rowid, version_id, ref, name, type, tags, aliases, metadata) "
+                          "SELECT * FROM search_docs")
 
     # -- accounting ---------------------------------------------------------------------
 

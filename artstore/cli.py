@@ -52,9 +52,10 @@ SECTIONS = [
     ("Set up", ["init"]),
     ("Log and read versions", ["add", "download", "cat"]),
     ("Inspect", ["list", "versions", "show", "diff", "lineage"]),
+    ("Find", ["search", "find"]),
     ("Label", ["alias", "tag"]),
     ("Remote data", ["fetch"]),
-    ("Maintain", ["du", "verify", "gc", "rm"]),
+    ("Maintain", ["du", "verify", "gc", "rm", "prune"]),
 ]
 
 
@@ -501,15 +502,31 @@ def lineage(obj, ref, fmt, depth):
 
 
 @main.command()
+@click.option("--by-artifact", is_flag=True, help="Per artifact: logical bytes and the stored bytes only it uses.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def du(obj, as_json):
+def du(obj, by_artifact, as_json):
     """Show logical bytes, stored bytes and the dedup ratio.
+
+    With --by-artifact, "unique" is what removing every version of an artifact would free
+    (stored bytes no other artifact uses); "shared" bytes are used by several.
 
     \b
     Example:
       artstore du --json
+      artstore du --by-artifact
     """
+    if by_artifact:
+        d = obj.store.du_by_artifact()
+        if as_json:
+            _emit_json(d)
+            return
+        rows = [{"artifact": f"{a['workspace']}/{a['name']}", "type": a["type"], "versions": a["versions"],
+                 "logical": human_bytes(a["logical_bytes"]), "unique": human_bytes(a["unique_bytes"])}
+                for a in sorted(d["artifacts"], key=lambda a: -a["unique_bytes"])]
+        click.echo(_table(rows, ["artifact", "type", "versions", "logical", "unique"]))
+        click.echo(f"shared by several artifacts: {human_bytes(d['shared_bytes'])}")
+        return
     d = obj.store.du()
     if as_json:
         _emit_json(d)
@@ -624,6 +641,109 @@ def rm(obj, ref):
         raise InvalidInput(f"give the version to remove, e.g. '{ref}:1.0.0' (rm deletes one version)")
     removed = obj.store.delete_version(ref)
     click.echo(f"removed {removed}; run 'artstore gc' to free its space")
+
+
+@main.command()
+@click.argument("names_", metavar="[NAME]...", nargs=-1)
+@click.option("--keep-last", type=int, help="Keep the N highest versions of each artifact.")
+@click.option("--keep-within", metavar="AGE", help="Keep versions created within AGE (30d, 12h, 2w) or since a date.")
+@click.option("--keep-aliased/--no-keep-aliased", default=True, show_default=True,
+              help="Keep versions an alias points to (latest included).")
+@click.option("--keep-tagged", "keep_tagged", multiple=True, metavar="TAG", help="Keep versions with this tag.")
+@click.option("--dry-run", is_flag=True, help="Print what would be removed; change nothing.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def prune(obj, names_, keep_last, keep_within, keep_aliased, keep_tagged, dry_run, as_json):
+    """Remove the versions of NAMEs (default: every artifact) that no --keep rule keeps.
+
+    Versions an alias points to are kept unless --no-keep-aliased. The space returns at the
+    next 'artstore gc'.
+
+    \b
+    Example:
+      artstore prune --keep-last 5 --keep-within 30d --dry-run
+      artstore prune mnist --keep-last 3 --keep-tagged release
+    """
+    result = obj.store.prune(names_, keep_last, keep_within, keep_aliased, keep_tagged, dry_run)
+    if as_json:
+        _emit_json(result)
+        return
+    verb = "would remove" if dry_run else "removed"
+    for ref in result["removed"]:
+        click.echo(f"{verb} {ref}")
+    click.echo(f"{verb} {len(result['removed'])} version(s), kept {len(result['kept'])}; "
+               f"'artstore gc' would then free {human_bytes(result['reclaimable_bytes'])}")
+
+
+@main.command()
+@click.argument("text", required=False)
+@click.option("--type", "artifact_type", help="Only artifacts of this type.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--refs", is_flag=True, help="Print only refs, one per line (to compose with other commands).")
+@click.option("--reindex", is_flag=True, help="Rebuild the search index (if verify reports it out of step).")
+@click.pass_obj
+def search(obj, text, artifact_type, limit, as_json, refs, reindex):
+    """Full-text search over names, types, tags, aliases and metadata keys and values.
+
+    Every word must occur somewhere in a version's fields, as a case-insensitive substring
+    of 3 or more characters; "quoted words" must occur together. Best matches first.
+
+    \b
+    Example:
+      artstore search resnet
+      artstore search "cleaned v2" --type dataset --refs
+    """
+    if reindex:
+        obj.store.reindex_search()
+        obj.info("search index rebuilt")
+        if text is None:
+            return
+    hits = obj.store.search_rows(text, artifact_type, limit)
+    _print_found(hits, as_json, refs, ["ref", "type", "snippet"])
+
+
+@main.command()
+@click.option("--where", "where", multiple=True, metavar="EXPR",
+              help="Metadata condition KEY OP VALUE, OP one of = != < <= > >= ~ (repeatable, all must hold).")
+@click.option("--type", "artifact_type", help="Only artifacts of this type.")
+@click.option("--tag", help="Only versions (or artifacts) with this tag.")
+@click.option("--alias", help="Only the version this alias names.")
+@click.option("--since", metavar="DATE", help="Created at or after DATE (2026-11-20) or within an age (7d).")
+@click.option("--until", metavar="DATE", help="Created at or before DATE or age.")
+@click.option("--produced-by", metavar="RUN", help="Produced by this run (name or id).")
+@click.option("--consumed-by", metavar="RUN", help="Consumed by this run (name or id).")
+@click.option("--sort", default="-created_at", show_default=True, metavar="KEY",
+              help="created_at, name, version, size or a metadata key; -KEY sorts descending.")
+@click.option("--limit", type=click.IntRange(min=0), help="At most N versions.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--refs", is_flag=True, help="Print only refs, one per line (to compose with other commands).")
+@click.pass_obj
+def find(obj, where, artifact_type, tag, alias, since, until, produced_by, consumed_by, sort, limit, as_json, refs):
+    """Find versions by metadata, labels, dates and lineage.
+
+    Numbers compare as numbers and text as text; a version without the key never matches.
+
+    \b
+    Example:
+      artstore find --where metrics.accuracy>0.9 --where framework=torch
+      artstore find --type dataset --tag cleaned --since 7d --refs
+    """
+    rows = obj.store.find_rows(where, artifact_type, tag, alias, since, until, produced_by, consumed_by,
+                               sort, limit)
+    _print_found(rows, as_json, refs, ["ref", "type", "created_at", "size", "aliases", "tags"])
+
+
+def _print_found(rows, as_json, refs, columns):
+    if as_json:
+        _emit_json(rows)
+    elif refs:
+        for r in rows:
+            click.echo(r["ref"])
+    else:
+        for r in rows:
+            r["size"] = human_bytes(r["size"])
+        click.echo(_table(rows, columns))
 
 
 def run():

@@ -4,7 +4,7 @@ Version 1 is the whole schema. A later change appends a migration script to MIGR
 and raises SCHEMA_VERSION; Catalog applies the missing ones in one transaction.
 """
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -218,10 +218,70 @@ def _to_trees(conn):
         conn.execute(statement)
 
 
+# Version 4: full-text search (artstore search). search_docs is the text of each version
+# that search looks at; search_index, an FTS5 table with the trigram tokenizer (substring
+# matches, case-insensitive), holds it under the version's rowid and is kept in step by the
+# triggers below, inside the transactions that change what it indexes.
+_SEARCH_DOCS = """
+CREATE VIEW search_docs AS
+SELECT v.rowid AS rowid, v.id AS version_id,
+       a.workspace || '/' || a.name || ':' || v.version AS ref,
+       a.name AS name,
+       a.type AS type,
+       trim(COALESCE((SELECT group_concat(tag, ' ') FROM artifact_tags t WHERE t.artifact_id = a.id), '')
+            || ' ' || COALESCE((SELECT group_concat(tag, ' ') FROM version_tags t WHERE t.version_id = v.id), ''))
+           AS tags,
+       COALESCE((SELECT group_concat(alias, ' ') FROM aliases l WHERE l.version_id = v.id), '') AS aliases,
+       COALESCE((SELECT group_concat(substr(fullkey, 3) || '=' || COALESCE(atom, 'null'), ' ')
+                 FROM json_tree(v.metadata) WHERE type NOT IN ('object', 'array')), '') AS metadata
+FROM versions v JOIN artifacts a ON a.id = v.artifact_id;
+"""
+
+_SCHEMA_V4 = _SEARCH_DOCS + """
+CREATE VIRTUAL TABLE search_index USING fts5(
+    version_id UNINDEXED, ref, name, type, tags, aliases, metadata, tokenize = 'trigram'
+);
+INSERT INTO search_index (rowid, version_id, ref, name, type, tags, aliases, metadata)
+SELECT * FROM search_docs;
+CREATE TRIGGER search_version_added AFTER INSERT ON versions
+BEGIN INSERT INTO search_index (rowid, version_id, ref, name, type, tags, aliases, metadata)
+      SELECT * FROM search_docs WHERE rowid = NEW.rowid; END;
+CREATE TRIGGER search_version_removed AFTER DELETE ON versions
+BEGIN DELETE FROM search_index WHERE rowid = OLD.rowid; END;
+CREATE TRIGGER search_alias_added AFTER INSERT ON aliases
+BEGIN DELETE FROM search_index WHERE rowid = (SELECT rowid FROM versions WHERE id = NEW.version_id);
+      INSERT INTO search_index (rowid, version_id, ref, name, type, tags, aliases, metadata)
+      SELECT * FROM search_docs WHERE version_id = NEW.version_id; END;
+CREATE TRIGGER search_alias_moved AFTER UPDATE ON aliases
+BEGIN DELETE FROM search_index WHERE rowid IN (SELECT rowid FROM versions WHERE id IN (OLD.version_id, NEW.version_id));
+      INSERT INTO search_index (rowid, version_id, ref, name, type, tags, aliases, metadata)
+      SELECT * FROM search_docs WHERE version_id IN (OLD.version_id, NEW.version_id); END;
+CREATE TRIGGER search_alias_removed AFTER DELETE ON aliases
+BEGIN DELETE FROM search_index WHERE rowid = (SELECT rowid FROM versions WHERE id = OLD.version_id);
+      INSERT INTO search_index (rowid, version_id, ref, name, type, tags, aliases, metadata)
+      SELECT * FROM search_docs WHERE version_id = OLD.version_id; END;
+CREATE TRIGGER search_version_tag_added AFTER INSERT ON version_tags
+BEGIN DELETE FROM search_index WHERE rowid = (SELECT rowid FROM versions WHERE id = NEW.version_id);
+      INSERT INTO search_index (rowid, version_id, ref, name, type, tags, aliases, metadata)
+      SELECT * FROM search_docs WHERE version_id = NEW.version_id; END;
+CREATE TRIGGER search_version_tag_removed AFTER DELETE ON version_tags
+BEGIN DELETE FROM search_index WHERE rowid = (SELECT rowid FROM versions WHERE id = OLD.version_id);
+      INSERT INTO search_index (rowid, version_id, ref, name, type, tags, aliases, metadata)
+      SELECT * FROM search_docs WHERE version_id = OLD.version_id; END;
+CREATE TRIGGER search_artifact_tag_added AFTER INSERT ON artifact_tags
+BEGIN DELETE FROM search_index WHERE rowid IN (SELECT rowid FROM versions WHERE artifact_id = NEW.artifact_id);
+      INSERT INTO search_index (rowid, version_id, ref, name, type, tags, aliases, metadata)
+      SELECT d.* FROM search_docs d JOIN versions v ON v.rowid = d.rowid WHERE v.artifact_id = NEW.artifact_id; END;
+CREATE TRIGGER search_artifact_tag_removed AFTER DELETE ON artifact_tags
+BEGIN DELETE FROM search_index WHERE rowid IN (SELECT rowid FROM versions WHERE artifact_id = OLD.artifact_id);
+      INSERT INTO search_index (rowid, version_id, ref, name, type, tags, aliases, metadata)
+      SELECT d.* FROM search_docs d JOIN versions v ON v.rowid = d.rowid WHERE v.artifact_id = OLD.artifact_id; END;
+"""
+
 # Each entry upgrades the schema from version i to i + 1 (index 0 creates version 1): an
 # SQL script, or a function of the connection for a step SQL alone cannot do.
-MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2, _to_trees]
+MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2, _to_trees, _SCHEMA_V4]
 TABLES = {
     "meta", "packs", "chunks", "files", "artifacts", "artifact_tags", "versions", "nodes",
-    "asset_ids", "aliases", "version_tags", "runs", "lineage", "stat_cache", "fetched",
+    "asset_ids", "aliases", "version_tags", "runs", "lineage", "stat_cache", "fetched", "search_index",
 }

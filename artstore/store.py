@@ -19,7 +19,21 @@ import uuid
 
 import blake3
 
-from . import chunkstore, commit, config, history, ingest, labels, manifests, materialize, names, paths, remote
+from . import (
+    chunkstore,
+    commit,
+    config,
+    history,
+    ingest,
+    labels,
+    manifests,
+    materialize,
+    names,
+    paths,
+    query,
+    remote,
+    retention,
+)
 from . import fetch as fetch_mod
 from . import gc as gc_mod
 from . import verify as verify_mod
@@ -438,6 +452,70 @@ class Store:
         """The lineage graph around a version, ``depth`` hops up and down (None: all)."""
         return history.lineage(self, ref, depth)
 
+    # -- finding versions ----------------------------------------------------------------------
+
+    def search_rows(self, text, artifact_type=None, limit=50):
+        """Full-text search: [{"ref", "workspace", "name", "version", "type", "snippet",
+        "artifact_version_id"}], best match first (query.search)."""
+        hits = query.search(self.catalog, text, artifact_type, limit)
+        rows = {r["id"]: r for r in self.catalog.versions_by_ids([h["version_id"] for h in hits])}
+        return [self._found(rows[h["version_id"]]) | {"snippet": h["snippet"]} for h in hits if h["version_id"] in rows]
+
+    def reindex_search(self):
+        """Rebuild the full-text index (after verify reports it out of step)."""
+        with self.lock.shared(), self.catalog.transaction() as cat:
+            cat.reindex_search()
+
+    def search(self, text, artifact_type=None, limit=50):
+        """search_rows as api.LoggedArtifact objects, each with a ``snippet``."""
+        return self._logged(self.search_rows(text, artifact_type, limit))
+
+    def find(self, where=(), **options):
+        """find_rows as api.LoggedArtifact objects."""
+        return self._logged(self.find_rows(where, **options))
+
+    def _logged(self, rows):
+        # The Comet objects live in api, above this layer; imported here so that Python
+        # users of Store.find get what Experiment.get_artifact gives them.
+        from .api import LoggedArtifact
+
+        out = []
+        for row in rows:
+            logged = LoggedArtifact(self, self.describe_ref(row["ref"]))
+            logged.snippet = row.get("snippet")
+            out.append(logged)
+        return out
+
+    def find_rows(self, where=(), artifact_type=None, tag=None, alias=None, since=None, until=None,
+                  produced_by=None, consumed_by=None, sort="-created_at", limit=None):
+        """Versions matching every condition (query.find), sorted (``-KEY``: descending)."""
+        conditions = [query.Condition(w) for w in where]
+        rows = query.find(self.catalog, conditions, artifact_type, tag, alias, since, until, produced_by,
+                          consumed_by)
+        latest = self.catalog.latest_version_ids()
+        if alias == "latest":
+            rows = [r for r in rows if r["id"] in latest]
+        rows = query.sort_rows(rows, sort or "-created_at")
+        if limit is not None:
+            if limit < 0:
+                raise InvalidInput("--limit must be 0 or more")
+            rows = rows[:limit]
+        return [self._found(r, latest) for r in rows]
+
+    def _found(self, row, latest=None):
+        if "workspace" not in row:
+            art = self.catalog.artifact_by_id(row["artifact_id"])
+            row = row | {"workspace": art["workspace"], "name": art["name"], "type": art["type"]}
+        latest = self.catalog.latest_version_ids() if latest is None else latest
+        aliases = self.catalog.aliases_of_version(row["id"]) + (["latest"] if row["id"] in latest else [])
+        return {
+            "ref": f"{row['workspace']}/{row['name']}:{row['version']}",
+            "workspace": row["workspace"], "name": row["name"], "version": row["version"], "type": row["type"],
+            "created_at": row["created_at"], "size": row["size"], "assets": row["asset_count"],
+            "aliases": sorted(aliases), "tags": self.catalog.tags_of_version(row["id"]),
+            "metadata": json.loads(row["metadata"]), "artifact_version_id": row["id"],
+        }
+
     # -- remote references ---------------------------------------------------------------------
 
     def fetch(self, ref, progress=None):
@@ -454,6 +532,16 @@ class Store:
         t = self.catalog.totals()
         t["dedup_ratio"] = round(t["logical_bytes"] / t["stored_bytes"], 3) if t["stored_bytes"] else 1.0
         return t
+
+    def du_by_artifact(self):
+        """Where the bytes are: per artifact, logical bytes and the stored bytes only it uses."""
+        with self.lock.shared():
+            return retention.du_by_artifact(self)
+
+    def prune(self, names=(), keep_last=None, keep_within=None, keep_aliased=True, keep_tagged=(),
+              dry_run=False):
+        """Remove the versions no rule keeps (retention.prune); space returns at gc."""
+        return retention.prune(self, names, keep_last, keep_within, keep_aliased, keep_tagged, dry_run)
 
     def delete_version(self, ref):
         """Remove one version; its aliases go with it and its bytes return at the next gc."""

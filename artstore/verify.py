@@ -35,6 +35,8 @@ def verify_store(store, read_data=False, progress=None, version_id=None):
     chunk_sizes = _check_packs(store, report, read_data, progress, scope)
     _check_files(cat, report, chunk_sizes, scope)
     _check_manifests(store, report, version_id)
+    if version_id is None:
+        _check_search_index(cat, report)
     notes = _leftovers(store)
     return _result(store, report, notes)
 
@@ -177,6 +179,24 @@ def _check_manifests(store, report, version_id):
     for digest, vids in file_versions.items():
         if digest not in present:
             report.add("missing-file", f"file {digest.hex()} is not in the catalog", versions=vids)
+
+
+def _check_search_index(cat, report):
+    """The full-text index holds exactly each version's text (search_docs), word for word."""
+    def words(rows):
+        return {r["rowid"]: (r["version_id"], sorted(" ".join(str(r[c]) for c in _SEARCHED).split())) for r in rows}
+
+    want = words(cat.query("SELECT rowid, * FROM search_docs"))
+    have = words(cat.query("SELECT rowid, * FROM search_index"))
+    for rowid in want.keys() | have.keys():
+        if want.get(rowid) != have.get(rowid):
+            vid = (want.get(rowid) or have.get(rowid))[0]
+            report.add("search-index", "the search index does not match the catalog; run 'artstore search --reindex'",
+                       versions=[vid] if rowid in want else [])
+            return
+
+
+_SEARCHED = ("ref", "name", "type", "tags", "aliases", "metadata")
 
 
 def _leftovers(store):
