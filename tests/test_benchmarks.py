@@ -20,3 +20,14 @@ def test_quick_benchmark_run_produces_every_scenario(tmp_path):
     edit = next(r for r in rows if r["scenario"].startswith("3."))
     assert "store grew" in edit["note"]
     assert all(r["artstore_s"] > 0 for r in rows)
+
+
+def test_quick_query_benchmark_runs_every_scenario(tmp_path):
+    out = tmp_path / "query.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "query.py"), "--quick", "--repeats", "1",
+           "--base", str(tmp_path), "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scenarios = [r["scenario"] for r in json.loads(out.read_text())["rows"]]
+    for label in ("search", "find 3 conditions", "prune --dry-run", "du --by-artifact"):
+        assert any(label in s for s in scenarios), label
