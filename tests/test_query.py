@@ -1,6 +1,7 @@
 """Finding and keeping: full-text search, metadata queries, prune and du --by-artifact."""
 
 import json
+import os
 import sqlite3
 
 import pytest
@@ -265,3 +266,40 @@ def test_du_by_artifact_shows_unique_and_shared_bytes(project):
     assert d["shared_bytes"] >= 20_000
     r = run_cli("du", "--by-artifact", cwd=project)
     assert r.code == 0 and "ws/a" in r.out and "shared by several artifacts" in r.out
+
+
+PRUNE_WRITER = """
+import sys
+from artstore import Store
+from artstore.ingest import InMemory
+with Store.open(sys.argv[1]) as store:
+    for i in range(int(sys.argv[2])):
+        v = store.log("ds", [InMemory(f"content {i}".encode() * 2000, "f")])
+        print(v["version"], flush=True)
+"""
+
+
+def test_prune_beside_a_writer_and_gc_loses_no_kept_version(project):
+    """A writer logs versions while prune --keep-last 2 and gc run in a loop: every command
+    succeeds, the newest versions survive whole and the store verifies."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ARTSTORE_LOCK_TIMEOUT": "60"}
+    writer = subprocess.Popen([sys.executable, "-c", PRUNE_WRITER, str(project), "15"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    results = []
+    while writer.poll() is None:
+        results.append(run_cli("prune", "--keep-last", "2", cwd=project, env=env))
+        results.append(run_cli("gc", cwd=project, env=env))
+    out, err = writer.communicate(timeout=120)
+    assert writer.returncode == 0, err
+    assert all(r.code in (0, 3) for r in results), [r for r in results if r.code not in (0, 3)]
+    assert run_cli("prune", "--keep-last", "2", cwd=project).code == 0
+    assert run_cli("gc", cwd=project).code == 0
+    left = [v["version"] for v in run_cli("versions", "ds", "--json", cwd=project).json()]
+    assert left == ["14.0.0", "15.0.0"]
+    for i, v in ((13, "14.0.0"), (14, "15.0.0")):
+        r = run_cli("cat", f"ds:{v}", "f", cwd=project)
+        assert r.out == f"content {i}" * 2000
+    assert run_cli("verify", "--read-data", cwd=project).code == 0
