@@ -276,6 +276,11 @@ class Catalog:
         with sql_errors(self.path):
             yield from self.conn.execute("SELECT digest, level, data FROM nodes")
 
+    def nodes_rows(self, digests):
+        """digest -> (level, compressed node bytes), for those of ``digests`` present."""
+        return {r[0]: (r[1], r[2]) for r in self._rows_in(
+            "SELECT digest, level, data FROM nodes WHERE digest IN ({marks})", digests)}
+
     def forget_nodes(self, digests):
         self.conn.executemany("DELETE FROM nodes WHERE digest = ?", [(d,) for d in digests])
 
@@ -507,6 +512,30 @@ class Catalog:
             "INSERT OR IGNORE INTO lineage (run_id, version_id, kind, at) VALUES (?, ?, ?, ?)",
             (run_id, version_id, kind, now_iso()),
         )
+
+    def add_lineage_rows(self, rows):
+        """Lineage rows as another store recorded them: (run_id, version_id, kind, at)."""
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO lineage (run_id, version_id, kind, at) VALUES (?, ?, ?, ?)", rows)
+
+    def add_runs(self, rows):
+        """Runs as another store recorded them: (id, project, name, started_at, ended_at)."""
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO runs (id, project, name, started_at, ended_at) VALUES (?, ?, ?, ?, ?)", rows)
+
+    def add_asset_ids(self, rows):
+        self.conn.executemany("INSERT OR IGNORE INTO asset_ids (version_id, logical_path, id) VALUES (?, ?, ?)",
+                              rows)
+
+    def asset_id_rows(self, version_id):
+        with sql_errors(self.path):
+            return self.conn.execute(
+                "SELECT logical_path, id FROM asset_ids WHERE version_id = ?", (version_id,)).fetchall()
+
+    def fetched_rows(self, version_id):
+        with sql_errors(self.path):
+            return self.conn.execute(
+                "SELECT asset_id, file_digest FROM fetched WHERE version_id = ?", (version_id,)).fetchall()
 
     def lineage_of_versions(self, version_ids):
         marks = ",".join("?" * len(version_ids))

@@ -94,3 +94,39 @@ def load(path):
     if chunking["algorithm"] != "fastcdc2020":
         raise InvalidInput(f"unknown chunking algorithm {chunking['algorithm']!r} in {path}")
     return Config(version, workspace, chunking, storage, parser)
+
+
+# Remotes a store shares versions through (artstore remote add NAME URL). Only the URL is
+# kept: credentials come from the backends' environment, never from this file.
+REMOTE_SECTION = 'remote-store "{}"'
+
+
+def remotes(config):
+    """{name: url} of the configured remotes."""
+    out = {}
+    for section in config.parser.sections():
+        if section.startswith('remote-store "') and section.endswith('"'):
+            out[section[len('remote-store "'):-1]] = config.parser[section].get("url", "")
+    return out
+
+
+def set_remote(path, name, url):
+    """Add remote ``name`` with ``url`` to the config file (rewritten atomically)."""
+    _rewrite(path, lambda parser: parser.__setitem__(REMOTE_SECTION.format(name), {"url": url}))
+
+
+def remove_remote(path, name):
+    _rewrite(path, lambda parser: parser.remove_section(REMOTE_SECTION.format(name)))
+
+
+def _rewrite(path, change):
+    parser = configparser.ConfigParser(interpolation=None)
+    with open(path) as f:
+        parser.read_file(f)
+    change(parser)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        parser.write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

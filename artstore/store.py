@@ -516,6 +516,58 @@ class Store:
             "metadata": json.loads(row["metadata"]), "artifact_version_id": row["id"],
         }
 
+    # -- sharing through remotes (artstore.sync) ----------------------------------------------
+
+    def remotes(self):
+        """{name: url} of the configured remotes."""
+        from .sync import commands
+
+        return commands.remotes(self)
+
+    def add_remote(self, name, url):
+        from .sync import commands
+
+        commands.add_remote(self, name, url)
+
+    def remove_remote(self, name):
+        from .sync import commands
+
+        commands.remove_remote(self, name)
+
+    def push(self, remote=None, refs=(), all_versions=False, force=False, progress=None):
+        """Send versions (REFs, or all) with what the remote lacks; refs move by CAS."""
+        from .sync import commands
+
+        return commands.push(self, remote, refs, all_versions, force, progress)
+
+    def pull(self, remote=None, refs=(), progress=None):
+        """Bring the remote's versions (REFs, or all) with what this store lacks."""
+        from .sync import commands
+
+        return commands.pull(self, remote, refs, progress)
+
+    @classmethod
+    def clone(cls, url, path=None, workspace=None, progress=None):
+        """A new store at ``path`` with ``url`` as remote 'origin' and all its versions."""
+        if path is None:
+            path = os.path.basename(url.rstrip("/")) or "store"
+        if workspace is None:  # the remote's workspace when it has one, like the team's store
+            from .sync import layout, transport
+
+            found = transport.open_remote(url).list(layout.REFS)
+            workspace = found[0] if len(found) == 1 else None
+        store = cls.init(path, workspace=workspace)
+        try:
+            store.add_remote("origin", url)
+            store.pull("origin", progress=progress)
+        except BaseException:
+            store.close()
+            import shutil
+
+            shutil.rmtree(store.dir, ignore_errors=True)
+            raise
+        return store
+
     # -- remote references ---------------------------------------------------------------------
 
     def fetch(self, ref, progress=None):

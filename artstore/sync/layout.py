@@ -1,0 +1,71 @@
+"""The remote format (docs/storage.rst, "Remote format"): where objects live and how the
+records are encoded. Immutable objects are named by the BLAKE3 of their bytes (a pack by
+that of its header and index, as locally); only refs change."""
+
+import json
+
+import blake3
+
+from ..errors import IntegrityError, InvalidInput
+
+FORMAT = 1
+FORMAT_KEY = "artstore-remote.json"
+PACKS = "packs"
+META = "meta"
+VERSIONS = "versions"
+REFS = "refs"
+
+
+def pack_key(name):
+    return f"{PACKS}/{name}.pack"
+
+
+def index_key(name):
+    return f"{PACKS}/{name}.idx"
+
+
+def meta_key(name):
+    return f"{META}/{name}.zst"
+
+
+def version_key(version_id):
+    return f"{VERSIONS}/{version_id}.json"
+
+
+def ref_key(workspace, name):
+    return f"{REFS}/{workspace}/{name}.json"
+
+
+def encode(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode(data, what):
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise IntegrityError(f"remote object {what} is damaged ({exc}); run 'artstore verify --remote-store'") \
+            from None
+    if not isinstance(obj, dict):
+        raise IntegrityError(f"remote object {what} is not a record; run 'artstore verify --remote-store'")
+    return obj
+
+
+def check_named(data, name, what):
+    """An immutable object's bytes must hash to its name."""
+    if blake3.blake3(data).hexdigest() != name:
+        raise IntegrityError(f"remote object {what} does not match its name (damaged or tampered with)")
+
+
+def format_record():
+    return encode({"artstore_remote_format": FORMAT})
+
+
+def check_format(data, url):
+    record = decode(data, FORMAT_KEY)
+    fmt = record.get("artstore_remote_format")
+    if not isinstance(fmt, int):
+        raise IntegrityError(f"{url} has a damaged {FORMAT_KEY}")
+    if fmt > FORMAT:
+        raise InvalidInput(f"{url} has remote format {fmt}, newer than this artstore understands ({FORMAT}); "
+                           "upgrade artstore")

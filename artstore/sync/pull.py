@@ -1,0 +1,271 @@
+"""pull: bring versions from a remote with the nodes, files and chunks this store lacks.
+
+Everything read is checked before it enters the store: bundles and indexes against their
+names, nodes against their digests, chunks against their ids, and every new file against
+its digest (its chunks read back in order) before the one catalog transaction that adds
+the versions. Damage on the remote is exit 6 naming the object and the version.
+"""
+
+import os
+
+import blake3
+
+from .. import chunkstore
+from ..catalog import split_chunks
+from ..errors import Conflict, IntegrityError, NotFound
+from ..faults import checkpoint
+from ..tree import node as node_mod
+from . import known_refs, layout, records
+from .state import RemoteState
+
+RANGE_GAP = 1 << 20  # chunks of one pack closer than this are fetched with one ranged read
+
+
+def remote_refs(transport, refs=()):
+    """{ref key: (workspace, name)} of the artifacts on the remote (or those named)."""
+    found = {}
+    for ws in transport.list(layout.REFS):
+        for entry in transport.list(f"{layout.REFS}/{ws}"):
+            if entry.endswith(".json"):
+                found[layout.ref_key(ws, entry[:-5])] = (ws, entry[:-5])
+    if not refs:
+        return found, {}
+    wanted, versions = {}, {}
+    from .. import names
+
+    for ref in refs:
+        ws, name, version = names.parse_ref(ref)
+        hits = [k for k, (w, n) in found.items() if n == name and (ws is None or w == ws)]
+        if not hits:
+            raise NotFound(f"the remote has no artifact {ref}; see its artifacts with 'artstore pull' (all)")
+        for k in hits:
+            wanted[k] = found[k]
+            if version is not None:
+                versions.setdefault(k, set()).add(version)
+    return wanted, versions
+
+
+def pull(store, name, transport, refs=(), progress=None):
+    with store.lock.shared():
+        store.check_writable()
+        try:
+            layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
+        except FileNotFoundError:
+            raise NotFound(f"no artstore remote at {transport.url} (nothing was pushed there yet)") from None
+        state = RemoteState(store, name, transport).refresh()
+        arts, only = remote_refs(transport, refs)
+        docs, wanted = {}, []
+        for key, (ws, art_name) in arts.items():
+            data, _token = transport.read_ref(key)
+            if data is None:
+                continue
+            doc = records.check_ref(layout.decode(data, key), key)
+            docs[key] = doc
+            picks = _versions_named(doc, only.get(key))
+            for version, vid in doc["versions"].items():
+                if picks is not None and version not in picks:
+                    continue
+                local = store.catalog.get_artifact(ws, art_name)
+                row = store.catalog.version_by_number(local["id"], version) if local else None
+                if row is not None and row["id"] != vid:
+                    raise Conflict(f"{ws}/{art_name}:{version} differs here and on {transport.url}; log your "
+                                   "version under another number (logged versions are immutable)")
+                if row is None:
+                    what = layout.version_key(vid)
+                    try:
+                        record = layout.decode(transport.read(what), what)
+                    except FileNotFoundError:
+                        raise IntegrityError(f"{transport.url} names {ws}/{art_name}:{version} but lacks {what}") \
+                            from None
+                    wanted.append(records.check_version_record(record, vid, what))
+        nodes, entries = _needed_nodes(store, state, wanted)
+        files = _needed_files(store, state, wanted, entries)
+        packs, got = _fetch_chunks(store, state, transport, files, progress)
+        try:
+            _check_files(store, files, packs)
+            checkpoint("pull-before-commit")
+            with store.catalog.transaction() as cat:
+                cat.add_packs(packs)
+                cat.add_files((d, size, blob) for d, (size, blob) in files.items())
+                cat.nodes_add([(d, level, data) for d, (level, data) in nodes.items()])
+                for rec in sorted(wanted, key=lambda r: r["created_at"]):
+                    art = cat.ensure_artifact(rec["workspace"], rec["name"], rec["type"])
+                    if art["type"] != rec["type"]:
+                        raise Conflict(f"{rec['name']} is a {art['type']!r} here and a {rec['type']!r} on the remote")
+                    cat.add_runs([tuple(r) for r in rec.get("runs", [])])
+                    cat.insert_version(records.version_row(rec) | {"artifact_id": art["id"]})
+                    cat.add_lineage_rows([(r, rec["id"], k, at) for r, k, at in rec.get("lineage", [])])
+                    cat.add_asset_ids([(rec["id"], p, i) for p, i in rec.get("asset_ids", [])])
+                    cat.add_fetched([(a, rec["id"], bytes.fromhex(d)) for a, d in rec.get("fetched", [])])
+                _apply_labels(store, cat, docs)
+        except BaseException:
+            for pack in packs:  # sealed but never committed (gc would remove them too)
+                try:
+                    os.unlink(os.path.join(store.pack_dir, pack.name + ".pack"))
+                except FileNotFoundError:
+                    pass
+            raise
+        for key, doc in docs.items():
+            known_refs.save(store, name, key, doc)
+    return {"remote": transport.url, "versions": len(wanted), "files": len(files), "chunks": got,
+            "bytes_received": sum(p.size for p in packs)}
+
+
+def _versions_named(doc, picks):
+    """The version numbers a pull of ``name:X`` refs means (X a version or an alias), or
+    None for all of the artifact's versions."""
+    if not picks:
+        return None
+    from .. import names
+
+    out = set()
+    for pick in picks:
+        if pick == "latest" and doc["versions"]:
+            out.add(max(doc["versions"], key=names.version_key))
+        elif pick in doc["versions"]:
+            out.add(pick)
+        elif pick in doc["aliases"]:
+            out.add(doc["aliases"][pick])
+        else:
+            raise NotFound(f"the remote has no version or alias {pick!r} of {doc['name']}")
+    return out
+
+
+def _needed_nodes(store, state, records_):
+    """({digest: (level, zstd frame)} of the nodes of the records' trees this store lacks,
+    each decoded and checked against its digest; the entries of their leaves)."""
+    import zstandard
+
+    decompress = zstandard.ZstdDecompressor().decompress
+    entries = []
+    out, frontier = {}, [bytes.fromhex(r["manifest_digest"]) for r in records_]
+    while frontier:
+        known = store.catalog.nodes_known(frontier)
+        nxt = []
+        for digest in dict.fromkeys(frontier):
+            if digest in known or digest in out:
+                continue
+            row = state.nodes.get(digest)
+            if row is None:
+                raise IntegrityError(f"the remote lacks manifest node {digest.hex()} of a version it names")
+            try:
+                level, items = node_mod.decode(digest, decompress(row[1]))
+            except IntegrityError:
+                raise
+            except Exception as exc:
+                raise IntegrityError(f"remote manifest node {digest.hex()} is damaged ({exc})") from None
+            out[digest] = (level, row[1])
+            if level:
+                nxt.extend(d for _p, d, _n in items)
+            else:
+                entries.extend(items)
+        frontier = nxt
+    return out, entries
+
+
+def _needed_files(store, state, records_, entries):
+    """{digest: (size, chunk-list blob)} of the files the new versions name that this
+    store lacks (entries of new leaves, and fetched remote assets). A leaf this store has
+    already has its files here too (gc removes a node and its files together)."""
+    digests = {e.digest for e in entries if e.digest is not None}
+    for rec in records_:
+        digests.update(bytes.fromhex(d) for _a, d in rec.get("fetched", []))
+    have = store.catalog.files_many(digests)
+    out = {}
+    for d in digests - have.keys():
+        row = state.files.get(d)
+        if row is None:
+            raise IntegrityError(f"the remote lacks file {d.hex()} of a version it names")
+        out[d] = row
+    return out
+
+
+def _fetch_chunks(store, state, transport, files, progress):
+    """Fetch the chunks of ``files`` this store lacks with ranged reads, each checked
+    against its id, into new local packs (sealed, not yet in the catalog)."""
+    wanted = list(dict.fromkeys(c for _s, blob in files.values() for c in split_chunks(blob)))
+    have = store.catalog.known_chunks(wanted)
+    by_pack = {}
+    for cid in wanted:
+        if cid in have:
+            continue
+        loc = state.chunks.get(cid)
+        if loc is None:
+            raise IntegrityError(f"the remote lacks chunk {cid.hex()} of a file it names")
+        by_pack.setdefault(loc[0], []).append((loc[1], cid) + loc[2:])
+    writer = store.new_writer()
+    got = 0
+    try:
+        for pack, chunks in by_pack.items():
+            chunks.sort()
+            for run in _runs(chunks):
+                start, end = run[0][0], run[-1][0] + run[-1][2]
+                checkpoint("pull-read")
+                data = transport.read_range(layout.pack_key(pack), start, end)
+                if len(data) != end - start:
+                    raise IntegrityError(f"remote pack {pack} is shorter than its index says")
+                for offset, cid, stored, size, compression in run:
+                    raw = chunkstore.decode(data[offset - start:offset - start + stored], size, compression, cid,
+                                            f"remote pack {pack}")
+                    writer.add(cid, raw)
+                    got += 1
+                    if progress:
+                        progress(size)
+        return writer.finish(), got
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _runs(chunks):
+    run = []
+    for item in chunks:
+        if run and item[0] - (run[-1][0] + run[-1][2]) > RANGE_GAP:
+            yield run
+            run = []
+        run.append(item)
+    if run:
+        yield run
+
+
+def _check_files(store, files, packs):
+    """Every new file's chunks, read back in order, hash to its digest."""
+    if not files:
+        return
+    ids = {c for _s, blob in files.values() for c in split_chunks(blob)}
+    locations = store.catalog.chunk_locations(ids)
+    for pack in packs:
+        for cid, offset, stored, size, compression in pack.entries:
+            locations.setdefault(cid, (pack.name, offset, stored, size, compression))
+    source = chunkstore.ChunkSource(store.pack_dir, locations)
+    try:
+        for digest, (size, blob) in files.items():
+            h, n = blake3.blake3(), 0
+            for cid in split_chunks(blob):
+                data = source.read(cid)
+                h.update(data)
+                n += len(data)
+            if h.digest() != digest or n != size:
+                raise IntegrityError(f"the remote's file {digest.hex()} does not match its chunks "
+                                     "(damaged or tampered with); nothing was pulled")
+    finally:
+        source.close()
+
+
+def _apply_labels(store, cat, docs):
+    """Remote aliases win on pull (they name versions both stores have); tags are joined."""
+    for doc in docs.values():
+        art = cat.get_artifact(doc["workspace"], doc["name"])
+        if art is None:
+            continue
+        for alias, version in doc["aliases"].items():
+            row = cat.version_by_number(art["id"], version)
+            if row is not None and alias != "latest":
+                cat.set_alias(art["id"], alias, row["id"])
+        for version, tags in doc["tags"].items():
+            row = cat.version_by_number(art["id"], version)
+            if row is not None:
+                cat.add_version_tags(row["id"], sorted(set(tags) - set(cat.tags_of_version(row["id"]))))
+        current = set(cat.tags_of_artifact(art["id"]))
+        if set(doc["artifact_tags"]) - current:
+            cat.set_artifact_tags(art["id"], sorted(current | set(doc["artifact_tags"])))

@@ -1,0 +1,196 @@
+"""push: send versions with what the remote lacks of their nodes, files and chunks, then
+their records, then move the refs by compare-and-swap.
+
+Order (docs/storage.rst): packs, each before its index; the bundle of file rows and nodes;
+version records; refs last. A push killed at any point leaves a remote that names no
+object it lacks; running it again finishes the work (every write is create-only or CAS).
+"""
+
+import os
+import shutil
+import uuid
+
+from .. import chunkstore, manifests, tree
+from ..catalog import split_chunks
+from ..errors import Conflict, NotFound
+from ..faults import checkpoint
+from . import known_refs, layout, records
+from .state import RemoteState
+
+CAS_TRIES = 5
+
+
+def select(store, refs, all_versions):
+    """[(artifact row, version row)] to send: REFs (a name: all its versions), or all."""
+    out = []
+    if not refs or all_versions:
+        for art in store.catalog.list_artifacts():
+            out += [(art, v) for v in store.version_rows(art["id"])]
+        return out
+    for ref in refs:
+        if ":" in ref:
+            out.append(store.resolve(ref))
+        else:
+            art = store.artifact(*reversed(ref.split("/", 1))) if "/" in ref else store.artifact(ref)
+            out += [(art, v) for v in store.version_rows(art["id"])]
+    return list({v["id"]: (a, v) for a, v in out}.values())
+
+
+def ensure_format(transport):
+    try:
+        layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
+    except FileNotFoundError:
+        transport.put_new(layout.FORMAT_KEY, layout.format_record())
+        layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
+
+
+def push(store, name, transport, refs=(), all_versions=False, force=False, progress=None):
+    """Send versions to the remote. Returns a summary."""
+    with store.lock.shared():
+        chosen = select(store, refs, all_versions)
+        ensure_format(transport)
+        state = RemoteState(store, name, transport).refresh()
+        docs = {}
+        for art, _v in chosen:
+            key = layout.ref_key(art["workspace"], art["name"])
+            if key not in docs:
+                docs[key] = _read_ref(transport, key, art)
+        todo = []
+        for art, v in chosen:
+            doc = docs[layout.ref_key(art["workspace"], art["name"])][0]
+            there = doc["versions"].get(v["version"])
+            if there is not None and there != v["id"]:
+                raise Conflict(
+                    f"{transport.url} already has {art['workspace']}/{art['name']}:{v['version']} with other "
+                    "content; pull, then log your change under a new version"
+                )
+            if doc["type"] != art["type"]:
+                raise Conflict(f"{transport.url} has {art['name']} as type {doc['type']!r}, not {art['type']!r}")
+            if there is None or not transport.exists(layout.version_key(v["id"])):
+                todo.append((art, v))
+        sent = _send_objects(store, state, transport, todo, progress)
+        for art, v in todo:
+            checkpoint("push-version")
+            transport.put_new(layout.version_key(v["id"]), layout.encode(records.version_record(store, art, v)))
+        moved = _update_refs(store, name, transport, chosen, docs, force)
+    return {"remote": transport.url, "versions": len(todo), "refs": moved, **sent}
+
+
+def _read_ref(transport, key, art):
+    data, token = transport.read_ref(key)
+    if data is None:
+        return records.empty_ref(art), None
+    return records.check_ref(layout.decode(data, key), key), token
+
+
+def _send_objects(store, state, transport, todo, progress):
+    """Upload what the remote lacks of the versions' chunks (as new packs), file rows and
+    nodes (one bundle). Returns counts and bytes."""
+    cat = store.catalog
+    roots = [bytes.fromhex(v["manifest_digest"]) for _a, v in todo]
+    internal, leaves = tree.reachable(store.nodes, roots)
+    node_rows = cat.nodes_rows([d for d in internal | leaves if d not in state.nodes])
+    digests = set()
+    for _vids, e in manifests.all_entries(store, {v["id"] for _a, v in todo}):
+        if e.digest is not None:
+            digests.add(e.digest)
+    for _a, v in todo:
+        digests.update(d for _asset, d in cat.fetched_rows(v["id"]))
+    files = {d: row for d, row in cat.files_many(d for d in digests if d not in state.files).items()}
+    missing = [d for d in digests if d not in state.files and d not in files]
+    if missing:
+        raise NotFound(f"file {missing[0].hex()} of a version to push is not in the store; run 'artstore verify'")
+    chunk_ids = list(dict.fromkeys(c for _size, blob in files.values() for c in split_chunks(blob)
+                                   if c not in state.chunks))
+    packs, bytes_sent = _upload_packs(store, transport, chunk_ids, progress)
+    if files or node_rows:
+        name, data = state.meta_bundle(files, node_rows)
+        checkpoint("push-meta")
+        transport.put_new(layout.meta_key(name), data)
+        bytes_sent += len(data)
+    return {"packs": packs, "chunks": len(chunk_ids), "files": len(files), "nodes": len(node_rows),
+            "bytes_sent": bytes_sent}
+
+
+def _upload_packs(store, transport, chunk_ids, progress):
+    if not chunk_ids:
+        return 0, 0
+    work = os.path.join(store.tmp_dir, f"push-{uuid.uuid4().hex[:12]}")
+    os.makedirs(work)
+    try:
+        writer = chunkstore.PackWriter(work, work, compression=store.config.storage["compression"],
+                                       target_size=store.config.storage["pack_target_size"])
+        source = chunkstore.ChunkSource(store.pack_dir, store.catalog.chunk_locations(chunk_ids))
+        try:
+            for cid in chunk_ids:
+                writer.add(cid, source.read(cid))  # read back hash-checked
+            sealed = writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            source.close()
+        sent = 0
+        for pack in sealed:
+            path = os.path.join(work, pack.name + ".pack")
+            header, index, _entries = chunkstore.read_pack_index(path)
+            checkpoint("push-pack")
+            transport.put_new_file(layout.pack_key(pack.name), path)
+            checkpoint("push-index")
+            transport.put_new(layout.index_key(pack.name), header + index)
+            sent += pack.size + len(header) + len(index)
+            if progress:
+                progress(pack.size)
+        return len(sealed), sent
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _update_refs(store, name, transport, chosen, docs, force):
+    """Add the versions, aliases and tags to each artifact's ref by compare-and-swap,
+    re-reading and merging again when another pusher got there first."""
+    moved = 0
+    arts = {layout.ref_key(a["workspace"], a["name"]): a for a, _v in chosen}
+    for key, art in arts.items():
+        for attempt in range(CAS_TRIES):
+            doc, token = docs[key] if attempt == 0 else _read_ref(transport, key, art)
+            new = _merged(store, art, doc, [v for a, v in chosen if a["id"] == art["id"]],
+                          known_refs.load(store, name, key), force, transport.url)
+            if new == doc:
+                break
+            try:
+                checkpoint("push-ref")
+                transport.write_ref(key, layout.encode(new), token)
+                moved += 1
+                doc = new
+                break
+            except Conflict:
+                if attempt == CAS_TRIES - 1:
+                    raise
+        known_refs.save(store, name, key, doc)
+    return moved
+
+
+def _merged(store, art, doc, versions, known, force, url):
+    new = {**doc, "versions": dict(doc["versions"]), "aliases": dict(doc["aliases"]),
+           "tags": {k: list(v) for k, v in doc["tags"].items()}, "artifact_tags": list(doc["artifact_tags"])}
+    for v in versions:
+        there = new["versions"].get(v["version"])
+        if there is not None and there != v["id"]:
+            raise Conflict(f"{url} already has {art['workspace']}/{art['name']}:{v['version']} with other content; "
+                           "pull, then log your change under a new version")
+        new["versions"][v["version"]] = v["id"]
+        tags = sorted(set(new["tags"].get(v["version"], [])) | set(store.catalog.tags_of_version(v["id"])))
+        if tags:
+            new["tags"][v["version"]] = tags
+        for alias in store.catalog.aliases_of_version(v["id"]):
+            remote = new["aliases"].get(alias)
+            if remote not in (None, v["version"]) and remote != (known or {}).get("aliases", {}).get(alias) \
+                    and not force:
+                raise Conflict(
+                    f"alias {alias!r} of {art['name']} was moved on {url} to {remote} since your last pull; "
+                    "pull first, or push --force to move it anyway"
+                )
+            new["aliases"][alias] = v["version"]
+    new["artifact_tags"] = sorted(set(new["artifact_tags"]) | set(store.catalog.tags_of_artifact(art["id"])))
+    return new

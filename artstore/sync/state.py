@@ -1,0 +1,92 @@
+"""What a remote holds, learned from its immutable indexes and bundles, which are cached
+locally under ``.artstore/remotes/NAME/`` once read (they never change): the chunks of
+its packs, its file rows and its tree nodes. Listing two folders and reading what is new
+since the last time costs a few requests, never one per chunk or file."""
+
+import base64
+import os
+
+import blake3
+
+from .. import chunkstore
+from ..errors import IntegrityError
+from . import layout
+
+
+class RemoteState:
+    def __init__(self, store, name, transport):
+        self.transport = transport
+        self.cache = os.path.join(store.dir, "remotes", name)
+        self.chunks = {}  # chunk id -> (pack name, offset, stored, size, compression)
+        self.files = {}  # file digest -> (size, chunk-list blob)
+        self.nodes = {}  # node digest -> (level, zstd frame)
+
+    def _cached(self, kind, name, fetch):
+        path = os.path.join(self.cache, kind, name)
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            pass
+        data = fetch()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+        return data
+
+    def refresh(self):
+        """Read every index and bundle of the remote (new ones from the remote, the rest from
+        the cache), each checked against its name before it is believed."""
+        t = self.transport
+        for entry in t.list(layout.PACKS):
+            if not entry.endswith(".idx"):
+                continue
+            name = entry[:-4]
+            data = self._cached("idx", name, lambda n=name: t.read(layout.index_key(n)))
+            self._add_index(name, data)
+        for entry in t.list(layout.META):
+            if not entry.endswith(".zst"):
+                continue
+            name = entry[:-4]
+            data = self._cached("meta", name, lambda n=name: t.read(layout.meta_key(n)))
+            self._add_meta(name, data)
+        return self
+
+    def _add_index(self, name, data):
+        header, index = data[:chunkstore.HEADER_SIZE], data[chunkstore.HEADER_SIZE:]
+        if len(index) % chunkstore.INDEX_ENTRY.size or chunkstore.pack_name(header, index) != name:
+            raise IntegrityError(f"remote object {layout.index_key(name)} does not match its pack's name "
+                                 "(damaged or tampered with)")
+        for i in range(0, len(index), chunkstore.INDEX_ENTRY.size):
+            cid, offset, stored, size, compression = chunkstore.INDEX_ENTRY.unpack_from(index, i)
+            self.chunks.setdefault(cid, (name, offset, stored, size, compression))
+
+    def _add_meta(self, name, data):
+        layout.check_named(data, name, layout.meta_key(name))
+        import zstandard
+
+        try:
+            raw = zstandard.ZstdDecompressor().decompress(data)
+        except Exception as exc:
+            raise IntegrityError(f"remote object {layout.meta_key(name)} is damaged ({exc})") from None
+        record = layout.decode(raw, layout.meta_key(name))
+        try:
+            for digest, size, chunks in record.get("files", []):
+                self.files.setdefault(bytes.fromhex(digest), (int(size), bytes.fromhex(chunks)))
+            for digest, level, data_b64 in record.get("nodes", []):
+                self.nodes.setdefault(bytes.fromhex(digest), (int(level), base64.b64decode(data_b64)))
+        except (TypeError, ValueError) as exc:
+            raise IntegrityError(f"remote object {layout.meta_key(name)} is malformed ({exc})") from None
+
+    def meta_bundle(self, files, nodes):
+        """(name, bytes) of a bundle of file rows and nodes."""
+        import zstandard
+
+        raw = layout.encode({
+            "files": [[d.hex(), size, blob.hex()] for d, (size, blob) in sorted(files.items())],
+            "nodes": [[d.hex(), level, base64.b64encode(data).decode()] for d, (level, data) in sorted(nodes.items())],
+        })
+        data = zstandard.ZstdCompressor(level=3, write_content_size=True).compress(raw)
+        return blake3.blake3(data).hexdigest(), data

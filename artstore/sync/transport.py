@@ -1,0 +1,230 @@
+"""Remote storage backends over fsspec: immutable objects written create-only, refs
+replaced only by compare-and-swap.
+
+Every backend answers the same five calls (read, read_range, list, put_new, and the ref
+pair read_ref / write_ref). A ref's *token* is what the backend compares: the ETag on S3,
+the generation on GCS, the BLAKE3 of the bytes on file://.
+"""
+
+import os
+import time
+import uuid
+from urllib.parse import urlsplit
+
+import blake3
+
+from .. import remote as remote_refs
+from ..errors import Conflict, InvalidInput, NotFound, RemoteUnavailable
+
+LOCK_STALE_S = 60  # a file:// ref lock older than this was left by a killed process
+
+
+class Transport:
+    """A remote at ``url``. Subclasses set how writes are made conditional."""
+
+    scheme = None
+
+    def __init__(self, url, fs, root):
+        self.url = url
+        self.fs = fs
+        self.root = root.rstrip("/")
+
+    def path(self, key):
+        return f"{self.root}/{key}"
+
+    def _call(self, what, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (NotFound, Conflict, InvalidInput, FileNotFoundError, FileExistsError):
+            raise
+        except Exception as exc:  # every backend error: credentials, endpoint, bucket
+            raise remote_refs._unavailable(f"{self.url} ({what})", exc) from None
+
+    def read(self, key):
+        """The bytes of an object (FileNotFoundError if absent)."""
+        return self._call(key, self.fs.cat_file, self.path(key))
+
+    def read_range(self, key, start, end):
+        return self._call(key, self.fs.cat_file, self.path(key), start=start, end=end)
+
+    def list(self, prefix):
+        """Names of the objects directly under ``prefix`` (a folder key), [] if none."""
+        try:
+            entries = self._call(prefix, self.fs.ls, self.path(prefix), detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted(e.rstrip("/").rsplit("/", 1)[-1] for e in entries)
+
+    def exists(self, key):
+        return self._call(key, self.fs.exists, self.path(key))
+
+    def put_new(self, key, data):
+        """Write an immutable object, create-only. An object already there is left as it
+        is (content-addressed: it holds the same bytes); returns whether it was written."""
+        try:
+            self._call(key, self.fs.pipe_file, self.path(key), data, mode="create")
+            return True
+        except FileExistsError:
+            return False
+
+    def put_new_file(self, key, local_path):
+        """Upload a local file as an immutable object whose name is unique (a pack: named
+        by the hash of its random header and index), streamed from disk."""
+        self._call(key, self.fs.put_file, local_path, self.path(key))
+
+    def read_ref(self, key):
+        """(bytes or None, token) of a mutable ref; token None when the ref does not exist."""
+        raise NotImplementedError
+
+    def write_ref(self, key, data, token):
+        """Replace a ref only if it still has ``token`` (None: only if it does not exist);
+        Conflict if someone changed it since it was read."""
+        raise NotImplementedError
+
+    def _stale(self, key):
+        return Conflict(f"{self.url}: {key} was changed by someone else meanwhile; pull, then push again")
+
+
+class FileTransport(Transport):
+    """A directory. Create-only by link(2) of a complete temp file; refs under a lock
+    file taken with O_EXCL, compared and replaced by rename."""
+
+    scheme = "file"
+
+    def _full(self, key):
+        return os.path.join(self.root, *key.split("/"))
+
+    def put_new(self, key, data):
+        full = self._full(key)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        tmp = f"{full}.tmp-{uuid.uuid4().hex}"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, full)  # fails if the name exists: never replaces an object
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+
+    def put_new_file(self, key, local_path):
+        with open(local_path, "rb") as f:
+            self.put_new(key, f.read())
+
+    def read_ref(self, key):
+        try:
+            with open(self._full(key), "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return None, None
+        return data, blake3.blake3(data).hexdigest()
+
+    def write_ref(self, key, data, token):
+        full = self._full(key)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        lock = full + ".lock"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                break
+            except FileExistsError:
+                try:
+                    if time.time() - os.path.getmtime(lock) > LOCK_STALE_S:
+                        os.unlink(lock)
+                        continue
+                except FileNotFoundError:
+                    continue
+                if time.monotonic() > deadline:
+                    raise RemoteUnavailable(f"{self.url}: {key} stays locked; retry, or remove {lock}") from None
+                time.sleep(0.05)
+        try:
+            os.close(fd)
+            if self.read_ref(key)[1] != token:
+                raise self._stale(key)
+            tmp = f"{full}.tmp-{uuid.uuid4().hex}"
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, full)
+        finally:
+            os.unlink(lock)
+
+
+class S3Transport(Transport):
+    """S3: create-only by PutObject IfNoneMatch="*", refs by IfMatch=<ETag>."""
+
+    scheme = "s3"
+
+    def read_ref(self, key):
+        try:
+            info = self._call(key, self.fs.info, self.path(key))
+            data = self._call(key, self.fs.cat_file, self.path(key), version_id=info.get("VersionId"))
+        except FileNotFoundError:
+            return None, None
+        return data, info["ETag"]
+
+    def write_ref(self, key, data, token):
+        match = {"IfNoneMatch": "*"} if token is None else {"IfMatch": token}
+        try:
+            self._call(key, self.fs.pipe_file, self.path(key), data, **match)
+        except FileExistsError:  # s3fs's name for 412 PreconditionFailed
+            raise self._stale(key) from None
+
+
+class GCSTransport(Transport):
+    """GCS: create-only and refs by ifGenerationMatch (0 to create), on multipart uploads
+    (the only upload the emulator checks the precondition on)."""
+
+    scheme = "gs"
+
+    def read_ref(self, key):
+        try:
+            info = self._call(key, self.fs.info, self.path(key))
+            data = self._call(key, self.fs.cat_file, self.path(key))
+        except FileNotFoundError:
+            return None, None
+        return data, str(info["generation"])
+
+    def write_ref(self, key, data, token):
+        import json
+        from urllib.parse import quote
+
+        bucket, name, _ = self.fs.split_path(self.path(key))
+        meta = json.dumps({"name": name})
+        body = (f"--==0==\nContent-Type: application/json; charset=UTF-8\n\n{meta}\n--==0==\n"
+                "Content-Type: application/octet-stream\n\n").encode() + data + b"\n--==0==--"
+        try:
+            self._call(key, self.fs.call, "POST", f"{self.fs._location}/upload/storage/v1/b/{quote(bucket)}/o",
+                       uploadType="multipart", ifGenerationMatch=token or "0",
+                       headers={"Content-Type": 'multipart/related; boundary="==0=="'}, data=body,
+                       json_out=True)
+        except FileExistsError:  # gcsfs's name for 412 conditionNotMet
+            raise self._stale(key) from None
+
+
+def open_remote(url, options=None):
+    """The Transport for a remote URL: file:///path or a plain path, s3://bucket/prefix,
+    gs://bucket/prefix."""
+    if not isinstance(url, str) or not url:
+        raise InvalidInput("a remote needs a URL: file:///path, s3://bucket/prefix or gs://bucket/prefix")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in ("", "file"):
+        path = parts.path if scheme else url
+        if scheme == "file" and parts.netloc not in ("", "localhost"):
+            raise InvalidInput(f"{url}: file:// URLs name a local path (file:///path)")
+        root = os.path.abspath(os.path.expanduser(path))
+        return FileTransport(f"file://{root}", remote_refs.filesystem("file"), root)
+    if scheme in ("s3", "gs", "gcs"):
+        if not parts.netloc:
+            raise InvalidInput(f"{url} names no bucket; write {scheme}://bucket/prefix")
+        scheme = "gs" if scheme == "gcs" else scheme
+        fs = remote_refs.filesystem(scheme, options)
+        root = (parts.netloc + parts.path).rstrip("/")
+        return (S3Transport if scheme == "s3" else GCSTransport)(f"{scheme}://{root}", fs, root)
+    raise InvalidInput(f"artstore cannot use {scheme}:// as a remote; use file://, s3:// or gs://")
