@@ -21,6 +21,10 @@ def plan(store, artifact_names=(), keep_last=None, keep_within=None, keep_aliase
         raise InvalidInput("--keep-last must be 0 or more")
     cutoff = query.parse_when(keep_within, "--keep-within") if keep_within is not None else None
     arts = [store.artifact(n) for n in artifact_names] if artifact_names else store.catalog.list_artifacts()
+    aliased = {r["version_id"] for r in store.catalog.query("SELECT DISTINCT version_id FROM aliases")}
+    tagged = {r["version_id"] for r in store.catalog.query(
+        f"SELECT DISTINCT version_id FROM version_tags WHERE tag IN ({','.join('?' * len(keep_tagged))})",
+        list(keep_tagged))} if keep_tagged else set()
     remove, kept = [], {}
     for art in arts:
         rows = store.version_rows(art["id"])
@@ -30,9 +34,9 @@ def plan(store, artifact_names=(), keep_last=None, keep_within=None, keep_aliase
                 reasons.append("last")
             if cutoff is not None and row["created_at"] >= cutoff:
                 reasons.append("within")
-            if keep_aliased and (i == len(rows) - 1 or store.catalog.aliases_of_version(row["id"])):
+            if keep_aliased and (i == len(rows) - 1 or row["id"] in aliased):
                 reasons.append("aliased")
-            if keep_tagged and set(keep_tagged) & set(store.catalog.tags_of_version(row["id"])):
+            if row["id"] in tagged:
                 reasons.append("tagged")
             if reasons:
                 kept[row["id"]] = reasons

@@ -459,7 +459,9 @@ class Store:
         "artifact_version_id"}], best match first (query.search)."""
         hits = query.search(self.catalog, text, artifact_type, limit)
         rows = {r["id"]: r for r in self.catalog.versions_by_ids([h["version_id"] for h in hits])}
-        return [self._found(rows[h["version_id"]]) | {"snippet": h["snippet"]} for h in hits if h["version_id"] in rows]
+        latest = self.catalog.latest_version_ids() if hits else set()
+        return [self._found(rows[h["version_id"]], latest) | {"snippet": h["snippet"]}
+                for h in hits if h["version_id"] in rows]
 
     def reindex_search(self):
         """Rebuild the full-text index (after verify reports it out of step)."""
