@@ -44,6 +44,9 @@ from .lock import StoreLock
 from .tree import NodeStore
 
 STORE_DIRNAME = ".artstore"
+# In a project's git work tree `git add .` must not commit the store: only its config,
+# which names the remotes (never secrets), may be tracked; teammates then pull the data.
+GITIGNORE = "# artstore: only the config belongs in git; the data is shared through remotes.\n*\n!.gitignore\n!config\n"
 
 
 def default_workspace():
@@ -126,6 +129,8 @@ class Store:
             os.makedirs(os.path.join(building, "objects", "pack"))
             os.makedirs(os.path.join(building, "tmp"))
             config.write_new(os.path.join(building, "config"), workspace, chunking, storage)
+            with open(os.path.join(building, ".gitignore"), "w") as f:
+                f.write(GITIGNORE)
             Catalog(os.path.join(building, "catalog.db"), create=True).close()
             # Renamed into place last, so a store directory is either complete or absent.
             os.rename(building, store_dir)

@@ -286,3 +286,38 @@ def test_random_log_push_pull_sequences_agree(tmp_path_factory, steps):
 
 def _has(store, name):
     return store.catalog.get_artifact("ws", name) is not None
+
+
+def test_a_backend_that_ignores_create_only_writes_is_refused(tmp_path, monkeypatch):
+    from artstore.sync import transport
+
+    def careless(self, key, data):  # overwrites whatever is there, as a naive backend would
+        full = self._full(key)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "wb") as f:
+            f.write(data)
+        return True
+
+    monkeypatch.setattr(transport.FileTransport, "put_new", careless)
+    with _new_store(tmp_path / "a") as a:
+        a.log("ds", [InMemory(b"x", "f")])
+        with pytest.raises(Exception, match="does not honour conditional writes") as caught:
+            a.push(f"file://{tmp_path / 'remote'}")
+        assert caught.value.exit_code == 5
+
+
+def test_git_add_in_a_project_tracks_only_the_store_config(tmp_path):
+    import shutil
+
+    if shutil.which("git") is None:
+        pytest.fail("git is needed for this test (apt-get install git)")
+    project = tmp_path / "proj"
+    project.mkdir()
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    with _new_store(project) as s:
+        s.log("ds", [InMemory(b"x" * 1000, "f")])
+        s.add_remote("origin", f"file://{tmp_path / 'remote'}")
+    subprocess.run(["git", "add", "."], cwd=project, check=True)
+    staged = subprocess.run(["git", "diff", "--cached", "--name-only"], cwd=project, capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert sorted(staged) == [".artstore/.gitignore", ".artstore/config"]

@@ -12,7 +12,7 @@ import uuid
 
 from .. import chunkstore, manifests, tree
 from ..catalog import split_chunks
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, InvalidInput, NotFound
 from ..faults import checkpoint
 from . import known_refs, layout, records
 from .state import RemoteState
@@ -37,11 +37,24 @@ def select(store, refs, all_versions):
 
 
 def ensure_format(transport):
+    """Create the remote's format record on the first push, and check that the backend
+    honours create-only writes (a second create of the same key must be refused): refs
+    are only safe for a team on a backend that compares before it writes."""
     try:
         layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
+        return
     except FileNotFoundError:
-        transport.put_new(layout.FORMAT_KEY, layout.format_record())
-        layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
+        pass
+    transport.put_new(layout.FORMAT_KEY, layout.format_record())
+    probe = f"probes/{uuid.uuid4().hex}"
+    first = transport.put_new(probe, b"1")
+    second = transport.put_new(probe, b"2")
+    if not first or second:
+        raise InvalidInput(
+            f"{transport.url} does not honour conditional writes (a create-only write replaced an object); "
+            "artstore cannot share a store safely there"
+        )
+    layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
 
 
 def push(store, name, transport, refs=(), all_versions=False, force=False, progress=None):
