@@ -544,22 +544,34 @@ def du(obj, by_artifact, as_json):
 @click.option("--read-data", is_flag=True, help="Read and re-hash every stored chunk.")
 @click.option("--remote", "check_remote", is_flag=True,
               help="Also re-list every synced remote asset and report objects that changed or vanished.")
+@click.option("--remote-store", "remote_store", metavar="REMOTE",
+              help="Check this remote (name or URL) instead of the local store.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def verify(obj, ref, read_data, check_remote, as_json):
+def verify(obj, ref, read_data, check_remote, remote_store, as_json):
     """Check the store (or only what version REF needs); exit 6 on damage.
 
     \b
     Example:
       artstore verify --read-data
+      artstore verify --remote-store origin --read-data
     """
     store = obj.store
+    if remote_store is not None:
+        with obj.progress(0, "verifying remote", as_json) as progress:
+            result = store.verify_remote(remote_store, read_data, progress)
+        _report_verify(obj, result, as_json)
+        return
     total = (lambda: store.du()["stored_bytes"]) if read_data else 0
     with obj.progress(total, "verifying", as_json) as progress, \
             obj.progress(store.remote_asset_count if check_remote else 0, "checking remote objects", as_json,
                          unit="obj") as remote_progress:
         result = store.verify(read_data=read_data, progress=progress, ref=ref, remote=check_remote,
                               remote_progress=remote_progress)
+    _report_verify(obj, result, as_json)
+
+
+def _report_verify(obj, result, as_json):
     if as_json:
         _emit_json(result)
     else:

@@ -553,6 +553,12 @@ class Store:
 
         return commands.pull(self, remote, refs, progress)
 
+    def verify_remote(self, remote=None, read_data=False, progress=None):
+        """Check a remote as a pull would read it (verify's shape); read_data hashes every chunk."""
+        from .sync import commands
+
+        return commands.verify_remote(self, remote, read_data, progress)
+
     @classmethod
     def clone(cls, url, path=None, workspace=None, progress=None):
         """A new store at ``path`` with ``url`` as remote 'origin' and all its versions."""

@@ -5,6 +5,7 @@ alias compare-and-swap between processes, kills at every push step, tampered obj
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import read_tree, run_cli, write_tree
@@ -321,3 +322,47 @@ def test_git_add_in_a_project_tracks_only_the_store_config(tmp_path):
     staged = subprocess.run(["git", "diff", "--cached", "--name-only"], cwd=project, capture_output=True,
                             text=True, check=True).stdout.split()
     assert sorted(staged) == [".artstore/.gitignore", ".artstore/config"]
+
+
+@pytest.mark.parametrize("target", [None, "pack", "idx", "meta", "version", "node-bundle-missing"])
+def test_verify_remote_store_finds_damage_and_names_versions(remote_url, tmp_path, target):
+    if target not in (None, "pack") and not remote_url.startswith("file://"):
+        return  # the damage is made by editing files: file:// only; pack damage runs everywhere
+    with _new_store(tmp_path / "a") as a:
+        a.log("ds", [InMemory(os.urandom(200_000), "f"), InMemory(b"small", "g")])
+        a.add_remote("origin", remote_url)
+        a.push()
+        assert a.verify_remote(read_data=True)["ok"]
+        if target is None:
+            return
+        if target == "pack" and not remote_url.startswith("file://"):
+            from artstore.sync import transport
+
+            t = transport.open_remote(remote_url, a.remote_options(remote_url.split(":")[0]))
+            key = next(k for k in t.list("packs") if k.endswith(".pack"))
+            data = bytearray(t.read(f"packs/{key}"))
+            data[100] ^= 0xFF
+            t.fs.pipe_file(t.path(f"packs/{key}"), bytes(data))
+        else:
+            remote = remote_url[len("file://"):]
+            folder = {"pack": "packs", "idx": "packs", "meta": "meta", "version": "versions",
+                      "node-bundle-missing": "meta"}[target]
+            suffix = {"pack": ".pack", "idx": ".idx"}.get(target, "")
+            victim = next(p for p in sorted(Path(remote, folder).iterdir()) if p.name.endswith(suffix))
+            if target == "node-bundle-missing":
+                victim.unlink()
+            else:
+                data = bytearray(victim.read_bytes())
+                data[len(data) // 2] ^= 0xFF
+                victim.write_bytes(bytes(data))
+        # Index and bundle damage is found without reading packs (they are cached once read:
+        # a fresh cache, as a teammate would have).
+        import shutil
+
+        shutil.rmtree(a.dir + "/remotes", ignore_errors=True)
+    r = run_cli("verify", "--remote-store", "origin", "--read-data", "--json", cwd=tmp_path / "a")
+    assert r.code == 6, r
+    problems = r.json()["problems"]
+    assert problems and all(p["kind"].startswith("remote") for p in problems)
+    if target in ("pack", "version", "node-bundle-missing"):
+        assert any("ws/ds:1.0.0" in p["versions"] for p in problems), problems

@@ -63,3 +63,10 @@ def push(store, remote=None, refs=(), all_versions=False, force=False, progress=
 def pull(store, remote=None, refs=(), progress=None):
     name, t = open_named(store, remote)
     return pull_mod.pull(store, name, t, refs, progress)
+
+
+def verify_remote(store, remote=None, read_data=False, progress=None):
+    from . import check
+
+    name, t = open_named(store, remote)
+    return check.check(store, name, t, read_data, progress)

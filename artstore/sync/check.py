@@ -1,0 +1,127 @@
+"""verify --remote-store: check a remote as pull would read it, without pulling.
+
+Every index and bundle against its name, every ref and version record field by field,
+every version's tree nodes (digests), files and chunks present, every pack present and
+long enough for its index; with ``read_data``, every pack read whole and every chunk
+hashed against its id. Problems name the remote object and the versions they damage.
+"""
+
+import zstandard
+
+from .. import chunkstore
+from ..catalog import split_chunks
+from ..errors import ArtstoreError, IntegrityError
+from ..tree import node as node_mod
+from . import layout, records
+from .pull import remote_refs
+from .state import RemoteState
+
+
+def check(store, name, transport, read_data=False, progress=None):
+    problems = []
+
+    def add(kind, detail, versions=()):
+        problems.append({"kind": kind, "detail": detail, "versions": sorted(versions)})
+
+    try:
+        layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
+        state = RemoteState(store, name, transport).refresh()
+    except FileNotFoundError:
+        add("remote", f"no artstore remote at {transport.url}")
+        return {"ok": False, "problems": problems, "notes": []}
+    except IntegrityError as exc:
+        add("remote-object", str(exc))
+        return {"ok": False, "problems": problems, "notes": []}
+    decompress = zstandard.ZstdDecompressor().decompress
+    file_versions, chunk_versions = {}, {}
+    arts, _ = remote_refs(transport)
+    for key in arts:
+        try:
+            data, _token = transport.read_ref(key)
+            doc = records.check_ref(layout.decode(data, key), key)
+        except ArtstoreError as exc:
+            add("remote-object", str(exc))
+            continue
+        for version, vid in doc["versions"].items():
+            ref = f"{doc['workspace']}/{doc['name']}:{version}"
+            what = layout.version_key(vid)
+            try:
+                record = records.check_version_record(layout.decode(transport.read(what), what), vid, what)
+            except FileNotFoundError:
+                add("remote-object", f"{what} is missing", [ref])
+                continue
+            except ArtstoreError as exc:
+                add("remote-object", str(exc), [ref])
+                continue
+            frontier = [bytes.fromhex(record["manifest_digest"])]
+            for _asset, digest in record.get("fetched", []):
+                file_versions.setdefault(bytes.fromhex(digest), set()).add(ref)
+            while frontier:
+                nxt = []
+                for digest in frontier:
+                    row = state.nodes.get(digest)
+                    if row is None:
+                        add("remote-node", f"manifest node {digest.hex()} is in no bundle", [ref])
+                        continue
+                    try:
+                        level, items = node_mod.decode(digest, decompress(row[1]))
+                    except Exception as exc:
+                        add("remote-node", f"manifest node {digest.hex()} is damaged ({exc})", [ref])
+                        continue
+                    if level:
+                        nxt.extend(d for _p, d, _n in items)
+                    else:
+                        for e in items:
+                            if e.digest is not None:
+                                file_versions.setdefault(e.digest, set()).add(ref)
+                frontier = nxt
+    for digest, refs in file_versions.items():
+        row = state.files.get(digest)
+        if row is None:
+            add("remote-file", f"file {digest.hex()} is in no bundle", refs)
+            continue
+        for cid in split_chunks(row[1]):
+            chunk_versions.setdefault(cid, set()).update(refs)
+    packs = {}
+    for cid, refs in chunk_versions.items():
+        loc = state.chunks.get(cid)
+        if loc is None:
+            add("remote-chunk", f"chunk {cid.hex()} is in no indexed pack", refs)
+            continue
+        packs.setdefault(loc[0], []).append((cid, loc, refs))
+    for pack, chunks in packs.items():
+        refs = set().union(*(r for _c, _l, r in chunks))
+        key = layout.pack_key(pack)
+        try:
+            size = transport._call(key, transport.fs.info, transport.path(key))["size"]
+        except FileNotFoundError:
+            add("remote-pack", f"{key} is missing", refs)
+            continue
+        end = max(loc[1] + loc[2] for _c, loc, _r in chunks)
+        if size < end:
+            add("remote-pack", f"{key} is {size} bytes, shorter than its index says", refs)
+            continue
+        if read_data:
+            data = transport.read(key)
+            header, index, _entries = _pack_parts(data)
+            if header is None or chunkstore.pack_name(header, index) != pack:
+                add("remote-pack", f"{key}: its header and index do not hash to its name", refs)
+            for cid, (_p, offset, stored, csize, compression), crefs in chunks:
+                try:
+                    chunkstore.decode(data[offset:offset + stored], csize, compression, cid, f"remote {key}")
+                except ArtstoreError as exc:
+                    add("remote-chunk", str(exc).split(";")[0], crefs)
+            if progress:
+                progress(len(data))
+    return {"ok": not problems, "problems": problems, "notes": []}
+
+
+def _pack_parts(data):
+    """(header, index bytes, entries) of a whole pack held in memory, or (None, None, None)."""
+    if len(data) < chunkstore.HEADER_SIZE + chunkstore.FOOTER.size or not data.startswith(chunkstore.PACK_MAGIC):
+        return None, None, None
+    count, index_offset, magic = chunkstore.FOOTER.unpack(data[-chunkstore.FOOTER.size:])
+    end = index_offset + count * chunkstore.INDEX_ENTRY.size
+    if magic != chunkstore.INDEX_MAGIC or end + chunkstore.FOOTER.size != len(data):
+        return None, None, None
+    return data[:chunkstore.HEADER_SIZE], data[index_offset:index_offset + count * chunkstore.INDEX_ENTRY.size], count
