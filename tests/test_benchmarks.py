@@ -31,3 +31,14 @@ def test_quick_query_benchmark_runs_every_scenario(tmp_path):
     scenarios = [r["scenario"] for r in json.loads(out.read_text())["rows"]]
     for label in ("search", "find 3 conditions", "prune --dry-run", "du --by-artifact"):
         assert any(label in s for s in scenarios), label
+
+
+def test_quick_sync_benchmark_runs_every_scenario(tmp_path):
+    out = tmp_path / "sync.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "sync.py"), "--quick", "--backends", "file",
+           "--base", str(tmp_path), "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scenarios = " ".join(r["scenario"] for r in json.loads(out.read_text())["rows"])
+    for label in ("push", "clone", "one-file edit", "pull 1 version of 10"):
+        assert label in scenarios, label

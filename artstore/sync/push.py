@@ -79,7 +79,7 @@ def push(store, name, transport, refs=(), all_versions=False, force=False, progr
                 )
             if doc["type"] != art["type"]:
                 raise Conflict(f"{transport.url} has {art['name']} as type {doc['type']!r}, not {art['type']!r}")
-            if there is None or not transport.exists(layout.version_key(v["id"])):
+            if there is None:  # a ref names only records the remote holds (push order)
                 todo.append((art, v))
         sent = _send_objects(store, state, transport, todo, progress)
         for art, v in todo:

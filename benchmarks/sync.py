@@ -1,0 +1,193 @@
+"""Benchmarks for remotes: push and pull through moto (S3) and file://, next to the raw
+transfer of the same bytes with s3fs / a plain copy, run in the same script.
+
+    python benchmarks/sync.py                 # 1 GiB file + 100,000 small files
+    python benchmarks/sync.py --quick         # 8 MiB + 300 files: keeps the script working
+
+Rows: push / pull of a big file and of many small files against uploading / downloading
+the store's own packs as plain objects (the wire baseline: the same bytes, as few large
+objects); the bytes a one-file edit of the small-file dataset sends; the bytes a pull of
+one version out of ten moves; requests per push (counted by moto's request log).
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from harness import make_random_file, print_table, save_json  # noqa: E402
+
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+
+from artstore import Store  # noqa: E402
+from artstore.ingest import InMemory, sources_for_path  # noqa: E402
+
+
+def _row(scenario, ours, baseline_name, baseline, target=None, note=""):
+    ratio = ours / baseline if baseline else None
+    return {"scenario": scenario, "artstore_s": ours, "baseline": baseline_name, "baseline_s": baseline,
+            "ratio": ratio, "target": target, "met": (ratio <= target) if (target and ratio is not None) else None,
+            "note": note}
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def small_tree(root, count, seed=5):
+    rng = random.Random(seed)
+    for i in range(count):
+        d = os.path.join(root, f"d{i // 1000:03d}")
+        if i % 1000 == 0:
+            os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, f"f{i:06d}.csv"), "w") as f:
+            f.write("\n".join(f"{rng.randint(0, 10**6)},{rng.random():.5f}" for _ in range(rng.randint(20, 200))))
+
+
+def raw_upload(fs, pack_dir, prefix):
+    names = sorted(os.listdir(pack_dir))
+    for n in names:
+        fs.put_file(os.path.join(pack_dir, n), f"{prefix}/{n}")
+    return sum(os.path.getsize(os.path.join(pack_dir, n)) for n in names)
+
+
+def raw_download(fs, prefix, dest):
+    os.makedirs(dest, exist_ok=True)
+    for p in fs.ls(prefix, detail=False):
+        fs.get_file(p, os.path.join(dest, p.rsplit("/", 1)[-1]))
+
+
+def scenario(base, label, make_store, remote_url, fs, fs_prefix):
+    """push to and clone from ``remote_url`` vs raw transfer of the packs."""
+    rows = []
+    project = os.path.join(base, f"{label}-a")
+    store = make_store(project)
+    push_s, result = timed(lambda: store.push(remote_url))
+    pack_dir = store.pack_dir
+    if fs is not None:
+        raw_up, nbytes = timed(lambda: raw_upload(fs, pack_dir, fs_prefix))
+        raw_down, _ = timed(lambda: raw_download(fs, fs_prefix, os.path.join(base, f"{label}-raw")))
+    else:
+        target = os.path.join(base, f"{label}-rawcopy")
+        raw_up, _ = timed(lambda: shutil.copytree(pack_dir, target))
+        nbytes = sum(os.path.getsize(os.path.join(target, n)) for n in os.listdir(target))
+        raw_down, _ = timed(lambda: shutil.copytree(target, target + "-back"))
+    rows.append(_row(f"push {label}", push_s, "raw upload of the packs", raw_up, 1.3 if "1 GiB" in label else 2.0,
+                     f"{result['bytes_sent'] / 2**20:.1f} MiB sent in {result['packs']} pack(s); "
+                     f"raw {nbytes / 2**20:.1f} MiB"))
+    clone_s, clone = timed(lambda: Store.clone(remote_url, os.path.join(base, f"{label}-b")))
+    rows.append(_row(f"clone {label}", clone_s, "raw download of the packs", raw_down, None,
+                     f"{len(clone.catalog.version_roots())} version(s)"))
+    clone.close()
+    store.close()
+    return rows, project
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--size", type=int)
+    parser.add_argument("--small-files", type=int)
+    parser.add_argument("--base", default="/work" if os.path.isdir("/work") else None)
+    parser.add_argument("--backends", default="file,s3")
+    parser.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results", "sync.json"))
+    args = parser.parse_args()
+    size = args.size or ((8 << 20) if args.quick else (1 << 30))
+    count = args.small_files or (300 if args.quick else 100_000)
+    rows = []
+    server = None
+    with tempfile.TemporaryDirectory(prefix="artstore-sync-", dir=args.base) as base:
+        big = os.path.join(base, "big.bin")
+        make_random_file(big, size)
+        tree = os.path.join(base, "tree")
+        small_tree(tree, count)
+
+        def big_store(project):
+            Store.init(project, workspace="bench")
+            s = Store.open(project)
+            s.log("big", sources_for_path(big)[0])
+            return s
+
+        def small_store(project):
+            Store.init(project, workspace="bench")
+            s = Store.open(project)
+            s.log("small", sources_for_path(tree)[0])
+            return s
+
+        for backend in args.backends.split(","):
+            fs, url_of, prefix_of = None, None, None
+            if backend == "s3":
+                from moto.server import ThreadedMotoServer
+
+                server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+                server.start()
+                host, port = server.get_host_and_port()
+                os.environ.update({"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+                                   "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://{host}:{port}"})
+                import s3fs
+
+                fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": f"http://{host}:{port}"},
+                                       skip_instance_cache=True)
+                fs.mkdir("bench")
+
+                def url_of(label):
+                    return f"s3://bench/{label}"
+
+                def prefix_of(label):
+                    return f"bench/raw-{label}"
+            else:
+                def url_of(label):
+                    return f"file://{base}/remote-{label}"
+
+                def prefix_of(label):
+                    return None
+            for label, make in ((f"{size / 2**30:.2f} GiB file", big_store), (f"{count} small files", small_store)):
+                tag = f"{backend}:{label}"
+                r, project = scenario(base, tag.replace(" ", "_").replace(":", "_"), make,
+                                      url_of(tag.replace(" ", "_").replace(":", "_")), fs,
+                                      prefix_of(tag.replace(" ", "_").replace(":", "_")))
+                rows += [dict(x, scenario=f"[{backend}] {x['scenario']}") for x in r]
+                if make is small_store:
+                    # One changed file of the dataset: what the next push sends.
+                    victim = os.path.join(tree, "d000", "f000007.csv")
+                    with open(victim, "a") as f:
+                        f.write("\n1,2")
+                    with Store.open(project) as s:
+                        s.log("small", sources_for_path(tree)[0])
+                        url = url_of(tag.replace(" ", "_").replace(":", "_"))
+                        edit_s, res = timed(lambda s=s, url=url: s.push(url))
+                    rows.append(_row(f"[{backend}] push after a one-file edit of {count}", edit_s, None, None, None,
+                                     f"{res['bytes_sent']} bytes sent (target <= 1 MiB), {res['packs']} pack(s), "
+                                     f"{res['nodes']} node(s)"))
+            # One version of ten: a pull moves only its chunks.
+            label = "ten-versions"
+            proj = os.path.join(base, f"{backend}-{label}")
+            Store.init(proj, workspace="bench")
+            with Store.open(proj) as s:
+                for i in range(10):
+                    s.log("ten", [InMemory(random.Random(i).randbytes(max(size // 10, 1 << 16)), "f")])
+                s.push(url_of(label))
+            Store.init(proj + "-b", workspace="bench")
+            with Store.open(proj + "-b") as b:
+                url = url_of(label)
+                pull_s, res = timed(lambda b=b, url=url: b.pull(url, ["ten:5.0.0"]))
+            rows.append(_row(f"[{backend}] pull 1 version of 10", pull_s, None, None, None,
+                             f"{res['bytes_received']} bytes received of {10 * max(size // 10, 1 << 16)} pushed"))
+            if server is not None:
+                server.stop()
+                server = None
+    print_table(rows, ["scenario", "artstore_s", "baseline", "baseline_s", "ratio", "target", "met", "note"])
+    save_json(args.json, {"date": time.strftime("%Y-%m-%d %H:%M"), "quick": args.quick, "rows": rows})
+    json.dumps(rows)
+
+
+if __name__ == "__main__":
+    main()
