@@ -15,7 +15,7 @@ import semantic_version
 
 from . import ingest, names, paths, remote
 from .commit import check_metadata
-from .errors import InvalidInput, NotFound
+from .errors import InvalidInput, NotFound, RemoteUnavailable
 from .nogc import nogc
 from .store import Store
 
@@ -134,7 +134,7 @@ class Artifact:
         self._put(ArtifactAsset(ingest.InMemory(local_path_or_data, logical_path, metadata, asset_type)), overwrite)
 
     def add_remote(self, uri, logical_path=None, overwrite=False, asset_type=None, metadata=None,
-                   sync_mode=True, max_synced_objects=10000, storage_options=None):
+                   sync_mode=True, max_synced_objects=10000, storage_options=None, on_sync_error="warn"):
         """Add a reference to data that stays elsewhere.
 
         With ``sync_mode`` and an ``s3://``, ``gs://`` or ``file://`` URI, the prefix (or
@@ -142,7 +142,16 @@ class Artifact:
         identity (ETag / VersionId, md5 / generation, size / mtime). More objects than
         ``max_synced_objects``, sync off, or any other string: one opaque asset holding
         the URI (Comet does the same, with a warning when the limit is passed).
-        ``storage_options`` go to the fsspec backend (artstore's addition)."""
+
+        If the listing cannot be done (no credentials, endpoint down, no such bucket),
+        Comet's SDK warns and falls back to one opaque asset whose metadata records
+        ``synced: False`` and the error; so does artstore with ``on_sync_error="warn"``
+        (the default). ``on_sync_error="raise"`` raises RemoteUnavailable instead (the
+        command line's behaviour). A prefix that exists but is empty is always an error.
+        ``storage_options`` go to the fsspec backend; ``storage_options`` and
+        ``on_sync_error`` are artstore's additions."""
+        if on_sync_error not in ("warn", "raise"):
+            raise InvalidInput(f"on_sync_error must be 'warn' or 'raise', not {on_sync_error!r}")
         check_metadata(metadata, "asset metadata")
         if not isinstance(uri, str) or not uri:
             raise InvalidInput("add_remote needs a URI string such as 's3://bucket/prefix'")
@@ -152,14 +161,25 @@ class Artifact:
             raise InvalidInput("max_synced_objects must be a positive whole number")
         objects = None
         if sync_mode and remote.scheme_of(uri) in remote.SYNCABLE:
-            objects = remote.list_objects(uri, max_synced_objects, storage_options)
+            try:
+                objects = remote.list_objects(uri, max_synced_objects, storage_options)
+            except RemoteUnavailable as exc:
+                if on_sync_error == "raise":
+                    raise
+                warnings.warn(
+                    f"artstore: could not list {uri} ({exc}); logged as one opaque reference, "
+                    "not pinned and not downloadable (Comet's fallback to not-synced mode)",
+                    stacklevel=2,
+                )
+                metadata = dict(metadata or {}) | {"synced": False, "error_message": str(exc)}
+                objects = False
             if objects is None:
                 warnings.warn(
                     f"artstore: {uri} holds more than max_synced_objects={max_synced_objects} objects; "
                     "logged as one opaque reference (raise max_synced_objects to pin every object)",
                     stacklevel=2,
                 )
-        if objects is None:
+        if objects is None or objects is False:
             name = logical_path or _opaque_name(uri)
             refs = [ingest.RemoteRef(uri, name, 0, None, metadata, asset_type)]
         elif len(objects) == 1 and objects[0].uri == uri:
@@ -282,6 +302,9 @@ class LoggedArtifact:
         result = self._store.download(self._ref, path, overwrite_strategy=overwrite_strategy, run_id=run_id)
         for kept in result["preserved"]:
             warnings.warn(f"artstore: kept existing {kept}, which differs from {self._ref}", stacklevel=2)
+        for skipped in result["not_downloaded"]:
+            warnings.warn(f"artstore: not downloaded: {skipped} is an opaque remote reference "
+                          f"({self._ref}); its link is in the returned Artifact's assets", stacklevel=2)
         local = Artifact(self.name, self.artifact_type, metadata=dict(self.metadata))
         local.download_local_path = path
         for asset in self.assets:

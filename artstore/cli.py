@@ -16,8 +16,9 @@ from .errors import ArtstoreError, InvalidInput
 
 
 class Context:
-    def __init__(self, store_path, quiet, verbose):
+    def __init__(self, store_path, quiet, verbose, user_store=False):
         self.store_path = store_path
+        self.user_store = user_store
         self.quiet = quiet
         self.verbose = verbose
         self._store = None
@@ -27,7 +28,13 @@ class Context:
         if self._store is None:
             from .store import Store
 
-            self._store = Store.open(self.store_path)
+            if self.user_store:
+                from .userstore import open_user_store
+
+                self._store = open_user_store(Store, announce=False)
+            else:
+                # The command line never falls back to the per-user store unasked.
+                self._store = Store.open(self.store_path, fallback=False)
         return self._store
 
     def info(self, message):
@@ -140,12 +147,16 @@ def human_bytes(n):
 
 @click.group(cls=ArtstoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--store", "store_path", envvar="ARTSTORE_DIR", type=click.Path(file_okay=False),
-              help="The store (project directory or its .artstore); default: found from cwd upward.")
+              help="The store (project directory or its .artstore); default: $ARTSTORE_DIR, else found "
+              "from the current directory upward.")
+@click.option("--user-store", is_flag=True,
+              help="Use the per-user store ($XDG_DATA_HOME/artstore, else ~/.local/share/artstore), "
+              "where Python code logs when it finds no project store.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only results and errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of errors.")
 @click.version_option(__version__, "--version", prog_name="artstore")
 @click.pass_context
-def main(ctx, store_path, quiet, verbose):
+def main(ctx, store_path, user_store, quiet, verbose):
     """artstore: a content-addressed artifact store for ML data and models.
 
     \b
@@ -154,7 +165,11 @@ def main(ctx, store_path, quiet, verbose):
       artstore add mnist ./data --alias baseline
       artstore download mnist:baseline /tmp/mnist
     """
-    ctx.obj = Context(store_path, quiet, verbose)
+    if user_store and store_path:
+        if ctx.get_parameter_source("store_path") == click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("give --store PATH or --user-store, not both")
+        store_path = None  # --user-store wins over ARTSTORE_DIR
+    ctx.obj = Context(store_path, quiet, verbose, user_store)
 
 
 @main.command()
@@ -215,10 +230,13 @@ def _parse_meta(pairs, metadata_file):
 @click.option("--no-sync", is_flag=True, help="Record URIs as opaque references without listing them.")
 @click.option("--max-synced-objects", type=click.IntRange(min=1), default=10000, show_default=True,
               help="A prefix with more objects is recorded as one opaque reference.")
+@click.option("--sync-fallback", is_flag=True,
+              help="If a URI cannot be listed (no credentials, endpoint down), record it as one opaque "
+              "reference with a warning, as Comet's SDK does, instead of failing (exit 7).")
 @click.option("--json", "as_json", is_flag=True, help="Print the new version as JSON.")
 @click.pass_obj
 def add(obj, name, paths, artifact_type, version, aliases, tags, meta, metadata_file, logical_path,
-        run_name, no_sync, max_synced_objects, as_json):
+        run_name, no_sync, max_synced_objects, sync_fallback, as_json):
     """Log PATHS (files, directories, s3:// gs:// file:// or other URIs) as a new version of NAME.
 
     \b
@@ -244,7 +262,8 @@ def add(obj, name, paths, artifact_type, version, aliases, tags, meta, metadata_
             if remote.is_uri(path):
                 artifact.add_remote(path, logical_path=logical_path, sync_mode=not no_sync,
                                     max_synced_objects=max_synced_objects,
-                                    storage_options=store.remote_options(remote.scheme_of(path)))
+                                    storage_options=store.remote_options(remote.scheme_of(path)),
+                                    on_sync_error="warn" if sync_fallback else "raise")
             else:
                 artifact.add(path, logical_path=logical_path)
     for w in caught:

@@ -14,6 +14,7 @@ a reader is reading. A lock held by a killed process is released by the kernel.
 import getpass
 import json
 import os
+import shutil
 import time
 import uuid
 
@@ -112,16 +113,22 @@ class Store:
     # -- opening ----------------------------------------------------------------------------
 
     @classmethod
-    def init(cls, path=".", workspace=None, chunking=None, storage=None):
-        """Create ``<path>/.artstore`` and return the open store (Conflict if one exists)."""
+    def init(cls, path=".", workspace=None, chunking=None, storage=None, exist_ok=False):
+        """Create ``<path>/.artstore`` and return the open store. If one exists already:
+        with ``exist_ok`` open it as it is (a notebook cell run twice), else Conflict."""
         workspace = names.check_name(workspace or default_workspace(), "workspace")
         path = os.path.abspath(path)
         store_dir = os.path.join(path, STORE_DIRNAME)
         if os.path.exists(store_dir):
-            raise Conflict(f"a store already exists at {store_dir}; use it, or remove it first")
+            if exist_ok:
+                return cls.open(store_dir)
+            raise Conflict(
+                f"a store already exists at {store_dir}; use it, or remove it first "
+                "(from Python, Store.init(path, exist_ok=True) opens it)"
+            )
+        building = store_dir + f".init-{uuid.uuid4().hex[:8]}"
         try:
             os.makedirs(path, exist_ok=True)
-            building = store_dir + f".init-{uuid.uuid4().hex[:8]}"
             os.mkdir(building)
             os.makedirs(os.path.join(building, "objects", "pack"))
             os.makedirs(os.path.join(building, "tmp"))
@@ -131,13 +138,28 @@ class Store:
             os.rename(building, store_dir)
             chunkstore.fsync_dir(path)
         except OSError as exc:
+            if exist_ok and os.path.isfile(os.path.join(store_dir, "config")):
+                # Another process created it first (two scripts starting at once).
+                shutil.rmtree(building, ignore_errors=True)
+                return cls.open(store_dir)
             raise ArtstoreError(f"cannot create a store in {path}: {exc.strerror}") from None
         return cls(store_dir)
 
     @classmethod
-    def open(cls, path=None):
-        """Open the store at ``path`` (project dir or .artstore), ARTSTORE_DIR, or from cwd up."""
-        return cls(find_store_dir(path))
+    def open(cls, path=None, fallback=True):
+        """Open a store. Looked up in this order: ``path`` (a project directory or its
+        .artstore), the ARTSTORE_DIR environment variable, a ``.artstore`` in the current
+        directory or a parent, and, with ``fallback`` (the default), the per-user store
+        (``$XDG_DATA_HOME/artstore``, else ``~/.local/share/artstore``), created on first
+        use and named once on stderr."""
+        try:
+            return cls(find_store_dir(path))
+        except NotFound:
+            if not fallback or path is not None or os.environ.get("ARTSTORE_DIR"):
+                raise
+        from . import userstore
+
+        return userstore.open_user_store(cls)
 
     def close(self):
         self.catalog.close()
