@@ -13,7 +13,7 @@ import warnings
 
 import semantic_version
 
-from . import ingest, names, paths, remote
+from . import ignore, ingest, names, paths, remote
 from .commit import check_metadata
 from .errors import InvalidInput, NotFound, RemoteUnavailable
 from .nogc import nogc
@@ -72,6 +72,7 @@ class Artifact:
         self.version_tags = set(names.check_tags(version_tags or ()))
         self._assets = {}
         self.download_local_path = None
+        self.excluded_paths = []
 
     @property
     def version(self):
@@ -96,13 +97,25 @@ class Artifact:
         self._assets[path] = asset
 
     @nogc
-    def add(self, local_path_or_data, logical_path=None, overwrite=False, metadata=None, asset_type=None):
-        """Add a file, a directory (recursively), bytes or a binary file-like object."""
+    def add(self, local_path_or_data, logical_path=None, overwrite=False, metadata=None, asset_type=None,
+            exclude=None):
+        """Add a file, a directory (recursively), bytes or a binary file-like object.
+
+        A directory's ``.git``, ``.hg``, ``.svn`` and ``.artstore`` folders are left out,
+        and so are paths matching ``exclude`` (a list of .gitignore-style patterns,
+        artstore's addition) or the directory's ``.artstoreignore`` file; what was left
+        out is listed in ``excluded_paths``."""
         check_metadata(metadata, "asset metadata")
         if logical_path is not None:
             paths.check_logical_path(logical_path)
+        if isinstance(exclude, str):
+            exclude = [exclude]
         if isinstance(local_path_or_data, (str, os.PathLike)):
-            sources, skipped = ingest.sources_for_path(os.fspath(local_path_or_data), logical_path)
+            local = os.fspath(local_path_or_data)
+            rules = ignore.Rules(local if os.path.isdir(local) else None, exclude or ())
+            sources, skipped = ingest.sources_for_path(local, logical_path, rules=rules)
+            here = os.path.normpath(local) == "."
+            self.excluded_paths += [rel if here else os.path.join(local, rel) for rel in sorted(rules.excluded)]
             for path, reason in skipped:
                 warnings.warn(f"artstore: skipped {path}: {reason}", stacklevel=2)
             new = {}
@@ -378,7 +391,12 @@ class Experiment:
     def get_name(self):
         return self.name
 
-    def log_artifact(self, artifact):
+    def log_artifact(self, artifact, skip_if_unchanged=False):
+        """Log ``artifact`` as a new version produced by this run; returns its LoggedArtifact.
+
+        With ``skip_if_unchanged`` (artstore's addition), assets identical to the latest
+        version's log nothing and that latest version is returned (its ``skipped`` is
+        True; metadata, aliases and tags of ``artifact`` are then not applied)."""
         if not isinstance(artifact, Artifact):
             raise InvalidInput(f"log_artifact needs an Artifact, not {type(artifact).__name__}")
         described = self._store.log(
@@ -391,8 +409,11 @@ class Experiment:
             version_tags=artifact.version_tags,
             metadata=artifact.metadata,
             run_id=self.id,
+            skip_if_unchanged=skip_if_unchanged,
         )
-        return LoggedArtifact(self._store, described, self)
+        logged = LoggedArtifact(self._store, described, self)
+        logged.skipped = described["skipped"]
+        return logged
 
     def get_artifact(self, artifact_name, workspace=None, version_or_alias=None):
         ref_ws, name, ref_version = names.parse_ref(artifact_name)

@@ -219,7 +219,8 @@ def _parse_meta(pairs, metadata_file):
 @main.command()
 @click.argument("name")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--type", "artifact_type", default="dataset", show_default=True, help="Artifact type.")
+@click.option("--type", "artifact_type",
+              help="Artifact type (default: the artifact's type; 'dataset' for a new artifact).")
 @click.option("--version", help="Version number (default: next major).")
 @click.option("--alias", "aliases", multiple=True, help="Alias for the new version (repeatable).")
 @click.option("--tag", "tags", multiple=True, help="Version tag (repeatable).")
@@ -233,15 +234,21 @@ def _parse_meta(pairs, metadata_file):
 @click.option("--sync-fallback", is_flag=True,
               help="If a URI cannot be listed (no credentials, endpoint down), record it as one opaque "
               "reference with a warning, as Comet's SDK does, instead of failing (exit 7).")
+@click.option("--exclude", "excludes", multiple=True, metavar="PATTERN",
+              help="Leave out paths matching a .gitignore-style PATTERN (repeatable); also read from "
+              "DIR/.artstoreignore. .git, .hg, .svn and .artstore are always left out.")
+@click.option("--skip-if-unchanged", is_flag=True,
+              help="Log nothing (exit 0) if the content equals the latest version's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new version as JSON.")
 @click.pass_obj
 def add(obj, name, paths, artifact_type, version, aliases, tags, meta, metadata_file, logical_path,
-        run_name, no_sync, max_synced_objects, sync_fallback, as_json):
+        run_name, no_sync, max_synced_objects, sync_fallback, excludes, skip_if_unchanged, as_json):
     """Log PATHS (files, directories, s3:// gs:// file:// or other URIs) as a new version of NAME.
 
     \b
     Example:
       artstore add mnist ./data --alias baseline --meta source=kaggle
+      artstore add mnist . --exclude '*.log' --exclude build/ --skip-if-unchanged
       artstore add resnet model.pt --type model --version 1.2.0 --run train-42
       artstore add imagenet s3://datasets/imagenet/train --as train
     """
@@ -265,24 +272,36 @@ def add(obj, name, paths, artifact_type, version, aliases, tags, meta, metadata_
                                     storage_options=store.remote_options(remote.scheme_of(path)),
                                     on_sync_error="warn" if sync_fallback else "raise")
             else:
-                artifact.add(path, logical_path=logical_path)
+                artifact.add(path, logical_path=logical_path, exclude=excludes)
     for w in caught:
         obj.info(str(w.message))
     run_id = store.run_named(run_name) if run_name else None
     with obj.progress(lambda: sum(a.size or 0 for a in artifact.assets), f"adding {name}", as_json) as progress:
         logged = store.log(
-            artifact.name, artifact.sources(), artifact_type=artifact.artifact_type,
+            artifact.name, artifact.sources(), artifact_type=artifact_type,
             version=artifact.version, aliases=artifact.aliases, version_tags=artifact.version_tags,
-            metadata=artifact.metadata, run_id=run_id, progress=progress,
+            metadata=artifact.metadata, run_id=run_id, progress=progress, skip_if_unchanged=skip_if_unchanged,
         )
+    logged["excluded"] = len(artifact.excluded_paths)
+    logged["excluded_paths"] = artifact.excluded_paths
+    excluded = ""
+    if artifact.excluded_paths:
+        shown = ", ".join(artifact.excluded_paths[:3]) + (", ..." if len(artifact.excluded_paths) > 3 else "")
+        excluded = f"; {len(artifact.excluded_paths)} path(s) excluded ({shown})"
     if as_json:
         _emit_json(logged)
+    elif logged["skipped"]:
+        click.echo(
+            f"unchanged: {logged['workspace']}/{logged['name']}:{logged['version']} has the same content; "
+            f"nothing logged (--skip-if-unchanged){excluded}"
+        )
     else:
         click.echo(
             f"logged {logged['workspace']}/{logged['name']}:{logged['version']}: "
             f"{logged['assets_count']} file(s), {human_bytes(logged['size'])}; "
             f"{human_bytes(logged['stored_bytes'])} new data stored"
             + (f"; identical to {logged['identical_to']}" if logged["identical_to"] else "")
+            + excluded
         )
 
 

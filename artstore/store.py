@@ -293,12 +293,15 @@ class Store:
         )
 
     def log(self, name, sources, *, artifact_type="dataset", version=None, workspace=None,
-            aliases=(), version_tags=(), metadata=None, run_id=None, progress=None):
+            aliases=(), version_tags=(), metadata=None, run_id=None, progress=None, skip_if_unchanged=False):
         """Store ``sources`` (ingest.LocalFile / InMemory / StoredFile / RemoteRef ...) as a
-        new version and return its ``describe`` dict. Everything or nothing is logged."""
+        new version and return its ``describe`` dict. Everything or nothing is logged.
+        ``artifact_type`` None keeps the artifact's type; ``skip_if_unchanged`` logs nothing
+        when the assets equal the latest version's (the result then has ``skipped`` True)."""
         return commit.log(self, name, sources, artifact_type=artifact_type, version=version,
                           workspace=workspace, aliases=aliases, version_tags=version_tags,
-                          metadata=metadata, run_id=run_id, progress=progress)
+                          metadata=metadata, run_id=run_id, progress=progress,
+                          skip_if_unchanged=skip_if_unchanged)
 
     def check_writable(self):
         if not os.access(self.dir, os.W_OK) or not os.access(self.tmp_dir, os.W_OK):

@@ -106,3 +106,72 @@ def test_readme_python_example_runs_twice_from_a_fresh_directory(tmp_path):
 def test_readme_tells_how_to_put_artstore_on_path():
     text = README.read_text()
     assert re.search(r"pipx? install \.", text) and ".venv/bin" in text
+
+
+# -- project repos ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def repo(project):
+    """A project repo: data, models, logs, a .git folder and a nested .hg."""
+    return write_tree(project, {
+        ".git/HEAD": b"ref: refs/heads/main\n", ".git/objects/ab/cdef": b"x" * 100,
+        "data/a.csv": b"1\n", "data/b.csv": b"2\n", "data/.hg/store": b"h",
+        "logs/run.log": b"log\n", "logs/keep.log": b"keep\n", "build/out.o": b"o",
+        "model.pt": b"m" * 1000, "notes.tmp": b"t",
+    })
+
+
+def test_add_leaves_out_vcs_folders_and_excluded_patterns(cli, repo):
+    (repo / ".artstoreignore").write_text("# scratch files\n*.tmp\nlogs/*\n!logs/keep.log\n")
+    r = cli("add", "proj", ".", "--exclude", "build/", "--json")
+    assert r.code == 0, r
+    logged = r.json()
+    paths = {a["logical_path"] for a in cli("show", "proj", "--json").json()["assets"]}
+    assert paths == {".artstoreignore", "data/a.csv", "data/b.csv", "logs/keep.log", "model.pt"}
+    assert logged["excluded"] == 6
+    assert {os.path.normpath(p) for p in logged["excluded_paths"]} == {
+        ".git", ".artstore", "build", "data/.hg", "logs/run.log", "notes.tmp"}
+    r = cli("add", "proj", ".", "--exclude", "build/", "--exclude", "data/")
+    assert r.code == 0 and "; 6 path(s) excluded (.artstore/, .git/, build/, ...)" in r.out, r
+
+
+def test_exclude_in_python_and_only_with_patterns_is_pathspec_imported(repo):
+    artifact = Artifact("proj", "dataset")
+    artifact.add(str(repo / "data"), exclude="b.csv")
+    assert [a.logical_path for a in artifact.assets] == ["a.csv"]
+    assert [os.path.relpath(p, repo) for p in artifact.excluded_paths] == ["data/.hg", "data/b.csv"]
+    code = ("import sys; from artstore import Artifact; a = Artifact('x'); a.add(sys.argv[1]); "
+            "assert 'pathspec' not in sys.modules, 'imported'; print(len(a.assets))")
+    proc = subprocess.run([sys.executable, "-c", code, str(repo / "data")], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "2", proc.stderr
+
+
+def test_type_defaults_to_the_artifacts_own(cli, repo):
+    assert cli("add", "churn", "model.pt", "--type", "model").code == 0
+    r = cli("add", "churn", "model.pt", "--json")
+    assert r.code == 0 and r.json()["type"] == "model", r
+    r = cli("add", "churn", "model.pt", "--type", "dataset")
+    assert r.code == 4 and "has type 'model', not 'dataset'" in r.err and "--type model" in r.err, r
+    assert cli("add", "fresh", "model.pt", "--json").json()["type"] == "dataset"
+
+
+def test_skip_if_unchanged(cli, repo, store):
+    r = cli("add", "m", "model.pt")
+    assert r.code == 0 and "identical to" not in r.out
+    r = cli("add", "m", "model.pt")
+    assert r.code == 0 and "logged ws/m:2.0.0" in r.out and "identical to 1.0.0" in r.out, r
+    r = cli("add", "m", "model.pt", "--skip-if-unchanged")
+    assert r.code == 0 and r.out.startswith("unchanged: ws/m:2.0.0") and "nothing logged" in r.out, r
+    r = cli("add", "m", "model.pt", "--skip-if-unchanged", "--json")
+    assert r.json()["skipped"] is True and r.json()["version"] == "2.0.0" and r.json()["identical_to"] == "2.0.0"
+    assert [v["version"] for v in cli("versions", "m", "--json").json()] == ["1.0.0", "2.0.0"]
+    (repo / "model.pt").write_bytes(b"new")
+    r = cli("add", "m", "model.pt", "--skip-if-unchanged", "--json")
+    assert r.json()["skipped"] is False and r.json()["version"] == "3.0.0"
+    with Experiment(store=store) as exp:
+        a = Artifact("m", "dataset")
+        a.add(str(repo / "model.pt"))
+        logged = exp.log_artifact(a, skip_if_unchanged=True)
+        assert logged.skipped and str(logged.version) == "3.0.0"
+    assert not os.listdir(repo / ".artstore" / "tmp")
