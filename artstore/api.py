@@ -307,12 +307,14 @@ class LoggedArtifact:
             return None
         return Experiment._existing(self._store, self.source_experiment_key)
 
-    def download(self, path=None, overwrite_strategy=False):
+    def download(self, path=None, overwrite_strategy=False, exact=False):
         """Write the assets under ``path`` (a new temp dir if None) and return an Artifact
-        holding them, ready to be changed and logged as a new version."""
+        holding them, ready to be changed and logged as a new version. With ``exact``
+        (artstore's addition), files in ``path`` that the version lacks are removed."""
         path = path if path is not None else tempfile.mkdtemp(prefix="artstore-")
         run_id = self._experiment.id if self._experiment is not None else None
-        result = self._store.download(self._ref, path, overwrite_strategy=overwrite_strategy, run_id=run_id)
+        result = self._store.download(self._ref, path, overwrite_strategy=overwrite_strategy, run_id=run_id,
+                                      exact=exact)
         for kept in result["preserved"]:
             warnings.warn(f"artstore: kept existing {kept}, which differs from {self._ref}", stacklevel=2)
         for skipped in result["not_downloaded"]:

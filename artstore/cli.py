@@ -299,7 +299,7 @@ def add(obj, name, paths, artifact_type, version, aliases, tags, meta, metadata_
         click.echo(
             f"logged {logged['workspace']}/{logged['name']}:{logged['version']}: "
             f"{logged['assets_count']} file(s), {human_bytes(logged['size'])}; "
-            f"{human_bytes(logged['stored_bytes'])} new data stored"
+            f"{human_bytes(logged['new_bytes'])} new data stored"
             + (f"; identical to {logged['identical_to']}" if logged["identical_to"] else "")
             + excluded
         )
@@ -407,20 +407,24 @@ STRATEGIES = click.Choice(["fail", "preserve", "overwrite"], case_sensitive=Fals
 @click.option("--overwrite-strategy", type=STRATEGIES, default="fail", show_default=True,
               help="What to do with existing files that differ.")
 @click.option("--run", "run_name", help="Name of the run that consumes this version (lineage).")
+@click.option("--exact", is_flag=True,
+              help="Make DEST match the version: also remove files in DEST that the version does not have "
+              "(never following symlinks; .git and .artstore folders are left alone).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def download(obj, ref, dest, overwrite_strategy, run_name, as_json):
+def download(obj, ref, dest, overwrite_strategy, run_name, exact, as_json):
     """Write version REF's files under DEST.
 
     \b
     Example:
       artstore download mnist:1.0.0 /tmp/mnist --overwrite-strategy preserve
+      artstore download mnist:2.0.0 ./data --overwrite-strategy overwrite --exact
     """
     store = obj.store
     run_id = store.run_named(run_name) if run_name else None
     with obj.progress(lambda: store.describe_ref(ref)["size"], f"downloading {ref}", as_json) as progress:
         result = store.download(ref, dest, overwrite_strategy=overwrite_strategy, run_id=run_id,
-                                progress=progress)
+                                progress=progress, exact=exact)
     for path in result["preserved"]:
         obj.info(f"kept existing {path} (it differs from the version)")
     for path in result["not_downloaded"]:
@@ -432,7 +436,12 @@ def download(obj, ref, dest, overwrite_strategy, run_name, as_json):
             f"downloaded {result['ref']} to {dest}: {len(result['written'])} file(s) written "
             f"({human_bytes(result['bytes'])}), {len(result['unchanged'])} already up to date, "
             f"{len(result['preserved'])} preserved"
+            + (f", {len(result['removed'])} extra path(s) removed" if result["removed"] else "")
         )
+        if result["extra"]:
+            shown = ", ".join(result["extra"][:3]) + (", ..." if len(result["extra"]) > 3 else "")
+            click.echo(f"{len(result['extra'])} extra file(s) in {dest} are not in {result['ref']} ({shown}); "
+                       "--exact removes them")
 
 
 @main.command()
@@ -644,16 +653,23 @@ def fetch(obj, ref, as_json):
 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Report what would be removed; change nothing.")
+@click.option("--repack-threshold", type=click.FloatRange(0, 1), metavar="F",
+              help="Rewrite packs whose dead share is above F (default: the store config's "
+              "gc_repack_threshold, 0.3); 0 frees every dead byte.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def gc(obj, dry_run, as_json):
+def gc(obj, dry_run, repack_threshold, as_json):
     """Remove data no version references and compact packs.
+
+    A pack with only a few dead bytes is kept as it is (rewriting it would cost more than
+    it frees); the summary says how many bytes stay dead that way.
 
     \b
     Example:
       artstore rm mnist:1.0.0 && artstore gc
+      artstore gc --repack-threshold 0
     """
-    s = obj.store.gc(dry_run=dry_run)
+    s = obj.store.gc(dry_run=dry_run, repack_threshold=repack_threshold)
     if as_json:
         _emit_json(s)
         return
@@ -663,22 +679,32 @@ def gc(obj, dry_run, as_json):
         f"{s['packs_rewritten']} rewritten, {s['chunks_removed']} chunk(s), {s['files_removed']} file(s), "
         f"{s['orphans_removed'] + s['temp_removed']} leftover(s)"
     )
+    if s["dead_bytes_kept"]:
+        click.echo(
+            f"{human_bytes(s['dead_bytes_kept'])} of unreferenced data stay in {s['packs_with_dead_bytes_kept']} "
+            f"pack(s) whose dead share is at most the repack threshold ({s['repack_threshold']:g}); "
+            "'artstore gc --repack-threshold 0' frees them"
+        )
 
 
 @main.command()
-@click.argument("ref")
+@click.argument("refs", metavar="REF...", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="Also remove versions that an alias (other than latest) names.")
 @click.pass_obj
-def rm(obj, ref):
-    """Delete one version (its aliases go with it); space returns at the next gc.
+def rm(obj, refs, force):
+    """Delete versions (all or none); space returns at the next gc.
+
+    A version that an alias such as 'production' names is kept unless --force (the alias
+    then goes with it).
 
     \b
     Example:
-      artstore rm mnist:1.0.0
+      artstore rm mnist:1.0.0 mnist:1.1.0
+      artstore rm mnist:production --force
     """
-    if ":" not in ref:
-        raise InvalidInput(f"give the version to remove, e.g. '{ref}:1.0.0' (rm deletes one version)")
-    removed = obj.store.delete_version(ref)
-    click.echo(f"removed {removed}; run 'artstore gc' to free its space")
+    for removed in obj.store.delete_versions(refs, force=force):
+        click.echo(f"removed {removed}")
+    obj.info("run 'artstore gc' to free their space")
 
 
 @main.command()

@@ -58,6 +58,13 @@ def check_new_version(existing, version, ref):
     return version
 
 
+def new_bytes(packs):
+    """The bytes a version added to the store, counted as ``diff`` counts ``bytes_new``:
+    the size before compression of each distinct chunk the store did not hold yet
+    (``stored_bytes`` is what that took on disk: compressed, plus pack headers)."""
+    return sum(entry[3] for pack in packs for entry in pack.entries)
+
+
 @nogc
 def log(store, name, sources, *, artifact_type="dataset", version=None, workspace=None,
         aliases=(), version_tags=(), metadata=None, run_id=None, progress=None, skip_if_unchanged=False):
@@ -106,7 +113,7 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
                 if latest and latest[-1]["manifest_digest"] == root.hex():
                     writer.abort()
                     described = store.describe(known, latest[-1], latest_id=latest[-1]["id"])
-                    return described | {"stored_bytes": 0, "files_read": ingestor.files_read,
+                    return described | {"stored_bytes": 0, "new_bytes": 0, "files_read": ingestor.files_read,
                                         "bytes_read": ingestor.bytes_read, "nodes_added": 0, "node_bytes": 0,
                                         "identical_to": latest[-1]["version"], "skipped": True}
             packs = writer.finish()
@@ -145,6 +152,7 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
             raise
         described = store.describe(art, store.catalog.version_by_id(version_id))
         described["stored_bytes"] = sum(p.size for p in packs)
+        described["new_bytes"] = new_bytes(packs)
         described["files_read"] = ingestor.files_read
         described["bytes_read"] = ingestor.bytes_read
         described["nodes_added"] = nodes_added

@@ -29,6 +29,7 @@ from . import (
     labels,
     manifests,
     materialize,
+    mirror,
     names,
     paths,
     query,
@@ -340,9 +341,15 @@ class Store:
         ids = (cid for e in entries for cid in e.chunk_ids)
         return chunkstore.ChunkSource(self.pack_dir, self.catalog.chunk_locations(ids))
 
-    def download(self, ref, dest, overwrite_strategy=False, run_id=None, progress=None):
-        """Write a version's local assets under ``dest``. Returns a summary dict."""
+    def download(self, ref, dest, overwrite_strategy=False, run_id=None, progress=None, exact=False):
+        """Write a version's local assets under ``dest``. Returns a summary dict.
+
+        Files already in ``dest`` that the version does not have are listed in ``extra``;
+        with ``exact`` they are removed instead (``removed``), and so are directories left
+        empty, so that ``dest`` matches the version (mirror.py: symlinks are never
+        followed, and ``.git``/``.artstore`` folders are left alone)."""
         strategy = materialize.normalize_strategy(overwrite_strategy)
+        existed = os.path.isdir(dest)
         with self.lock.shared():
             art, vrow = self.resolve(ref)
             manifest = manifests.Manifest(self, vrow)
@@ -356,6 +363,7 @@ class Store:
                 )
             finally:
                 source.close()
+            found = mirror.extra_paths(dest, {e.path for e in manifest.entries()}, exact) if existed else []
             stat_rows = ingest.stat_rows_for(dest, written + unchanged)
             with self.catalog.transaction() as cat:
                 cat.stat_cache_put(stat_rows)
@@ -371,6 +379,8 @@ class Store:
             "unchanged": [e.logical_path for e in unchanged],
             "preserved": [e.logical_path for e in preserved],
             "bytes": sum(e.size for e in written),
+            "extra": [] if exact else [p for p in found if not p.endswith("/")],
+            "removed": found if exact else [],
         }
 
     def download_asset(self, ref, logical_path, target, overwrite_strategy=False):
@@ -568,15 +578,39 @@ class Store:
         """Remove the versions no rule keeps (retention.prune); space returns at gc."""
         return retention.prune(self, names, keep_last, keep_within, keep_aliased, keep_tagged, dry_run)
 
-    def delete_version(self, ref):
-        """Remove one version; its aliases go with it and its bytes return at the next gc."""
+    def delete_version(self, ref, force=False):
+        """Remove one version (``name:version_or_alias``); see delete_versions."""
+        return self.delete_versions([ref], force)[0]
+
+    def delete_versions(self, refs, force=False):
+        """Remove versions in one transaction (all or none); their bytes return at the next
+        gc. A version that an alias other than ``latest`` names is refused (Conflict,
+        naming the aliases) unless ``force``: the alias goes with it. Returns the refs."""
+        found = {}
         with self.lock.shared():
-            art, vrow = self.resolve(ref)
+            for ref in refs:
+                if isinstance(ref, str) and ":" not in ref:
+                    raise InvalidInput(
+                        f"give the version to remove, e.g. '{ref}:1.0.0' (rm deletes versions, not artifacts)"
+                    )
+                art, vrow = self.resolve(ref)
+                found[vrow["id"]] = (art, vrow)
+            if not force:
+                for art, vrow in found.values():
+                    held = self.catalog.aliases_of_version(vrow["id"])
+                    if held:
+                        raise Conflict(
+                            f"{art['workspace']}/{art['name']}:{vrow['version']} holds the alias(es) "
+                            f"{', '.join(sorted(held))}; nothing was removed; pass --force (force=True) "
+                            "to remove it and its aliases, or move them first with 'artstore alias'"
+                        )
             checkpoint("before-rm-commit")
             with self.catalog.transaction() as cat:
-                cat.delete_version(vrow["id"])
-                cat.delete_artifact_if_empty(art["id"])
-        return f"{art['workspace']}/{art['name']}:{vrow['version']}"
+                for _art, vrow in found.values():
+                    cat.delete_version(vrow["id"])
+                for art_id in {art["id"] for art, _ in found.values()}:
+                    cat.delete_artifact_if_empty(art_id)
+        return [f"{art['workspace']}/{art['name']}:{vrow['version']}" for art, vrow in found.values()]
 
     def remote_asset_count(self):
         return len(fetch_mod.synced_remote_assets(self))
@@ -597,7 +631,10 @@ class Store:
             result["ok"] = not result["problems"]
         return result
 
-    def gc(self, dry_run=False, progress=None):
-        """Remove what no version references; rewrite mostly-dead packs. Returns a summary."""
+    def gc(self, dry_run=False, progress=None, repack_threshold=None):
+        """Remove what no version references; rewrite packs whose dead share is above
+        ``repack_threshold`` (default: the config's ``gc_repack_threshold``; 0 rewrites
+        every pack with a dead byte). Returns a summary; ``dead_bytes_kept`` counts what
+        stays in packs below the threshold."""
         with self.lock.exclusive():
-            return gc_mod.collect(self, dry_run=dry_run, progress=progress)
+            return gc_mod.collect(self, dry_run=dry_run, progress=progress, repack_threshold=repack_threshold)

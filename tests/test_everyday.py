@@ -175,3 +175,77 @@ def test_skip_if_unchanged(cli, repo, store):
         logged = exp.log_artifact(a, skip_if_unchanged=True)
         assert logged.skipped and str(logged.version) == "3.0.0"
     assert not os.listdir(repo / ".artstore" / "tmp")
+
+
+# -- safety ----------------------------------------------------------------------------------
+
+
+def test_rm_of_an_aliased_version_needs_force_and_takes_several_refs(cli, repo):
+    for content in (b"1", b"2", b"3", b"4"):
+        (repo / "model.pt").write_bytes(content)
+        assert cli("add", "m", "model.pt").code == 0
+    assert cli("alias", "m:2.0.0", "production", "best").code == 0
+    r = cli("rm", "m:1.0.0", "m:production")
+    assert r.code == 4 and "m:2.0.0 holds the alias(es) best, production" in r.err and "--force" in r.err, r
+    assert len(cli("versions", "m", "--json").json()) == 4  # all or nothing
+    r = cli("rm", "m:1.0.0", "m:3.0.0")
+    assert r.code == 0 and r.out.splitlines() == ["removed ws/m:1.0.0", "removed ws/m:3.0.0"], r
+    assert cli("rm", "m:latest").code == 0  # latest alone is not protected
+    r = cli("rm", "m:production", "--force")
+    assert r.code == 0 and "removed ws/m:2.0.0" in r.out
+    assert cli("list", "--json").json() == []
+    assert cli("rm", "m").code in (3, 5)
+
+
+def test_download_exact_removes_extra_files_only_inside_dest(cli, repo, tmp_path):
+    write_tree(repo / "d", {"a.txt": b"a", "old/b.txt": b"b", "c.txt": b"c"})
+    assert cli("add", "ds", "d").code == 0
+    (repo / "d" / "old" / "b.txt").unlink()
+    (repo / "d" / "old").rmdir()
+    (repo / "d" / "c.txt").write_bytes(b"c2")
+    assert cli("add", "ds", "d").code == 0
+    dest = tmp_path / "dest"
+    assert cli("download", "ds:1.0.0", dest).code == 0
+    outside = tmp_path / "outside"
+    write_tree(outside, {"keep.txt": b"k"})
+    os.symlink(outside, dest / "link-to-outside")
+    write_tree(dest, {".git/HEAD": b"h", "notes/x.txt": b"x"})
+    r = cli("download", "ds:2.0.0", dest, "--overwrite-strategy", "overwrite")
+    assert r.code == 0 and "3 extra file(s) in" in r.out and "--exact removes them" in r.out, r
+    r = cli("download", "ds:2.0.0", dest, "--exact", "--json")
+    assert r.code == 0, r
+    assert r.json()["removed"] == ["link-to-outside", "notes/", "notes/x.txt", "old/", "old/b.txt"]
+    assert sorted(os.listdir(dest)) == [".git", "a.txt", "c.txt"]
+    assert (outside / "keep.txt").read_bytes() == b"k"
+    r = cli("download", "ds:2.0.0", dest, "--exact")
+    assert r.code == 0 and "extra" not in r.out, r
+
+
+def test_gc_reports_dead_bytes_kept_below_the_repack_threshold(cli, repo):
+    write_tree(repo / "d", {"big.bin": os.urandom(600_000), "small.bin": os.urandom(30_000)})
+    assert cli("add", "ds", "d").code == 0
+    (repo / "d" / "small.bin").unlink()
+    assert cli("add", "ds", "d").code == 0
+    assert cli("rm", "ds:1.0.0").code == 0
+    r = cli("gc")
+    assert r.code == 0 and "of unreferenced data stay in 1 pack(s)" in r.out, r
+    assert "'artstore gc --repack-threshold 0' frees them" in r.out
+    before = cli("du", "--json").json()["stored_bytes"]
+    s = cli("gc", "--repack-threshold", "0", "--json").json()
+    assert s["packs_rewritten"] == 1 and s["dead_bytes_kept"] == 0
+    assert cli("du", "--json").json()["stored_bytes"] <= before - 30_000
+    assert cli("gc", "--repack-threshold", "2").code == 2
+
+
+def test_add_new_data_and_diff_bytes_new_agree(cli, repo):
+    write_tree(repo / "d", {"a.bin": os.urandom(500_000), "b.csv": b"x" * 1000})
+    assert cli("add", "ds", "d").code == 0
+    with open(repo / "d" / "a.bin", "r+b") as f:
+        f.seek(250_000)
+        f.write(os.urandom(1000))
+    (repo / "d" / "c.csv").write_bytes(os.urandom(70_000))
+    logged = cli("add", "ds", "d", "--json").json()
+    diff = cli("diff", "ds:1.0.0", "ds:2.0.0", "--json").json()
+    assert logged["new_bytes"] == diff["bytes_new"] > 70_000
+    text = cli("add", "ds", "d", "--version", "9.0.0").out
+    assert "0 B new data stored" in text
