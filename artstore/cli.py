@@ -57,7 +57,7 @@ class Context:
 
 SECTIONS = [
     ("Set up", ["init"]),
-    ("Log and read versions", ["add", "download", "cat"]),
+    ("Log and read versions", ["add", "download", "cat", "use"]),
     ("Inspect", ["list", "versions", "show", "diff", "lineage"]),
     ("Find", ["search", "find"]),
     ("Label", ["alias", "tag"]),
@@ -227,7 +227,9 @@ def _parse_meta(pairs, metadata_file):
 @click.option("--meta", "meta", multiple=True, help="Metadata KEY=VALUE (VALUE parsed as JSON if it is).")
 @click.option("--metadata", "metadata_file", type=click.Path(dir_okay=False), help="Metadata from a JSON file.")
 @click.option("--as", "logical_path", help="Logical path of a single file, or prefix for a directory.")
-@click.option("--run", "run_name", help="Name of the run that produced this version (lineage).")
+@click.option("--run", "run_name", help="The run that produced this version (lineage): a name, reused by "
+              "later commands with the same name, or a run id.")
+@click.option("--new-run", is_flag=True, help="Start a new run called --run NAME instead of adding to the last one.")
 @click.option("--no-sync", is_flag=True, help="Record URIs as opaque references without listing them.")
 @click.option("--max-synced-objects", type=click.IntRange(min=1), default=10000, show_default=True,
               help="A prefix with more objects is recorded as one opaque reference.")
@@ -242,7 +244,7 @@ def _parse_meta(pairs, metadata_file):
 @click.option("--json", "as_json", is_flag=True, help="Print the new version as JSON.")
 @click.pass_obj
 def add(obj, name, paths, artifact_type, version, aliases, tags, meta, metadata_file, logical_path,
-        run_name, no_sync, max_synced_objects, sync_fallback, excludes, skip_if_unchanged, as_json):
+        run_name, new_run, no_sync, max_synced_objects, sync_fallback, excludes, skip_if_unchanged, as_json):
     """Log PATHS (files, directories, s3:// gs:// file:// or other URIs) as a new version of NAME.
 
     \b
@@ -275,7 +277,7 @@ def add(obj, name, paths, artifact_type, version, aliases, tags, meta, metadata_
                 artifact.add(path, logical_path=logical_path, exclude=excludes)
     for w in caught:
         obj.info(str(w.message))
-    run_id = store.run_named(run_name) if run_name else None
+    run_id = _run_id(obj, store, run_name, new_run)
     with obj.progress(lambda: sum(a.size or 0 for a in artifact.assets), f"adding {name}", as_json) as progress:
         logged = store.log(
             artifact.name, artifact.sources(), artifact_type=artifact_type,
@@ -406,13 +408,15 @@ STRATEGIES = click.Choice(["fail", "preserve", "overwrite"], case_sensitive=Fals
 @click.argument("dest", type=click.Path(file_okay=False))
 @click.option("--overwrite-strategy", type=STRATEGIES, default="fail", show_default=True,
               help="What to do with existing files that differ.")
-@click.option("--run", "run_name", help="Name of the run that consumes this version (lineage).")
+@click.option("--run", "run_name", help="The run that consumes this version (lineage): a name, reused by "
+              "later commands with the same name, or a run id.")
+@click.option("--new-run", is_flag=True, help="Start a new run called --run NAME instead of adding to the last one.")
 @click.option("--exact", is_flag=True,
               help="Make DEST match the version: also remove files in DEST that the version does not have "
               "(never following symlinks; .git and .artstore folders are left alone).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def download(obj, ref, dest, overwrite_strategy, run_name, exact, as_json):
+def download(obj, ref, dest, overwrite_strategy, run_name, new_run, exact, as_json):
     """Write version REF's files under DEST.
 
     \b
@@ -421,7 +425,7 @@ def download(obj, ref, dest, overwrite_strategy, run_name, exact, as_json):
       artstore download mnist:2.0.0 ./data --overwrite-strategy overwrite --exact
     """
     store = obj.store
-    run_id = store.run_named(run_name) if run_name else None
+    run_id = _run_id(obj, store, run_name, new_run)
     with obj.progress(lambda: store.describe_ref(ref)["size"], f"downloading {ref}", as_json) as progress:
         result = store.download(ref, dest, overwrite_strategy=overwrite_strategy, run_id=run_id,
                                 progress=progress, exact=exact)
@@ -442,6 +446,37 @@ def download(obj, ref, dest, overwrite_strategy, run_name, exact, as_json):
             shown = ", ".join(result["extra"][:3]) + (", ..." if len(result["extra"]) > 3 else "")
             click.echo(f"{len(result['extra'])} extra file(s) in {dest} are not in {result['ref']} ({shown}); "
                        "--exact removes them")
+
+
+def _run_id(obj, store, run_name, new_run):
+    """The run a --run value means (Store.run_named), named on stderr with its id."""
+    if not run_name:
+        if new_run:
+            raise InvalidInput("--new-run starts a run called --run NAME; give --run too")
+        return None
+    run_id = store.run_named(run_name, new=new_run)
+    name = store.run(run_id)["name"] or run_name
+    obj.info(f"run {name}: {run_id}" + (" (new)" if new_run else "") + f"; '--run {run_id}' adds to this run")
+    return run_id
+
+
+@main.command()
+@click.argument("refs", metavar="REF...", nargs=-1, required=True)
+@click.option("--run", "run_name", required=True,
+              help="The run that used the versions: a name (the last run with it) or a run id.")
+@click.option("--new-run", is_flag=True, help="Start a new run called --run NAME instead of adding to the last one.")
+@click.pass_obj
+def use(obj, refs, run_name, new_run):
+    """Record that a run used versions REF... (lineage), without downloading them.
+
+    \b
+    Example:
+      artstore use mnist:production resnet:1.2.0 --run evaluate-7
+    """
+    store = obj.store
+    run_id = _run_id(obj, store, run_name, new_run)
+    for ref in refs:
+        click.echo(f"{store.run(run_id)['name'] or run_id} used {store.use(ref, run_id)}")
 
 
 @main.command()
@@ -520,10 +555,16 @@ def diff(obj, ref_a, ref_b, as_json):
     for mark, key in (("+", "added"), ("-", "removed"), ("M", "modified")):
         for path in d[key]:
             click.echo(f"{mark} {path}")
+    for key, (old, new) in d["metadata_changed"].items():
+        click.echo(f"~ metadata {key}: {_json_or_none(old)} -> {_json_or_none(new)}")
     click.echo(
         f"{len(d['unchanged'])} unchanged; {human_bytes(d['bytes_shared'])} shared, "
         f"{human_bytes(d['bytes_new'])} new"
     )
+
+
+def _json_or_none(value):
+    return "(none)" if value is None else json.dumps(value, sort_keys=True)
 
 
 @main.command()

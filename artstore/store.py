@@ -14,6 +14,7 @@ a reader is reading. A lock held by a killed process is released by the kernel.
 import getpass
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -46,6 +47,7 @@ from .lock import StoreLock
 from .tree import NodeStore
 
 STORE_DIRNAME = ".artstore"
+_RUN_ID = re.compile("[0-9a-f]{32}")
 
 
 def default_workspace():
@@ -456,16 +458,29 @@ class Store:
         with self.catalog.transaction() as cat:
             cat.ensure_run(run_id, project, name)
 
-    def run_named(self, name):
-        """The id of the most recent run called ``name``, creating the run if there is none."""
+    def run_named(self, name, new=False):
+        """The run id a ``--run`` value means. A run id (32 hex characters, as printed by
+        the command) names that run. A name means the most recent run with that name,
+        reused so that several commands add to one run, or a new run if there is none
+        or ``new`` is true (the fresh run is then the one the name means)."""
+        if not new and _RUN_ID.fullmatch(name or "") and self.catalog.run(name) is not None:
+            return name
         names.check_name(name, "run name")
         with self.catalog.transaction() as cat:
             row = cat.run_by_name(name)
-            if row is not None:
+            if row is not None and not new:
                 return row["id"]
             run_id = uuid.uuid4().hex
             cat.ensure_run(run_id, None, name)
             return run_id
+
+    def use(self, ref, run_id):
+        """Record that run ``run_id`` consumed version ``ref`` without downloading it
+        (``Experiment.get_artifact`` records the same). Returns the version's ref."""
+        with self.lock.shared():
+            art, vrow = self.resolve(ref)
+            self.record_lineage(run_id, vrow["id"], "consumed")
+        return f"{art['workspace']}/{art['name']}:{vrow['version']}"
 
     def end_run(self, run_id):
         with self.catalog.transaction() as cat:

@@ -249,3 +249,55 @@ def test_add_new_data_and_diff_bytes_new_agree(cli, repo):
     assert logged["new_bytes"] == diff["bytes_new"] > 70_000
     text = cli("add", "ds", "d", "--version", "9.0.0").out
     assert "0 B new data stored" in text
+
+
+# -- lineage ---------------------------------------------------------------------------------
+
+
+def test_use_records_consumption_and_runs_can_be_fresh_or_named_by_id(cli, repo, store):
+    assert cli("add", "ds", "model.pt", "--run", "prepare").code == 0
+    r = cli("use", "ds:1.0.0", "--run", "train")
+    assert r.code == 0 and r.out.strip() == "train used ws/ds:1.0.0", r
+    run_id = re.search(r"run train: ([0-9a-f]{32})", r.err).group(1)
+    assert not (repo / "ds").exists()
+    graph = cli("lineage", "ds:1.0.0", "--format", "json").json()
+    assert [(e["kind"]) for e in graph["edges"]] == ["produced", "consumed"]
+    # --run NAME reuses the last run with that name; --new-run starts another; the id names one.
+    r = cli("use", "ds", "--run", "train")
+    assert f"run train: {run_id};" in r.err
+    r = cli("use", "ds", "--run", "train", "--new-run")
+    fresh = re.search(r"run train: ([0-9a-f]{32}) \(new\)", r.err).group(1)
+    assert fresh != run_id
+    assert f"run train: {run_id};" in cli("use", "ds", "--run", run_id).err
+    assert f"run train: {fresh};" in cli("use", "ds", "--run", "train").err
+    assert len([n for n in cli("lineage", "ds", "--format", "json").json()["nodes"] if n["kind"] == "run"]) == 3
+    assert cli("use", "ds", "--run", "x", "--new-run").code == 0
+    assert cli("download", "ds", repo / "out", "--new-run").code == 5
+    assert store.use("ds", fresh) == "ws/ds:1.0.0"
+
+
+def test_lineage_text_is_in_time_order_without_doubled_words(cli, repo, store):
+    assert cli("add", "raw", "model.pt", "--run", "prepare-2").code == 0
+    assert cli("use", "raw", "--run", "train-3").code == 0
+    (repo / "model.pt").write_bytes(b"trained")
+    assert cli("add", "model", "model.pt", "--run", "train-3", "--type", "model").code == 0
+    with Experiment(store=store) as exp:  # an unnamed run
+        exp.get_artifact("model")
+    lines = cli("lineage", "model", "--format", "text").out.splitlines()
+    assert lines[0] == "ws/model:1.0.0"
+    assert lines[1:4] == [
+        "  run prepare-2 produced version ws/raw:1.0.0",
+        "  version ws/raw:1.0.0 was consumed by run train-3",
+        "  run train-3 produced version ws/model:1.0.0",
+    ]
+    assert re.fullmatch(r"  version ws/model:1.0.0 was consumed by run [0-9a-f]{8}", lines[4]), lines
+    assert "run run" not in "\n".join(lines)
+
+
+def test_diff_shows_metadata_changes(cli, repo):
+    assert cli("add", "ds", "model.pt", "--meta", "rows=60000", "--meta", "src=kaggle", "--meta", "old=1").code == 0
+    assert cli("add", "ds", "model.pt", "--meta", "rows=63000", "--meta", "src=kaggle", "--meta", "new=x").code == 0
+    d = cli("diff", "ds:1.0.0", "ds:2.0.0", "--json").json()
+    assert d["metadata_changed"] == {"new": [None, "x"], "old": [1, None], "rows": [60000, 63000]}
+    out = cli("diff", "ds:1.0.0", "ds:2.0.0").out
+    assert "~ metadata rows: 60000 -> 63000" in out and "~ metadata old: 1 -> (none)" in out
