@@ -76,6 +76,8 @@ class Artifact:
 
     @property
     def version(self):
+        """The version to log (``semantic_version.Version``), or None for the next major.
+        Accepts a string or a Version."""
         return self._version
 
     @version.setter
@@ -86,6 +88,7 @@ class Artifact:
 
     @property
     def assets(self):
+        """The ArtifactAssets added so far, one per logical path."""
         return list(self._assets.values())
 
     def _put(self, asset, overwrite):
@@ -280,12 +283,14 @@ class LoggedArtifact:
 
     @property
     def assets(self):
+        """The version's LoggedArtifactAssets in logical-path order."""
         if self._assets is None:
             self._assets = [LoggedArtifactAsset(a, self) for a in self._store.assets(self.artifact_version_id)]
         return list(self._assets)
 
     @property
     def remote_assets(self):
+        """Only the remote assets (synced and opaque)."""
         return [a for a in self.assets if a.remote]
 
     def get_asset(self, logical_path):
@@ -347,14 +352,17 @@ class LoggedArtifact:
         return result
 
     def update_aliases(self, aliases):
+        """Make ``aliases`` this version's aliases (moving them from other versions)."""
         self._store.set_aliases(self._ref, aliases)
         self._reload()
 
     def update_version_tags(self, version_tags):
+        """Replace this version's tags with ``version_tags``."""
         self._store.set_version_tags(self._ref, version_tags)
         self._reload()
 
     def update_artifact_tags(self, artifact_tags):
+        """Replace the artifact's tags (shared by all its versions) with ``artifact_tags``."""
         self._store.set_artifact_tags(self._ref, artifact_tags)
         self._reload()
 
@@ -388,9 +396,11 @@ class Experiment:
         return exp
 
     def get_key(self):
+        """The run's id: 32 hexadecimal characters, Comet's experiment key."""
         return self.id
 
     def get_name(self):
+        """The run's name, or None for an unnamed run."""
         return self.name
 
     def log_artifact(self, artifact, skip_if_unchanged=False):
@@ -418,6 +428,8 @@ class Experiment:
         return logged
 
     def get_artifact(self, artifact_name, workspace=None, version_or_alias=None):
+        """The LoggedArtifact for a version (no version or alias: the latest), recorded as
+        consumed by this run. ``artifact_name`` may be ``"workspace/name:version_or_alias"``."""
         ref_ws, name, ref_version = names.parse_ref(artifact_name)
         art, vrow = self._store.resolve(
             name, workspace or ref_ws or self.workspace, version_or_alias or ref_version
@@ -426,6 +438,7 @@ class Experiment:
         return LoggedArtifact(self._store, self._store.describe(art, vrow), self)
 
     def end(self):
+        """Mark the run as ended (also done on leaving a ``with`` block)."""
         if not self.ended:
             self._store.end_run(self.id)
             self.ended = True

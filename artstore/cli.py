@@ -1,6 +1,6 @@
 """The ``artstore`` command: parse arguments, call the API, format the output. No logic.
 
-Every ArtstoreError becomes one line on stderr and its exit code (SPEC.md); JSON goes to
+Every ArtstoreError becomes one line on stderr and its documented exit code; JSON goes to
 stdout alone; progress and warnings go to stderr.
 """
 
@@ -12,6 +12,7 @@ import sys
 import click
 
 from . import __version__
+from .completion import complete_name, complete_ref
 from .errors import ArtstoreError, InvalidInput
 
 
@@ -146,7 +147,7 @@ def human_bytes(n):
 
 
 @click.group(cls=ArtstoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--store", "store_path", envvar="ARTSTORE_DIR", type=click.Path(file_okay=False),
+@click.option("--store", "store_path", envvar="ARTSTORE_DIR", show_envvar=True, type=click.Path(file_okay=False),
               help="The store (project directory or its .artstore); default: $ARTSTORE_DIR, else found "
               "from the current directory upward.")
 @click.option("--user-store", is_flag=True,
@@ -159,11 +160,19 @@ def human_bytes(n):
 def main(ctx, store_path, user_store, quiet, verbose):
     """artstore: a content-addressed artifact store for ML data and models.
 
+    The store is --store PATH, else $ARTSTORE_DIR, else the .artstore found from the
+    current directory upward (artstore init creates one); --user-store picks the
+    per-user store that Python code uses when it finds none.
+
     \b
     Example:
       artstore init
       artstore add mnist ./data --alias baseline
       artstore download mnist:baseline /tmp/mnist
+
+    \b
+    Shell completion of commands, options, artifact names and refs:
+      eval "$(_ARTSTORE_COMPLETE=bash_source artstore)"    # bash (zsh_source, fish_source)
     """
     if user_store and store_path:
         if ctx.get_parameter_source("store_path") == click.core.ParameterSource.COMMANDLINE:
@@ -217,7 +226,7 @@ def _parse_meta(pairs, metadata_file):
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", shell_complete=complete_name)
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--type", "artifact_type",
               help="Artifact type (default: the artifact's type; 'dataset' for a new artifact).")
@@ -250,7 +259,7 @@ def add(obj, name, paths, artifact_type, version, aliases, tags, meta, metadata_
     \b
     Example:
       artstore add mnist ./data --alias baseline --meta source=kaggle
-      artstore add mnist . --exclude '*.log' --exclude build/ --skip-if-unchanged
+      artstore add mnist . --exclude logs/ --exclude build/ --skip-if-unchanged
       artstore add resnet model.pt --type model --version 1.2.0 --run train-42
       artstore add imagenet s3://datasets/imagenet/train --as train
     """
@@ -326,7 +335,7 @@ def list_(obj, artifact_type, as_json):
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", shell_complete=complete_name)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def versions(obj, name, as_json):
@@ -349,7 +358,7 @@ SHOW_ASSETS = 100  # assets listed by text `show` unless --all
 
 
 @main.command()
-@click.argument("ref")
+@click.argument("ref", shell_complete=complete_ref)
 @click.option("--json", "as_json", is_flag=True, help="Print the version and all its assets as JSON.")
 @click.option("--all", "show_all", is_flag=True, help=f"List every asset (text lists the first {SHOW_ASSETS}).")
 @click.pass_obj
@@ -371,6 +380,9 @@ def show(obj, ref, as_json, show_all):
         "manifest_digest": d["manifest_digest"], "artifact_version_id": d["artifact_version_id"],
         "source_experiment_key": d["source_experiment_key"], "created_at": d["created_at"],
         "artifact_tags": d["artifact_tags"],
+        # The same names as in `add --json` and `versions --json` (added, never renamed).
+        "source_run_name": d["source_run_name"], "assets_count": d["assets_count"],
+        "artifact_id": d["artifact_id"],
         "assets": [
             {k: a[k] for k in ("logical_path", "size", "remote", "link", "content_hash", "metadata",
                                "asset_type", "id")}
@@ -404,7 +416,7 @@ STRATEGIES = click.Choice(["fail", "preserve", "overwrite"], case_sensitive=Fals
 
 
 @main.command()
-@click.argument("ref")
+@click.argument("ref", shell_complete=complete_ref)
 @click.argument("dest", type=click.Path(file_okay=False))
 @click.option("--overwrite-strategy", type=STRATEGIES, default="fail", show_default=True,
               help="What to do with existing files that differ.")
@@ -461,7 +473,7 @@ def _run_id(obj, store, run_name, new_run):
 
 
 @main.command()
-@click.argument("refs", metavar="REF...", nargs=-1, required=True)
+@click.argument("refs", metavar="REF...", nargs=-1, required=True, shell_complete=complete_ref)
 @click.option("--run", "run_name", required=True,
               help="The run that used the versions: a name (the last run with it) or a run id.")
 @click.option("--new-run", is_flag=True, help="Start a new run called --run NAME instead of adding to the last one.")
@@ -480,7 +492,7 @@ def use(obj, refs, run_name, new_run):
 
 
 @main.command()
-@click.argument("ref")
+@click.argument("ref", shell_complete=complete_ref)
 @click.argument("logical_path")
 @click.pass_obj
 def cat(obj, ref, logical_path):
@@ -497,7 +509,7 @@ def cat(obj, ref, logical_path):
 
 
 @main.command()
-@click.argument("ref")
+@click.argument("ref", shell_complete=complete_ref)
 @click.argument("aliases", nargs=-1, required=True)
 @click.option("--rm", "remove", is_flag=True, help="Remove the aliases instead of setting them.")
 @click.pass_obj
@@ -517,7 +529,7 @@ def alias(obj, ref, aliases, remove):
 
 
 @main.command()
-@click.argument("ref")
+@click.argument("ref", shell_complete=complete_ref)
 @click.argument("tags", nargs=-1, required=True)
 @click.option("--rm", "remove", is_flag=True, help="Remove the tags instead of adding them.")
 @click.pass_obj
@@ -537,8 +549,8 @@ def tag(obj, ref, tags, remove):
 
 
 @main.command()
-@click.argument("ref_a")
-@click.argument("ref_b")
+@click.argument("ref_a", shell_complete=complete_ref)
+@click.argument("ref_b", shell_complete=complete_ref)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def diff(obj, ref_a, ref_b, as_json):
@@ -568,7 +580,7 @@ def _json_or_none(value):
 
 
 @main.command()
-@click.argument("ref")
+@click.argument("ref", shell_complete=complete_ref)
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "dot", "mermaid"]), default="text",
               show_default=True)
 @click.option("--depth", type=click.IntRange(min=1), help="Hops to walk from REF (default: all).")
@@ -627,7 +639,7 @@ def du(obj, by_artifact, as_json):
 
 
 @main.command()
-@click.argument("ref", required=False)
+@click.argument("ref", required=False, shell_complete=complete_ref)
 @click.option("--read-data", is_flag=True, help="Read and re-hash every stored chunk.")
 @click.option("--remote", "check_remote", is_flag=True,
               help="Also re-list every synced remote asset and report objects that changed or vanished.")
@@ -661,7 +673,7 @@ def verify(obj, ref, read_data, check_remote, as_json):
 
 
 @main.command()
-@click.argument("ref")
+@click.argument("ref", shell_complete=complete_ref)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def fetch(obj, ref, as_json):
@@ -729,7 +741,7 @@ def gc(obj, dry_run, repack_threshold, as_json):
 
 
 @main.command()
-@click.argument("refs", metavar="REF...", nargs=-1, required=True)
+@click.argument("refs", metavar="REF...", nargs=-1, required=True, shell_complete=complete_ref)
 @click.option("--force", is_flag=True, help="Also remove versions that an alias (other than latest) names.")
 @click.pass_obj
 def rm(obj, refs, force):
@@ -749,7 +761,7 @@ def rm(obj, refs, force):
 
 
 @main.command()
-@click.argument("names_", metavar="[NAME]...", nargs=-1)
+@click.argument("names_", metavar="[NAME]...", nargs=-1, shell_complete=complete_name)
 @click.option("--keep-last", type=int, help="Keep the N highest versions of each artifact.")
 @click.option("--keep-within", metavar="AGE", help="Keep versions created within AGE (30d, 12h, 2w) or since a date.")
 @click.option("--keep-aliased/--no-keep-aliased", default=True, show_default=True,

@@ -165,6 +165,7 @@ class Store:
         return userstore.open_user_store(cls)
 
     def close(self):
+        """Close the catalog connection (a store is also a context manager)."""
         self.catalog.close()
 
     def __enter__(self):
@@ -184,6 +185,8 @@ class Store:
         return row
 
     def list_artifacts(self, artifact_type=None):
+        """One dict per artifact (of ``artifact_type`` if given): workspace, name, type,
+        latest (its highest version) and versions (how many)."""
         out = []
         for art in self.catalog.list_artifacts(artifact_type):
             rows = sorted(self.catalog.version_rows(art["id"]), key=_semver_key)
@@ -201,14 +204,18 @@ class Store:
         return sorted(self.catalog.version_rows(artifact_id), key=_semver_key)
 
     def versions(self, name, workspace=None):
-        """SPEC.md's `versions` rows for an artifact, lowest version first."""
+        """One dict per version of an artifact, lowest version first: version, aliases,
+        tags, created_at, size, assets (the count), manifest_digest, and under the names
+        ``describe`` uses: assets_count, artifact_version_id, source_experiment_key,
+        source_run_name."""
         if workspace is None and "/" in name:
             workspace, name, _ = names.parse_ref(name)
         art = self.artifact(name, workspace)
         rows = self.version_rows(art["id"])
+        keys = ("version", "aliases", "tags", "created_at", "size", "manifest_digest", "assets_count",
+                "artifact_version_id", "source_experiment_key", "source_run_name")
         return [
-            {k: d[k] for k in ("version", "aliases", "tags", "created_at", "size", "manifest_digest")}
-            | {"assets": d["assets_count"]}
+            {k: d[k] for k in keys} | {"assets": d["assets_count"]}
             for d in (self.describe(art, row, latest_id=rows[-1]["id"]) for row in rows)
         ]
 
@@ -579,6 +586,8 @@ class Store:
     # -- maintenance --------------------------------------------------------------------------
 
     def du(self):
+        """Space used: logical_bytes (the sum of every version's size), stored_bytes (the
+        packs on disk), dedup_ratio, and how many chunks, files and versions there are."""
         t = self.catalog.totals()
         t["dedup_ratio"] = round(t["logical_bytes"] / t["stored_bytes"], 3) if t["stored_bytes"] else 1.0
         return t

@@ -301,3 +301,63 @@ def test_diff_shows_metadata_changes(cli, repo):
     assert d["metadata_changed"] == {"new": [None, "x"], "old": [1, None], "rows": [60000, 63000]}
     out = cli("diff", "ds:1.0.0", "ds:2.0.0").out
     assert "~ metadata rows: 60000 -> 63000" in out and "~ metadata old: 1 -> (none)" in out
+
+
+# -- CLI and docs polish ---------------------------------------------------------------------
+
+
+def test_api_reference_lists_only_documented_public_members():
+    import inspect
+
+    import artstore
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "api.rst").read_text()
+    missing = []
+    for cls_name, members in re.findall(r"autoclass:: artstore\.(\w+)\n(?:   :members: (.*))?", text):
+        cls = getattr(artstore, cls_name)
+        if not inspect.getdoc(cls):
+            missing.append(cls_name)
+        for member in filter(None, (m.strip() for m in members.split(","))):
+            assert not member.startswith("_"), member
+            value = inspect.getattr_static(cls, member, None)
+            doc = inspect.getdoc(value.fget if isinstance(value, property) else value) if value is not None else None
+            if not doc or doc == inspect.getdoc(object):
+                missing.append(f"{cls_name}.{member}")
+    assert missing == []
+
+
+def test_docs_and_docstrings_never_send_users_to_spec_md():
+    root = Path(__file__).resolve().parent.parent
+    for path in [*root.joinpath("artstore").rglob("*.py"), *root.joinpath("docs").glob("*.rst"), root / "README.rst"]:
+        assert "SPEC.md" not in path.read_text(), path
+
+
+def test_show_json_has_the_run_name_and_shared_keys(cli, repo):
+    r = cli("add", "ds", "model.pt", "--run", "prepare", "--json")
+    added = r.json()
+    show = cli("show", "ds", "--json").json()
+    row = cli("versions", "ds", "--json").json()[0]
+    assert show["source_run_name"] == row["source_run_name"] == added["source_run_name"] == "prepare"
+    for key in ("assets_count", "artifact_version_id", "source_experiment_key", "manifest_digest", "version"):
+        assert show[key] == row[key] == added[key], key
+    assert isinstance(show["assets"], list) and row["assets"] == 1
+
+
+def test_shell_completion_of_names_and_refs(cli, repo):
+    assert cli("add", "churn", "model.pt", "--alias", "production").code == 0
+    assert cli("add", "churn", "model.pt").code == 0
+    assert cli("add", "cifar", "model.pt").code == 0
+
+    def complete(*words):
+        env = {"_ARTSTORE_COMPLETE": "zsh_complete", "COMP_WORDS": " ".join(("artstore",) + words),
+               "COMP_CWORD": str(len(words))}
+        out = subprocess.run([sys.executable, "-c", "from artstore.cli import run; run()"], cwd=repo,
+                             env=dict(os.environ, **env), capture_output=True, text=True).stdout
+        return [line for line in out.splitlines()[1::3]]
+
+    assert complete("show", "ch") == ["churn", "churn:"]
+    assert complete("show", "churn:") == ["churn:1.0.0", "churn:2.0.0", "churn:latest", "churn:production"]
+    assert complete("diff", "churn:1.0.0", "c") == ["churn", "churn:", "cifar", "cifar:"]
+    assert complete("versions", "ci") == ["cifar"]
+    help_text = cli("--help").out
+    assert "ARTSTORE_DIR" in help_text and "_ARTSTORE_COMPLETE" in help_text
