@@ -13,9 +13,9 @@ import warnings
 
 import semantic_version
 
-from . import ingest, names, paths, remote
+from . import ignore, ingest, names, paths, remote
 from .commit import check_metadata
-from .errors import InvalidInput, NotFound
+from .errors import InvalidInput, NotFound, RemoteUnavailable
 from .nogc import nogc
 from .store import Store
 
@@ -72,9 +72,12 @@ class Artifact:
         self.version_tags = set(names.check_tags(version_tags or ()))
         self._assets = {}
         self.download_local_path = None
+        self.excluded_paths = []
 
     @property
     def version(self):
+        """The version to log (``semantic_version.Version``), or None for the next major.
+        Accepts a string or a Version."""
         return self._version
 
     @version.setter
@@ -85,6 +88,7 @@ class Artifact:
 
     @property
     def assets(self):
+        """The ArtifactAssets added so far, one per logical path."""
         return list(self._assets.values())
 
     def _put(self, asset, overwrite):
@@ -96,13 +100,25 @@ class Artifact:
         self._assets[path] = asset
 
     @nogc
-    def add(self, local_path_or_data, logical_path=None, overwrite=False, metadata=None, asset_type=None):
-        """Add a file, a directory (recursively), bytes or a binary file-like object."""
+    def add(self, local_path_or_data, logical_path=None, overwrite=False, metadata=None, asset_type=None,
+            exclude=None):
+        """Add a file, a directory (recursively), bytes or a binary file-like object.
+
+        A directory's ``.git``, ``.hg``, ``.svn`` and ``.artstore`` folders are left out,
+        and so are paths matching ``exclude`` (a list of .gitignore-style patterns,
+        artstore's addition) or the directory's ``.artstoreignore`` file; what was left
+        out is listed in ``excluded_paths``."""
         check_metadata(metadata, "asset metadata")
         if logical_path is not None:
             paths.check_logical_path(logical_path)
+        if isinstance(exclude, str):
+            exclude = [exclude]
         if isinstance(local_path_or_data, (str, os.PathLike)):
-            sources, skipped = ingest.sources_for_path(os.fspath(local_path_or_data), logical_path)
+            local = os.fspath(local_path_or_data)
+            rules = ignore.Rules(local if os.path.isdir(local) else None, exclude or ())
+            sources, skipped = ingest.sources_for_path(local, logical_path, rules=rules)
+            here = os.path.normpath(local) == "."
+            self.excluded_paths += [rel if here else os.path.join(local, rel) for rel in sorted(rules.excluded)]
             for path, reason in skipped:
                 warnings.warn(f"artstore: skipped {path}: {reason}", stacklevel=2)
             new = {}
@@ -134,7 +150,7 @@ class Artifact:
         self._put(ArtifactAsset(ingest.InMemory(local_path_or_data, logical_path, metadata, asset_type)), overwrite)
 
     def add_remote(self, uri, logical_path=None, overwrite=False, asset_type=None, metadata=None,
-                   sync_mode=True, max_synced_objects=10000, storage_options=None):
+                   sync_mode=True, max_synced_objects=10000, storage_options=None, on_sync_error="warn"):
         """Add a reference to data that stays elsewhere.
 
         With ``sync_mode`` and an ``s3://``, ``gs://`` or ``file://`` URI, the prefix (or
@@ -142,7 +158,16 @@ class Artifact:
         identity (ETag / VersionId, md5 / generation, size / mtime). More objects than
         ``max_synced_objects``, sync off, or any other string: one opaque asset holding
         the URI (Comet does the same, with a warning when the limit is passed).
-        ``storage_options`` go to the fsspec backend (artstore's addition)."""
+
+        If the listing cannot be done (no credentials, endpoint down, no such bucket),
+        Comet's SDK warns and falls back to one opaque asset whose metadata records
+        ``synced: False`` and the error; so does artstore with ``on_sync_error="warn"``
+        (the default). ``on_sync_error="raise"`` raises RemoteUnavailable instead (the
+        command line's behaviour). A prefix that exists but is empty is always an error.
+        ``storage_options`` go to the fsspec backend; ``storage_options`` and
+        ``on_sync_error`` are artstore's additions."""
+        if on_sync_error not in ("warn", "raise"):
+            raise InvalidInput(f"on_sync_error must be 'warn' or 'raise', not {on_sync_error!r}")
         check_metadata(metadata, "asset metadata")
         if not isinstance(uri, str) or not uri:
             raise InvalidInput("add_remote needs a URI string such as 's3://bucket/prefix'")
@@ -152,14 +177,25 @@ class Artifact:
             raise InvalidInput("max_synced_objects must be a positive whole number")
         objects = None
         if sync_mode and remote.scheme_of(uri) in remote.SYNCABLE:
-            objects = remote.list_objects(uri, max_synced_objects, storage_options)
+            try:
+                objects = remote.list_objects(uri, max_synced_objects, storage_options)
+            except RemoteUnavailable as exc:
+                if on_sync_error == "raise":
+                    raise
+                warnings.warn(
+                    f"artstore: could not list {uri} ({exc}); logged as one opaque reference, "
+                    "not pinned and not downloadable (Comet's fallback to not-synced mode)",
+                    stacklevel=2,
+                )
+                metadata = dict(metadata or {}) | {"synced": False, "error_message": str(exc)}
+                objects = False
             if objects is None:
                 warnings.warn(
                     f"artstore: {uri} holds more than max_synced_objects={max_synced_objects} objects; "
                     "logged as one opaque reference (raise max_synced_objects to pin every object)",
                     stacklevel=2,
                 )
-        if objects is None:
+        if objects is None or objects is False:
             name = logical_path or _opaque_name(uri)
             refs = [ingest.RemoteRef(uri, name, 0, None, metadata, asset_type)]
         elif len(objects) == 1 and objects[0].uri == uri:
@@ -247,12 +283,14 @@ class LoggedArtifact:
 
     @property
     def assets(self):
+        """The version's LoggedArtifactAssets in logical-path order."""
         if self._assets is None:
             self._assets = [LoggedArtifactAsset(a, self) for a in self._store.assets(self.artifact_version_id)]
         return list(self._assets)
 
     @property
     def remote_assets(self):
+        """Only the remote assets (synced and opaque)."""
         return [a for a in self.assets if a.remote]
 
     def get_asset(self, logical_path):
@@ -274,14 +312,19 @@ class LoggedArtifact:
             return None
         return Experiment._existing(self._store, self.source_experiment_key)
 
-    def download(self, path=None, overwrite_strategy=False):
+    def download(self, path=None, overwrite_strategy=False, exact=False):
         """Write the assets under ``path`` (a new temp dir if None) and return an Artifact
-        holding them, ready to be changed and logged as a new version."""
+        holding them, ready to be changed and logged as a new version. With ``exact``
+        (artstore's addition), files in ``path`` that the version lacks are removed."""
         path = path if path is not None else tempfile.mkdtemp(prefix="artstore-")
         run_id = self._experiment.id if self._experiment is not None else None
-        result = self._store.download(self._ref, path, overwrite_strategy=overwrite_strategy, run_id=run_id)
+        result = self._store.download(self._ref, path, overwrite_strategy=overwrite_strategy, run_id=run_id,
+                                      exact=exact)
         for kept in result["preserved"]:
             warnings.warn(f"artstore: kept existing {kept}, which differs from {self._ref}", stacklevel=2)
+        for skipped in result["not_downloaded"]:
+            warnings.warn(f"artstore: not downloaded: {skipped} is an opaque remote reference "
+                          f"({self._ref}); its link is in the returned Artifact's assets", stacklevel=2)
         local = Artifact(self.name, self.artifact_type, metadata=dict(self.metadata))
         local.download_local_path = path
         for asset in self.assets:
@@ -309,14 +352,17 @@ class LoggedArtifact:
         return result
 
     def update_aliases(self, aliases):
+        """Make ``aliases`` this version's aliases (moving them from other versions)."""
         self._store.set_aliases(self._ref, aliases)
         self._reload()
 
     def update_version_tags(self, version_tags):
+        """Replace this version's tags with ``version_tags``."""
         self._store.set_version_tags(self._ref, version_tags)
         self._reload()
 
     def update_artifact_tags(self, artifact_tags):
+        """Replace the artifact's tags (shared by all its versions) with ``artifact_tags``."""
         self._store.set_artifact_tags(self._ref, artifact_tags)
         self._reload()
 
@@ -350,12 +396,19 @@ class Experiment:
         return exp
 
     def get_key(self):
+        """The run's id: 32 hexadecimal characters, Comet's experiment key."""
         return self.id
 
     def get_name(self):
+        """The run's name, or None for an unnamed run."""
         return self.name
 
-    def log_artifact(self, artifact):
+    def log_artifact(self, artifact, skip_if_unchanged=False):
+        """Log ``artifact`` as a new version produced by this run; returns its LoggedArtifact.
+
+        With ``skip_if_unchanged`` (artstore's addition), assets identical to the latest
+        version's log nothing and that latest version is returned (its ``skipped`` is
+        True; metadata, aliases and tags of ``artifact`` are then not applied)."""
         if not isinstance(artifact, Artifact):
             raise InvalidInput(f"log_artifact needs an Artifact, not {type(artifact).__name__}")
         described = self._store.log(
@@ -368,10 +421,15 @@ class Experiment:
             version_tags=artifact.version_tags,
             metadata=artifact.metadata,
             run_id=self.id,
+            skip_if_unchanged=skip_if_unchanged,
         )
-        return LoggedArtifact(self._store, described, self)
+        logged = LoggedArtifact(self._store, described, self)
+        logged.skipped = described["skipped"]
+        return logged
 
     def get_artifact(self, artifact_name, workspace=None, version_or_alias=None):
+        """The LoggedArtifact for a version (no version or alias: the latest), recorded as
+        consumed by this run. ``artifact_name`` may be ``"workspace/name:version_or_alias"``."""
         ref_ws, name, ref_version = names.parse_ref(artifact_name)
         art, vrow = self._store.resolve(
             name, workspace or ref_ws or self.workspace, version_or_alias or ref_version
@@ -380,6 +438,7 @@ class Experiment:
         return LoggedArtifact(self._store, self._store.describe(art, vrow), self)
 
     def end(self):
+        """Mark the run as ended (also done on leaving a ``with`` block)."""
         if not self.ended:
             self._store.end_run(self.id)
             self.ended = True

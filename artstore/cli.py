@@ -1,6 +1,6 @@
 """The ``artstore`` command: parse arguments, call the API, format the output. No logic.
 
-Every ArtstoreError becomes one line on stderr and its exit code (SPEC.md); JSON goes to
+Every ArtstoreError becomes one line on stderr and its documented exit code; JSON goes to
 stdout alone; progress and warnings go to stderr.
 """
 
@@ -12,12 +12,14 @@ import sys
 import click
 
 from . import __version__
+from .completion import complete_name, complete_ref
 from .errors import ArtstoreError, InvalidInput
 
 
 class Context:
-    def __init__(self, store_path, quiet, verbose):
+    def __init__(self, store_path, quiet, verbose, user_store=False):
         self.store_path = store_path
+        self.user_store = user_store
         self.quiet = quiet
         self.verbose = verbose
         self._store = None
@@ -27,7 +29,13 @@ class Context:
         if self._store is None:
             from .store import Store
 
-            self._store = Store.open(self.store_path)
+            if self.user_store:
+                from .userstore import open_user_store
+
+                self._store = open_user_store(Store, announce=False)
+            else:
+                # The command line never falls back to the per-user store unasked.
+                self._store = Store.open(self.store_path, fallback=False)
         return self._store
 
     def info(self, message):
@@ -50,7 +58,7 @@ class Context:
 
 SECTIONS = [
     ("Set up", ["init"]),
-    ("Log and read versions", ["add", "download", "cat"]),
+    ("Log and read versions", ["add", "download", "cat", "use"]),
     ("Inspect", ["list", "versions", "show", "diff", "lineage"]),
     ("Find", ["search", "find"]),
     ("Label", ["alias", "tag"]),
@@ -140,22 +148,38 @@ def human_bytes(n):
 
 
 @click.group(cls=ArtstoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--store", "store_path", envvar="ARTSTORE_DIR", type=click.Path(file_okay=False),
-              help="The store (project directory or its .artstore); default: found from cwd upward.")
+@click.option("--store", "store_path", envvar="ARTSTORE_DIR", show_envvar=True, type=click.Path(file_okay=False),
+              help="The store (project directory or its .artstore); default: $ARTSTORE_DIR, else found "
+              "from the current directory upward.")
+@click.option("--user-store", is_flag=True,
+              help="Use the per-user store ($XDG_DATA_HOME/artstore, else ~/.local/share/artstore), "
+              "where Python code logs when it finds no project store.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only results and errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of errors.")
 @click.version_option(__version__, "--version", prog_name="artstore")
 @click.pass_context
-def main(ctx, store_path, quiet, verbose):
+def main(ctx, store_path, user_store, quiet, verbose):
     """artstore: a content-addressed artifact store for ML data and models.
+
+    The store is --store PATH, else $ARTSTORE_DIR, else the .artstore found from the
+    current directory upward (artstore init creates one); --user-store picks the
+    per-user store that Python code uses when it finds none.
 
     \b
     Example:
       artstore init
       artstore add mnist ./data --alias baseline
       artstore download mnist:baseline /tmp/mnist
+
+    \b
+    Shell completion of commands, options, artifact names and refs:
+      eval "$(_ARTSTORE_COMPLETE=bash_source artstore)"    # bash (zsh_source, fish_source)
     """
-    ctx.obj = Context(store_path, quiet, verbose)
+    if user_store and store_path:
+        if ctx.get_parameter_source("store_path") == click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("give --store PATH or --user-store, not both")
+        store_path = None  # --user-store wins over ARTSTORE_DIR
+    ctx.obj = Context(store_path, quiet, verbose, user_store)
 
 
 @main.command()
@@ -203,28 +227,40 @@ def _parse_meta(pairs, metadata_file):
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", shell_complete=complete_name)
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--type", "artifact_type", default="dataset", show_default=True, help="Artifact type.")
+@click.option("--type", "artifact_type",
+              help="Artifact type (default: the artifact's type; 'dataset' for a new artifact).")
 @click.option("--version", help="Version number (default: next major).")
 @click.option("--alias", "aliases", multiple=True, help="Alias for the new version (repeatable).")
 @click.option("--tag", "tags", multiple=True, help="Version tag (repeatable).")
 @click.option("--meta", "meta", multiple=True, help="Metadata KEY=VALUE (VALUE parsed as JSON if it is).")
 @click.option("--metadata", "metadata_file", type=click.Path(dir_okay=False), help="Metadata from a JSON file.")
 @click.option("--as", "logical_path", help="Logical path of a single file, or prefix for a directory.")
-@click.option("--run", "run_name", help="Name of the run that produced this version (lineage).")
+@click.option("--run", "run_name", help="The run that produced this version (lineage): a name, reused by "
+              "later commands with the same name, or a run id.")
+@click.option("--new-run", is_flag=True, help="Start a new run called --run NAME instead of adding to the last one.")
 @click.option("--no-sync", is_flag=True, help="Record URIs as opaque references without listing them.")
 @click.option("--max-synced-objects", type=click.IntRange(min=1), default=10000, show_default=True,
               help="A prefix with more objects is recorded as one opaque reference.")
+@click.option("--sync-fallback", is_flag=True,
+              help="If a URI cannot be listed (no credentials, endpoint down), record it as one opaque "
+              "reference with a warning, as Comet's SDK does, instead of failing (exit 7).")
+@click.option("--exclude", "excludes", multiple=True, metavar="PATTERN",
+              help="Leave out paths matching a .gitignore-style PATTERN (repeatable); also read from "
+              "DIR/.artstoreignore. .git, .hg, .svn and .artstore are always left out.")
+@click.option("--skip-if-unchanged", is_flag=True,
+              help="Log nothing (exit 0) if the content equals the latest version's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new version as JSON.")
 @click.pass_obj
 def add(obj, name, paths, artifact_type, version, aliases, tags, meta, metadata_file, logical_path,
-        run_name, no_sync, max_synced_objects, as_json):
+        run_name, new_run, no_sync, max_synced_objects, sync_fallback, excludes, skip_if_unchanged, as_json):
     """Log PATHS (files, directories, s3:// gs:// file:// or other URIs) as a new version of NAME.
 
     \b
     Example:
       artstore add mnist ./data --alias baseline --meta source=kaggle
+      artstore add mnist . --exclude logs/ --exclude build/ --skip-if-unchanged
       artstore add resnet model.pt --type model --version 1.2.0 --run train-42
       artstore add imagenet s3://datasets/imagenet/train --as train
     """
@@ -245,26 +281,39 @@ def add(obj, name, paths, artifact_type, version, aliases, tags, meta, metadata_
             if remote.is_uri(path):
                 artifact.add_remote(path, logical_path=logical_path, sync_mode=not no_sync,
                                     max_synced_objects=max_synced_objects,
-                                    storage_options=store.remote_options(remote.scheme_of(path)))
+                                    storage_options=store.remote_options(remote.scheme_of(path)),
+                                    on_sync_error="warn" if sync_fallback else "raise")
             else:
-                artifact.add(path, logical_path=logical_path)
+                artifact.add(path, logical_path=logical_path, exclude=excludes)
     for w in caught:
         obj.info(str(w.message))
-    run_id = store.run_named(run_name) if run_name else None
+    run_id = _run_id(obj, store, run_name, new_run)
     with obj.progress(lambda: sum(a.size or 0 for a in artifact.assets), f"adding {name}", as_json) as progress:
         logged = store.log(
-            artifact.name, artifact.sources(), artifact_type=artifact.artifact_type,
+            artifact.name, artifact.sources(), artifact_type=artifact_type,
             version=artifact.version, aliases=artifact.aliases, version_tags=artifact.version_tags,
-            metadata=artifact.metadata, run_id=run_id, progress=progress,
+            metadata=artifact.metadata, run_id=run_id, progress=progress, skip_if_unchanged=skip_if_unchanged,
         )
+    logged["excluded"] = len(artifact.excluded_paths)
+    logged["excluded_paths"] = artifact.excluded_paths
+    excluded = ""
+    if artifact.excluded_paths:
+        shown = ", ".join(artifact.excluded_paths[:3]) + (", ..." if len(artifact.excluded_paths) > 3 else "")
+        excluded = f"; {len(artifact.excluded_paths)} path(s) excluded ({shown})"
     if as_json:
         _emit_json(logged)
+    elif logged["skipped"]:
+        click.echo(
+            f"unchanged: {logged['workspace']}/{logged['name']}:{logged['version']} has the same content; "
+            f"nothing logged (--skip-if-unchanged){excluded}"
+        )
     else:
         click.echo(
             f"logged {logged['workspace']}/{logged['name']}:{logged['version']}: "
             f"{logged['assets_count']} file(s), {human_bytes(logged['size'])}; "
-            f"{human_bytes(logged['stored_bytes'])} new data stored"
+            f"{human_bytes(logged['new_bytes'])} new data stored"
             + (f"; identical to {logged['identical_to']}" if logged["identical_to"] else "")
+            + excluded
         )
 
 
@@ -287,7 +336,7 @@ def list_(obj, artifact_type, as_json):
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", shell_complete=complete_name)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def versions(obj, name, as_json):
@@ -310,7 +359,7 @@ SHOW_ASSETS = 100  # assets listed by text `show` unless --all
 
 
 @main.command()
-@click.argument("ref")
+@click.argument("ref", shell_complete=complete_ref)
 @click.option("--json", "as_json", is_flag=True, help="Print the version and all its assets as JSON.")
 @click.option("--all", "show_all", is_flag=True, help=f"List every asset (text lists the first {SHOW_ASSETS}).")
 @click.pass_obj
@@ -332,6 +381,9 @@ def show(obj, ref, as_json, show_all):
         "manifest_digest": d["manifest_digest"], "artifact_version_id": d["artifact_version_id"],
         "source_experiment_key": d["source_experiment_key"], "created_at": d["created_at"],
         "artifact_tags": d["artifact_tags"],
+        # The same names as in `add --json` and `versions --json` (added, never renamed).
+        "source_run_name": d["source_run_name"], "assets_count": d["assets_count"],
+        "artifact_id": d["artifact_id"],
         "assets": [
             {k: a[k] for k in ("logical_path", "size", "remote", "link", "content_hash", "metadata",
                                "asset_type", "id")}
@@ -365,25 +417,31 @@ STRATEGIES = click.Choice(["fail", "preserve", "overwrite"], case_sensitive=Fals
 
 
 @main.command()
-@click.argument("ref")
+@click.argument("ref", shell_complete=complete_ref)
 @click.argument("dest", type=click.Path(file_okay=False))
 @click.option("--overwrite-strategy", type=STRATEGIES, default="fail", show_default=True,
               help="What to do with existing files that differ.")
-@click.option("--run", "run_name", help="Name of the run that consumes this version (lineage).")
+@click.option("--run", "run_name", help="The run that consumes this version (lineage): a name, reused by "
+              "later commands with the same name, or a run id.")
+@click.option("--new-run", is_flag=True, help="Start a new run called --run NAME instead of adding to the last one.")
+@click.option("--exact", is_flag=True,
+              help="Make DEST match the version: also remove files in DEST that the version does not have "
+              "(never following symlinks; .git and .artstore folders are left alone).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def download(obj, ref, dest, overwrite_strategy, run_name, as_json):
+def download(obj, ref, dest, overwrite_strategy, run_name, new_run, exact, as_json):
     """Write version REF's files under DEST.
 
     \b
     Example:
       artstore download mnist:1.0.0 /tmp/mnist --overwrite-strategy preserve
+      artstore download mnist:2.0.0 ./data --overwrite-strategy overwrite --exact
     """
     store = obj.store
-    run_id = store.run_named(run_name) if run_name else None
+    run_id = _run_id(obj, store, run_name, new_run)
     with obj.progress(lambda: store.describe_ref(ref)["size"], f"downloading {ref}", as_json) as progress:
         result = store.download(ref, dest, overwrite_strategy=overwrite_strategy, run_id=run_id,
-                                progress=progress)
+                                progress=progress, exact=exact)
     for path in result["preserved"]:
         obj.info(f"kept existing {path} (it differs from the version)")
     for path in result["not_downloaded"]:
@@ -395,11 +453,47 @@ def download(obj, ref, dest, overwrite_strategy, run_name, as_json):
             f"downloaded {result['ref']} to {dest}: {len(result['written'])} file(s) written "
             f"({human_bytes(result['bytes'])}), {len(result['unchanged'])} already up to date, "
             f"{len(result['preserved'])} preserved"
+            + (f", {len(result['removed'])} extra path(s) removed" if result["removed"] else "")
         )
+        if result["extra"]:
+            shown = ", ".join(result["extra"][:3]) + (", ..." if len(result["extra"]) > 3 else "")
+            click.echo(f"{len(result['extra'])} extra file(s) in {dest} are not in {result['ref']} ({shown}); "
+                       "--exact removes them")
+
+
+def _run_id(obj, store, run_name, new_run):
+    """The run a --run value means (Store.run_named), named on stderr with its id."""
+    if not run_name:
+        if new_run:
+            raise InvalidInput("--new-run starts a run called --run NAME; give --run too")
+        return None
+    run_id = store.run_named(run_name, new=new_run)
+    name = store.run(run_id)["name"] or run_name
+    obj.info(f"run {name}: {run_id}" + (" (new)" if new_run else "") + f"; '--run {run_id}' adds to this run")
+    return run_id
 
 
 @main.command()
-@click.argument("ref")
+@click.argument("refs", metavar="REF...", nargs=-1, required=True, shell_complete=complete_ref)
+@click.option("--run", "run_name", required=True,
+              help="The run that used the versions: a name (the last run with it) or a run id.")
+@click.option("--new-run", is_flag=True, help="Start a new run called --run NAME instead of adding to the last one.")
+@click.pass_obj
+def use(obj, refs, run_name, new_run):
+    """Record that a run used versions REF... (lineage), without downloading them.
+
+    \b
+    Example:
+      artstore use mnist:production resnet:1.2.0 --run evaluate-7
+    """
+    store = obj.store
+    run_id = _run_id(obj, store, run_name, new_run)
+    for ref in refs:
+        click.echo(f"{store.run(run_id)['name'] or run_id} used {store.use(ref, run_id)}")
+
+
+@main.command()
+@click.argument("ref", shell_complete=complete_ref)
 @click.argument("logical_path")
 @click.pass_obj
 def cat(obj, ref, logical_path):
@@ -416,7 +510,7 @@ def cat(obj, ref, logical_path):
 
 
 @main.command()
-@click.argument("ref")
+@click.argument("ref", shell_complete=complete_ref)
 @click.argument("aliases", nargs=-1, required=True)
 @click.option("--rm", "remove", is_flag=True, help="Remove the aliases instead of setting them.")
 @click.pass_obj
@@ -436,7 +530,7 @@ def alias(obj, ref, aliases, remove):
 
 
 @main.command()
-@click.argument("ref")
+@click.argument("ref", shell_complete=complete_ref)
 @click.argument("tags", nargs=-1, required=True)
 @click.option("--rm", "remove", is_flag=True, help="Remove the tags instead of adding them.")
 @click.pass_obj
@@ -456,8 +550,8 @@ def tag(obj, ref, tags, remove):
 
 
 @main.command()
-@click.argument("ref_a")
-@click.argument("ref_b")
+@click.argument("ref_a", shell_complete=complete_ref)
+@click.argument("ref_b", shell_complete=complete_ref)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def diff(obj, ref_a, ref_b, as_json):
@@ -474,14 +568,20 @@ def diff(obj, ref_a, ref_b, as_json):
     for mark, key in (("+", "added"), ("-", "removed"), ("M", "modified")):
         for path in d[key]:
             click.echo(f"{mark} {path}")
+    for key, (old, new) in d["metadata_changed"].items():
+        click.echo(f"~ metadata {key}: {_json_or_none(old)} -> {_json_or_none(new)}")
     click.echo(
         f"{len(d['unchanged'])} unchanged; {human_bytes(d['bytes_shared'])} shared, "
         f"{human_bytes(d['bytes_new'])} new"
     )
 
 
+def _json_or_none(value):
+    return "(none)" if value is None else json.dumps(value, sort_keys=True)
+
+
 @main.command()
-@click.argument("ref")
+@click.argument("ref", shell_complete=complete_ref)
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "dot", "mermaid"]), default="text",
               show_default=True)
 @click.option("--depth", type=click.IntRange(min=1), help="Hops to walk from REF (default: all).")
@@ -540,7 +640,7 @@ def du(obj, by_artifact, as_json):
 
 
 @main.command()
-@click.argument("ref", required=False)
+@click.argument("ref", required=False, shell_complete=complete_ref)
 @click.option("--read-data", is_flag=True, help="Read and re-hash every stored chunk.")
 @click.option("--remote", "check_remote", is_flag=True,
               help="Also re-list every synced remote asset and report objects that changed or vanished.")
@@ -586,7 +686,7 @@ def _report_verify(obj, result, as_json):
 
 
 @main.command()
-@click.argument("ref")
+@click.argument("ref", shell_complete=complete_ref)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def fetch(obj, ref, as_json):
@@ -619,16 +719,23 @@ def fetch(obj, ref, as_json):
 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Report what would be removed; change nothing.")
+@click.option("--repack-threshold", type=click.FloatRange(0, 1), metavar="F",
+              help="Rewrite packs whose dead share is above F (default: the store config's "
+              "gc_repack_threshold, 0.3); 0 frees every dead byte.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def gc(obj, dry_run, as_json):
+def gc(obj, dry_run, repack_threshold, as_json):
     """Remove data no version references and compact packs.
+
+    A pack with only a few dead bytes is kept as it is (rewriting it would cost more than
+    it frees); the summary says how many bytes stay dead that way.
 
     \b
     Example:
       artstore rm mnist:1.0.0 && artstore gc
+      artstore gc --repack-threshold 0
     """
-    s = obj.store.gc(dry_run=dry_run)
+    s = obj.store.gc(dry_run=dry_run, repack_threshold=repack_threshold)
     if as_json:
         _emit_json(s)
         return
@@ -638,26 +745,36 @@ def gc(obj, dry_run, as_json):
         f"{s['packs_rewritten']} rewritten, {s['chunks_removed']} chunk(s), {s['files_removed']} file(s), "
         f"{s['orphans_removed'] + s['temp_removed']} leftover(s)"
     )
+    if s["dead_bytes_kept"]:
+        click.echo(
+            f"{human_bytes(s['dead_bytes_kept'])} of unreferenced data stay in {s['packs_with_dead_bytes_kept']} "
+            f"pack(s) whose dead share is at most the repack threshold ({s['repack_threshold']:g}); "
+            "'artstore gc --repack-threshold 0' frees them"
+        )
 
 
 @main.command()
-@click.argument("ref")
+@click.argument("refs", metavar="REF...", nargs=-1, required=True, shell_complete=complete_ref)
+@click.option("--force", is_flag=True, help="Also remove versions that an alias (other than latest) names.")
 @click.pass_obj
-def rm(obj, ref):
-    """Delete one version (its aliases go with it); space returns at the next gc.
+def rm(obj, refs, force):
+    """Delete versions (all or none); space returns at the next gc.
+
+    A version that an alias such as 'production' names is kept unless --force (the alias
+    then goes with it).
 
     \b
     Example:
-      artstore rm mnist:1.0.0
+      artstore rm mnist:1.0.0 mnist:1.1.0
+      artstore rm mnist:production --force
     """
-    if ":" not in ref:
-        raise InvalidInput(f"give the version to remove, e.g. '{ref}:1.0.0' (rm deletes one version)")
-    removed = obj.store.delete_version(ref)
-    click.echo(f"removed {removed}; run 'artstore gc' to free its space")
+    for removed in obj.store.delete_versions(refs, force=force):
+        click.echo(f"removed {removed}")
+    obj.info("run 'artstore gc' to free their space")
 
 
 @main.command()
-@click.argument("names_", metavar="[NAME]...", nargs=-1)
+@click.argument("names_", metavar="[NAME]...", nargs=-1, shell_complete=complete_name)
 @click.option("--keep-last", type=int, help="Keep the N highest versions of each artifact.")
 @click.option("--keep-within", metavar="AGE", help="Keep versions created within AGE (30d, 12h, 2w) or since a date.")
 @click.option("--keep-aliased/--no-keep-aliased", default=True, show_default=True,

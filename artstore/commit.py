@@ -38,9 +38,12 @@ def check_metadata(metadata, what="metadata"):
 
 
 def check_type(art, artifact_type):
-    if art["type"] != artifact_type:
+    """Refuse a type other than the artifact's (None: whatever the artifact has)."""
+    if artifact_type is not None and art["type"] != artifact_type:
         raise Conflict(
-            f"artifact {art['workspace']}/{art['name']} has type {art['type']!r}, not {artifact_type!r}"
+            f"artifact {art['workspace']}/{art['name']} has type {art['type']!r}, not {artifact_type!r}; "
+            f"leave out --type (or pass --type {art['type']}; artifact_type={art['type']!r} in Python), "
+            "or choose another artifact name"
         )
 
 
@@ -55,13 +58,27 @@ def check_new_version(existing, version, ref):
     return version
 
 
+def new_bytes(packs):
+    """The bytes a version added to the store, counted as ``diff`` counts ``bytes_new``:
+    the size before compression of each distinct chunk the store did not hold yet
+    (``stored_bytes`` is what that took on disk: compressed, plus pack headers)."""
+    return sum(entry[3] for pack in packs for entry in pack.entries)
+
+
 @nogc
 def log(store, name, sources, *, artifact_type="dataset", version=None, workspace=None,
-        aliases=(), version_tags=(), metadata=None, run_id=None, progress=None):
+        aliases=(), version_tags=(), metadata=None, run_id=None, progress=None, skip_if_unchanged=False):
     """Store ``sources`` as a new version of ``name``; returns its ``describe`` dict plus
-    what the commit cost (stored_bytes, files_read, bytes_read, nodes_added, identical_to)."""
+    what the commit cost (stored_bytes, files_read, bytes_read, nodes_added, identical_to,
+    skipped).
+
+    ``artifact_type`` None means the artifact's own type (``dataset`` for a new one).
+    With ``skip_if_unchanged``, assets whose manifest equals the latest version's log
+    nothing: the latest version is described, with ``skipped`` True and ``stored_bytes`` 0
+    (metadata, aliases and tags given are then not applied)."""
     names.check_name(name, "artifact name")
-    names.check_name(artifact_type, "artifact type")
+    if artifact_type is not None:
+        names.check_name(artifact_type, "artifact type")
     workspace = names.check_name(workspace or store.workspace, "workspace")
     if version is not None:
         version = names.parse_version(version)
@@ -90,15 +107,23 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
             asset_rows = [_asset_row(store, ingestor, src, m)
                           for src, m in zip(sources, asset_metadata, strict=True)]
             ingestor.flush()
-            packs = writer.finish()
             root, nodes = manifests.build(asset_rows)
+            if skip_if_unchanged and known is not None:
+                latest = store.version_rows(known["id"])
+                if latest and latest[-1]["manifest_digest"] == root.hex():
+                    writer.abort()
+                    described = store.describe(known, latest[-1], latest_id=latest[-1]["id"])
+                    return described | {"stored_bytes": 0, "new_bytes": 0, "files_read": ingestor.files_read,
+                                        "bytes_read": ingestor.bytes_read, "nodes_added": 0, "node_bytes": 0,
+                                        "identical_to": latest[-1]["version"], "skipped": True}
+            packs = writer.finish()
             checkpoint("before-commit")
             with store.catalog.transaction() as cat:
                 cat.add_packs(packs)
                 cat.add_files((d, s, blob) for d, (s, blob) in ingestor.new_files.items())
                 nodes_added, node_bytes = store.nodes.save(cat, nodes)
                 checkpoint("nodes-written")
-                art = cat.ensure_artifact(workspace, name, artifact_type)
+                art = cat.ensure_artifact(workspace, name, artifact_type or "dataset")
                 check_type(art, artifact_type)
                 version_id = uuid.uuid4().hex
                 existing = store.version_rows(art["id"])
@@ -127,12 +152,14 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
             raise
         described = store.describe(art, store.catalog.version_by_id(version_id))
         described["stored_bytes"] = sum(p.size for p in packs)
+        described["new_bytes"] = new_bytes(packs)
         described["files_read"] = ingestor.files_read
         described["bytes_read"] = ingestor.bytes_read
         described["nodes_added"] = nodes_added
         described["node_bytes"] = node_bytes
         same = [v["version"] for v in existing if v["manifest_digest"] == root.hex()]
         described["identical_to"] = same[-1] if same else None
+        described["skipped"] = False
         return described
 
 

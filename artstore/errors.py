@@ -1,7 +1,8 @@
 """The ArtstoreError tree: one class per kind of failure, each with its CLI exit code.
 
 The CLI prints ``str(error)`` as one line on stderr and exits with ``error.exit_code``;
-library users catch the classes. Exit codes are fixed by SPEC.md.
+library users catch the classes. The exit codes are the documented ones (user guide,
+"Exit codes"): they are part of the command line's interface and do not change.
 """
 
 

@@ -11,7 +11,7 @@ import os
 
 from . import chunkstore, manifests, tree
 from .catalog import split_chunks
-from .errors import IntegrityError
+from .errors import IntegrityError, InvalidInput
 from .faults import checkpoint
 
 
@@ -27,7 +27,7 @@ def _live(store):
     return internal | set(leaves), files
 
 
-def _plan(store):
+def _plan(store, threshold):
     cat = store.catalog
     live_nodes, live_files = _live(store)
     dead_nodes = [d for d in cat.node_digests() if d not in live_nodes]
@@ -37,8 +37,7 @@ def _plan(store):
             live_chunks.update(split_chunks(blob))
         else:
             dead_files.append(digest)
-    threshold = store.config.storage["gc_repack_threshold"]
-    remove, rewrite, dead_chunks = [], [], []
+    remove, rewrite, dead_chunks, kept = [], [], [], []
     for pack in cat.packs():
         rows = cat.pack_chunks(pack["id"])
         live = [r for r in rows if r[0] in live_chunks]
@@ -50,12 +49,14 @@ def _plan(store):
             # concurrent writer stored twice and that the chunk index never pointed at.
             payload = pack["size"] - chunkstore.overhead(len(rows))
             dead = payload - sum(r[2] for r in live)
-            if payload > 0 and dead / payload > threshold:
+            if payload > 0 and dead > 0 and dead / payload > threshold:
                 rewrite.append((pack, live))
+            elif dead > 0:
+                kept.append(dead)
     known = {p["name"] + ".pack" for p in cat.packs()}
     orphans = [n for n in os.listdir(store.pack_dir) if n not in known]
     temps = os.listdir(store.tmp_dir)
-    return dead_nodes, dead_files, dead_chunks, remove, rewrite, orphans, temps
+    return dead_nodes, dead_files, dead_chunks, remove, rewrite, orphans, temps, kept
 
 
 def _size(path):
@@ -65,9 +66,14 @@ def _size(path):
         return 0
 
 
-def collect(store, dry_run=False, progress=None):
+def collect(store, dry_run=False, progress=None, repack_threshold=None):
+    """Run (or with ``dry_run`` only plan) a collection; returns the summary dict."""
     cat = store.catalog
-    dead_nodes, dead_files, dead_chunks, remove, rewrite, orphans, temps = _plan(store)
+    if repack_threshold is None:
+        repack_threshold = store.config.storage["gc_repack_threshold"]
+    if not 0 <= repack_threshold <= 1:
+        raise InvalidInput(f"the repack threshold must be between 0 and 1, not {repack_threshold}")
+    dead_nodes, dead_files, dead_chunks, remove, rewrite, orphans, temps, kept = _plan(store, repack_threshold)
     orphan_paths = [os.path.join(store.pack_dir, n) for n in orphans]
     temp_paths = [os.path.join(store.tmp_dir, n) for n in temps]
     summary = {
@@ -80,6 +86,11 @@ def collect(store, dry_run=False, progress=None):
         "orphans_removed": len(orphans),
         "temp_removed": len(temps),
         "bytes_freed": 0,
+        # Dead bytes left in packs whose dead share is at or below the threshold: rewriting
+        # a pack for a few dead bytes costs more than it frees; --repack-threshold 0 does it.
+        "dead_bytes_kept": sum(kept),
+        "packs_with_dead_bytes_kept": len(kept),
+        "repack_threshold": repack_threshold,
     }
     freed = sum(p["size"] for p in remove) + sum(map(_size, orphan_paths + temp_paths))
     if dry_run:

@@ -1,18 +1,23 @@
 """History of versions: what changed between two (diff) and which runs produced and
 consumed them (lineage)."""
 
+import json
+
 from . import tree
 from .catalog import split_chunks
 
 
 def diff(store, ref_a, ref_b):
     """Logical paths added / removed / modified / unchanged from A to B, and how many of
-    B's bytes (counted by distinct chunk) are shared with A or new.
+    B's bytes (counted by distinct chunk) are shared with A or new, and which metadata
+    keys changed. ``bytes_new`` is the size before compression of the distinct chunks of
+    B that A lacks: the measure ``add`` reports as new data (commit.new_bytes).
 
     The trees are compared first: subtrees both versions share are not decoded for the
     comparison, only listed for ``unchanged``; their chunks count as shared."""
     _art_a, va = store.resolve(ref_a)
     _art_b, vb = store.resolve(ref_b)
+    meta_a, meta_b = json.loads(va["metadata"]), json.loads(vb["metadata"])
     a_only, b_only, shared = tree.diff(store.nodes, bytes.fromhex(va["manifest_digest"]),
                                        bytes.fromhex(vb["manifest_digest"]))
     a = {e.path: e for e in a_only}
@@ -34,6 +39,13 @@ def diff(store, ref_a, ref_b):
         "unchanged": sorted(e.path for e in unchanged),
         "bytes_shared": sum(chunks_b.values()) - new,
         "bytes_new": new,
+        # Top-level metadata keys whose value differs: [value in A, value in B], None
+        # where a version lacks the key.
+        "metadata_changed": {
+            key: [meta_a.get(key), meta_b.get(key)]
+            for key in sorted(meta_a.keys() | meta_b.keys())
+            if (key in meta_a) != (key in meta_b) or meta_a[key] != meta_b[key]
+        },
     }
 
 
@@ -60,7 +72,7 @@ def lineage(store, ref, depth=None):
     (None: all). Nodes are versions and runs; a run ``produced`` a version, a version
     was ``consumed`` by a run; edges point from producer to consumer."""
     _art, vrow = store.resolve(ref)
-    nodes, edges = {}, set()
+    nodes, edges = {}, {}
     start = "version:" + vrow["id"]
     frontier, hops = [start], 0
     seen = {start}
@@ -73,7 +85,8 @@ def lineage(store, ref, depth=None):
         nxt = []
         for row in rows:
             v, r = "version:" + row["version_id"], "run:" + row["run_id"]
-            edges.add((r, v, "produced") if row["kind"] == "produced" else (v, r, "consumed"))
+            edge = (r, v, "produced") if row["kind"] == "produced" else (v, r, "consumed")
+            edges[edge] = row["at"]
             for node in (v, r):
                 if node not in seen:
                     seen.add(node)
@@ -89,9 +102,10 @@ def lineage(store, ref, depth=None):
                 f"{run['project']}/{ident[:8]}" if run.get("project") else f"run {ident[:8]}"
             )
             nodes[node] = {"id": node, "kind": "run", "label": label}
-    edges = [e for e in edges if e[0] in nodes and e[1] in nodes]
+    # Oldest first: the order in which the runs produced and consumed the versions.
+    edges = sorted(((at, e) for e, at in edges.items() if e[0] in nodes and e[1] in nodes))
     return {
         "root": start,
         "nodes": sorted(nodes.values(), key=lambda n: (n["kind"], n["label"])),
-        "edges": [{"from": f, "to": t, "kind": k} for f, t, k in sorted(edges)],
+        "edges": [{"from": f, "to": t, "kind": k, "at": at} for at, (f, t, k) in edges],
     }

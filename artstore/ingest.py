@@ -7,7 +7,8 @@ Walking policy for a directory given to ``add`` (documented in docs/userguide.rs
   name); a symlink to a directory is not descended (that avoids cycles and surprise
   trees) and is reported as skipped; a dangling symlink is reported as skipped;
 - FIFOs, sockets and device files are reported as skipped;
-- the store's own ``.artstore`` folder is never walked.
+- ``.git``, ``.hg``, ``.svn`` and ``.artstore`` folders are never walked, and ignore.Rules
+  leave out what ``--exclude`` and ``.artstoreignore`` name.
 
 A file is read once: each block is cut by FastCDC, each chunk hashed, the whole-file
 hasher fed, and new chunks appended to the writer's pack. A file that changes while it is
@@ -26,7 +27,7 @@ import unicodedata
 
 import blake3
 
-from . import paths
+from . import ignore, paths
 from .errors import Conflict, InvalidInput, NotFound
 from .nogc import nogc
 
@@ -109,14 +110,18 @@ class DownloadedFile:
 
 
 @nogc
-def walk(root, prefix=None, exclude=None):
+def walk(root, prefix=None, exclude=None, rules=None):
     """LocalFiles for every file under ``root`` and the list of skipped paths with reasons.
 
     Logical paths are relative to ``root`` (below ``prefix`` if given), sorted. Each
-    LocalFile keeps the stat taken here, which ingest uses as its "before" stat."""
+    LocalFile keeps the stat taken here, which ingest uses as its "before" stat.
+    ``rules`` (ignore.Rules) leave paths out and record them; by default only the
+    version-control and store folders are left out."""
     files, skipped = [], []
     exclude = os.path.realpath(exclude) if exclude else None
     base = paths.join_logical(prefix, None) + "/" if prefix else ""
+    rules = rules if rules is not None else ignore.Rules()
+    cut = len(base)  # a logical path minus the prefix: the path the rules match
     stack = [(root, base)]
     while stack:
         directory, logical_dir = stack.pop()
@@ -142,12 +147,14 @@ def walk(root, prefix=None, exclude=None):
                     raise InvalidInput(f"cannot stat {entry.path}: {exc.strerror}") from None
                 if not _PLAIN_NAME.fullmatch(name):
                     name = _logical_name(name, entry.path)
+                if rules.spec is not None and rules.skip_file((logical_dir + name)[cut:]):
+                    continue
                 files.append(LocalFile(entry.path, logical_dir + name, stat_result=file_stat(st)))
                 continue
             full = entry.path
             if is_dir:
-                if (exclude and os.path.realpath(full) == exclude) or (
-                    name == ".artstore" and os.path.isdir(os.path.join(full, "objects"))
+                if (exclude and os.path.realpath(full) == exclude) or rules.skip_dir(
+                    name, (logical_dir + name)[cut:]
                 ):
                     continue
                 stack.append((full, logical_dir + _logical_name(name, full) + "/"))
@@ -164,7 +171,9 @@ def walk(root, prefix=None, exclude=None):
             elif not stat.S_ISREG(st.st_mode):
                 skipped.append((full, "not a regular file (FIFO, socket or device)"))
             else:
-                files.append(LocalFile(full, logical_dir + _logical_name(name, full), stat_result=file_stat(st)))
+                logical = logical_dir + _logical_name(name, full)
+                if rules.spec is None or not rules.skip_file(logical[cut:]):
+                    files.append(LocalFile(full, logical, stat_result=file_stat(st)))
     files.sort(key=_by_logical_path)
     skipped.sort()
     paths.check_unique([f.logical_path for f in files])
@@ -187,8 +196,9 @@ def _logical_name(name, full):
     return name
 
 
-def sources_for_path(path, logical_path=None, exclude=None):
-    """LocalFiles for a path given by the user: a file, or a directory walked recursively."""
+def sources_for_path(path, logical_path=None, exclude=None, rules=None):
+    """LocalFiles for a path given by the user: a file, or a directory walked recursively
+    (``rules``: ignore.Rules for the directory, default: leave out VCS and store folders)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -196,7 +206,7 @@ def sources_for_path(path, logical_path=None, exclude=None):
     except OSError as exc:
         raise InvalidInput(f"cannot stat {path}: {exc.strerror}") from None
     if stat.S_ISDIR(st.st_mode):
-        return walk(os.path.abspath(path), prefix=logical_path, exclude=exclude)
+        return walk(os.path.abspath(path), prefix=logical_path, exclude=exclude, rules=rules)
     if not stat.S_ISREG(st.st_mode):
         raise InvalidInput(f"{path} is not a regular file or directory; give a file or a directory")
     name = logical_path or paths.to_logical(os.path.basename(os.path.abspath(path)))

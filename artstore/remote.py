@@ -75,6 +75,8 @@ def filesystem(scheme, options=None):
             options["token"] = "anon"
         if os.environ.get("STORAGE_EMULATOR_HOST") and "endpoint_url" not in options:
             options["endpoint_url"] = os.environ["STORAGE_EMULATOR_HOST"]
+        # A bounded wait per request: an endpoint that stops answering is exit 7, not a hang.
+        options.setdefault("requests_timeout", 30)
         return fs_module.GCSFileSystem(version_aware=True, skip_instance_cache=True, **options)
     if scheme == "file":
         import fsspec

@@ -15,11 +15,17 @@ def lineage_text(graph):
     lines = [f"{labels[graph['root']]['label']}"]
     if not graph["edges"]:
         lines.append("  (no runs recorded)")
-    for e in graph["edges"]:
+    for e in graph["edges"]:  # oldest first
         src, dst = labels[e["from"]], labels[e["to"]]
         verb = "produced" if e["kind"] == "produced" else "was consumed by"
-        lines.append(f"  {src['kind']} {src['label']} {verb} {dst['kind']} {dst['label']}")
+        lines.append(f"  {_named(src)} {verb} {_named(dst)}")
     return "\n".join(lines)
+
+
+def _named(node):
+    """'run train-3', 'version ws/ds:1.0.0'; an unnamed run's label already says 'run'."""
+    label = node["label"]
+    return label if label.startswith(node["kind"] + " ") else f"{node['kind']} {label}"
 
 
 def lineage_dot(graph):

@@ -14,6 +14,8 @@ a reader is reading. A lock held by a killed process is released by the kernel.
 import getpass
 import json
 import os
+import re
+import shutil
 import time
 import uuid
 
@@ -28,6 +30,7 @@ from . import (
     labels,
     manifests,
     materialize,
+    mirror,
     names,
     paths,
     query,
@@ -47,6 +50,7 @@ STORE_DIRNAME = ".artstore"
 # In a project's git work tree `git add .` must not commit the store: only its config,
 # which names the remotes (never secrets), may be tracked; teammates then pull the data.
 GITIGNORE = "# artstore: only the config belongs in git; the data is shared through remotes.\n*\n!.gitignore\n!config\n"
+_RUN_ID = re.compile("[0-9a-f]{32}")
 
 
 def default_workspace():
@@ -115,16 +119,22 @@ class Store:
     # -- opening ----------------------------------------------------------------------------
 
     @classmethod
-    def init(cls, path=".", workspace=None, chunking=None, storage=None):
-        """Create ``<path>/.artstore`` and return the open store (Conflict if one exists)."""
+    def init(cls, path=".", workspace=None, chunking=None, storage=None, exist_ok=False):
+        """Create ``<path>/.artstore`` and return the open store. If one exists already:
+        with ``exist_ok`` open it as it is (a notebook cell run twice), else Conflict."""
         workspace = names.check_name(workspace or default_workspace(), "workspace")
         path = os.path.abspath(path)
         store_dir = os.path.join(path, STORE_DIRNAME)
         if os.path.exists(store_dir):
-            raise Conflict(f"a store already exists at {store_dir}; use it, or remove it first")
+            if exist_ok:
+                return cls.open(store_dir)
+            raise Conflict(
+                f"a store already exists at {store_dir}; use it, or remove it first "
+                "(from Python, Store.init(path, exist_ok=True) opens it)"
+            )
+        building = store_dir + f".init-{uuid.uuid4().hex[:8]}"
         try:
             os.makedirs(path, exist_ok=True)
-            building = store_dir + f".init-{uuid.uuid4().hex[:8]}"
             os.mkdir(building)
             os.makedirs(os.path.join(building, "objects", "pack"))
             os.makedirs(os.path.join(building, "tmp"))
@@ -136,15 +146,31 @@ class Store:
             os.rename(building, store_dir)
             chunkstore.fsync_dir(path)
         except OSError as exc:
+            if exist_ok and os.path.isfile(os.path.join(store_dir, "config")):
+                # Another process created it first (two scripts starting at once).
+                shutil.rmtree(building, ignore_errors=True)
+                return cls.open(store_dir)
             raise ArtstoreError(f"cannot create a store in {path}: {exc.strerror}") from None
         return cls(store_dir)
 
     @classmethod
-    def open(cls, path=None):
-        """Open the store at ``path`` (project dir or .artstore), ARTSTORE_DIR, or from cwd up."""
-        return cls(find_store_dir(path))
+    def open(cls, path=None, fallback=True):
+        """Open a store. Looked up in this order: ``path`` (a project directory or its
+        .artstore), the ARTSTORE_DIR environment variable, a ``.artstore`` in the current
+        directory or a parent, and, with ``fallback`` (the default), the per-user store
+        (``$XDG_DATA_HOME/artstore``, else ``~/.local/share/artstore``), created on first
+        use and named once on stderr."""
+        try:
+            return cls(find_store_dir(path))
+        except NotFound:
+            if not fallback or path is not None or os.environ.get("ARTSTORE_DIR"):
+                raise
+        from . import userstore
+
+        return userstore.open_user_store(cls)
 
     def close(self):
+        """Close the catalog connection (a store is also a context manager)."""
         self.catalog.close()
 
     def __enter__(self):
@@ -164,6 +190,8 @@ class Store:
         return row
 
     def list_artifacts(self, artifact_type=None):
+        """One dict per artifact (of ``artifact_type`` if given): workspace, name, type,
+        latest (its highest version) and versions (how many)."""
         out = []
         for art in self.catalog.list_artifacts(artifact_type):
             rows = sorted(self.catalog.version_rows(art["id"]), key=_semver_key)
@@ -181,14 +209,18 @@ class Store:
         return sorted(self.catalog.version_rows(artifact_id), key=_semver_key)
 
     def versions(self, name, workspace=None):
-        """SPEC.md's `versions` rows for an artifact, lowest version first."""
+        """One dict per version of an artifact, lowest version first: version, aliases,
+        tags, created_at, size, assets (the count), manifest_digest, and under the names
+        ``describe`` uses: assets_count, artifact_version_id, source_experiment_key,
+        source_run_name."""
         if workspace is None and "/" in name:
             workspace, name, _ = names.parse_ref(name)
         art = self.artifact(name, workspace)
         rows = self.version_rows(art["id"])
+        keys = ("version", "aliases", "tags", "created_at", "size", "manifest_digest", "assets_count",
+                "artifact_version_id", "source_experiment_key", "source_run_name")
         return [
-            {k: d[k] for k in ("version", "aliases", "tags", "created_at", "size", "manifest_digest")}
-            | {"assets": d["assets_count"]}
+            {k: d[k] for k in keys} | {"assets": d["assets_count"]}
             for d in (self.describe(art, row, latest_id=rows[-1]["id"]) for row in rows)
         ]
 
@@ -276,12 +308,15 @@ class Store:
         )
 
     def log(self, name, sources, *, artifact_type="dataset", version=None, workspace=None,
-            aliases=(), version_tags=(), metadata=None, run_id=None, progress=None):
+            aliases=(), version_tags=(), metadata=None, run_id=None, progress=None, skip_if_unchanged=False):
         """Store ``sources`` (ingest.LocalFile / InMemory / StoredFile / RemoteRef ...) as a
-        new version and return its ``describe`` dict. Everything or nothing is logged."""
+        new version and return its ``describe`` dict. Everything or nothing is logged.
+        ``artifact_type`` None keeps the artifact's type; ``skip_if_unchanged`` logs nothing
+        when the assets equal the latest version's (the result then has ``skipped`` True)."""
         return commit.log(self, name, sources, artifact_type=artifact_type, version=version,
                           workspace=workspace, aliases=aliases, version_tags=version_tags,
-                          metadata=metadata, run_id=run_id, progress=progress)
+                          metadata=metadata, run_id=run_id, progress=progress,
+                          skip_if_unchanged=skip_if_unchanged)
 
     def check_writable(self):
         if not os.access(self.dir, os.W_OK) or not os.access(self.tmp_dir, os.W_OK):
@@ -320,9 +355,15 @@ class Store:
         ids = (cid for e in entries for cid in e.chunk_ids)
         return chunkstore.ChunkSource(self.pack_dir, self.catalog.chunk_locations(ids))
 
-    def download(self, ref, dest, overwrite_strategy=False, run_id=None, progress=None):
-        """Write a version's local assets under ``dest``. Returns a summary dict."""
+    def download(self, ref, dest, overwrite_strategy=False, run_id=None, progress=None, exact=False):
+        """Write a version's local assets under ``dest``. Returns a summary dict.
+
+        Files already in ``dest`` that the version does not have are listed in ``extra``;
+        with ``exact`` they are removed instead (``removed``), and so are directories left
+        empty, so that ``dest`` matches the version (mirror.py: symlinks are never
+        followed, and ``.git``/``.artstore`` folders are left alone)."""
         strategy = materialize.normalize_strategy(overwrite_strategy)
+        existed = os.path.isdir(dest)
         with self.lock.shared():
             art, vrow = self.resolve(ref)
             manifest = manifests.Manifest(self, vrow)
@@ -336,6 +377,7 @@ class Store:
                 )
             finally:
                 source.close()
+            found = mirror.extra_paths(dest, {e.path for e in manifest.entries()}, exact) if existed else []
             stat_rows = ingest.stat_rows_for(dest, written + unchanged)
             with self.catalog.transaction() as cat:
                 cat.stat_cache_put(stat_rows)
@@ -351,6 +393,8 @@ class Store:
             "unchanged": [e.logical_path for e in unchanged],
             "preserved": [e.logical_path for e in preserved],
             "bytes": sum(e.size for e in written),
+            "extra": [] if exact else [p for p in found if not p.endswith("/")],
+            "removed": found if exact else [],
         }
 
     def download_asset(self, ref, logical_path, target, overwrite_strategy=False):
@@ -426,16 +470,29 @@ class Store:
         with self.catalog.transaction() as cat:
             cat.ensure_run(run_id, project, name)
 
-    def run_named(self, name):
-        """The id of the most recent run called ``name``, creating the run if there is none."""
+    def run_named(self, name, new=False):
+        """The run id a ``--run`` value means. A run id (32 hex characters, as printed by
+        the command) names that run. A name means the most recent run with that name,
+        reused so that several commands add to one run, or a new run if there is none
+        or ``new`` is true (the fresh run is then the one the name means)."""
+        if not new and _RUN_ID.fullmatch(name or "") and self.catalog.run(name) is not None:
+            return name
         names.check_name(name, "run name")
         with self.catalog.transaction() as cat:
             row = cat.run_by_name(name)
-            if row is not None:
+            if row is not None and not new:
                 return row["id"]
             run_id = uuid.uuid4().hex
             cat.ensure_run(run_id, None, name)
             return run_id
+
+    def use(self, ref, run_id):
+        """Record that run ``run_id`` consumed version ``ref`` without downloading it
+        (``Experiment.get_artifact`` records the same). Returns the version's ref."""
+        with self.lock.shared():
+            art, vrow = self.resolve(ref)
+            self.record_lineage(run_id, vrow["id"], "consumed")
+        return f"{art['workspace']}/{art['name']}:{vrow['version']}"
 
     def end_run(self, run_id):
         with self.catalog.transaction() as cat:
@@ -594,6 +651,8 @@ class Store:
     # -- maintenance --------------------------------------------------------------------------
 
     def du(self):
+        """Space used: logical_bytes (the sum of every version's size), stored_bytes (the
+        packs on disk), dedup_ratio, and how many chunks, files and versions there are."""
         t = self.catalog.totals()
         t["dedup_ratio"] = round(t["logical_bytes"] / t["stored_bytes"], 3) if t["stored_bytes"] else 1.0
         return t
@@ -608,15 +667,39 @@ class Store:
         """Remove the versions no rule keeps (retention.prune); space returns at gc."""
         return retention.prune(self, names, keep_last, keep_within, keep_aliased, keep_tagged, dry_run)
 
-    def delete_version(self, ref):
-        """Remove one version; its aliases go with it and its bytes return at the next gc."""
+    def delete_version(self, ref, force=False):
+        """Remove one version (``name:version_or_alias``); see delete_versions."""
+        return self.delete_versions([ref], force)[0]
+
+    def delete_versions(self, refs, force=False):
+        """Remove versions in one transaction (all or none); their bytes return at the next
+        gc. A version that an alias other than ``latest`` names is refused (Conflict,
+        naming the aliases) unless ``force``: the alias goes with it. Returns the refs."""
+        found = {}
         with self.lock.shared():
-            art, vrow = self.resolve(ref)
+            for ref in refs:
+                if isinstance(ref, str) and ":" not in ref:
+                    raise InvalidInput(
+                        f"give the version to remove, e.g. '{ref}:1.0.0' (rm deletes versions, not artifacts)"
+                    )
+                art, vrow = self.resolve(ref)
+                found[vrow["id"]] = (art, vrow)
+            if not force:
+                for art, vrow in found.values():
+                    held = self.catalog.aliases_of_version(vrow["id"])
+                    if held:
+                        raise Conflict(
+                            f"{art['workspace']}/{art['name']}:{vrow['version']} holds the alias(es) "
+                            f"{', '.join(sorted(held))}; nothing was removed; pass --force (force=True) "
+                            "to remove it and its aliases, or move them first with 'artstore alias'"
+                        )
             checkpoint("before-rm-commit")
             with self.catalog.transaction() as cat:
-                cat.delete_version(vrow["id"])
-                cat.delete_artifact_if_empty(art["id"])
-        return f"{art['workspace']}/{art['name']}:{vrow['version']}"
+                for _art, vrow in found.values():
+                    cat.delete_version(vrow["id"])
+                for art_id in {art["id"] for art, _ in found.values()}:
+                    cat.delete_artifact_if_empty(art_id)
+        return [f"{art['workspace']}/{art['name']}:{vrow['version']}" for art, vrow in found.values()]
 
     def remote_asset_count(self):
         return len(fetch_mod.synced_remote_assets(self))
@@ -637,7 +720,10 @@ class Store:
             result["ok"] = not result["problems"]
         return result
 
-    def gc(self, dry_run=False, progress=None):
-        """Remove what no version references; rewrite mostly-dead packs. Returns a summary."""
+    def gc(self, dry_run=False, progress=None, repack_threshold=None):
+        """Remove what no version references; rewrite packs whose dead share is above
+        ``repack_threshold`` (default: the config's ``gc_repack_threshold``; 0 rewrites
+        every pack with a dead byte). Returns a summary; ``dead_bytes_kept`` counts what
+        stays in packs below the threshold."""
         with self.lock.exclusive():
-            return gc_mod.collect(self, dry_run=dry_run, progress=progress)
+            return gc_mod.collect(self, dry_run=dry_run, progress=progress, repack_threshold=repack_threshold)

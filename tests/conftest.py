@@ -13,6 +13,12 @@ os.environ.pop("ARTSTORE_DIR", None)
 os.environ.pop("ARTSTORE_FAULT", None)
 
 
+@pytest.fixture(autouse=True)
+def _user_store_in_tmp(tmp_path_factory, monkeypatch):
+    """Never let a test reach the real per-user store under ~/.local/share."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.getbasetemp() / "xdg-data"))
+
+
 @pytest.fixture
 def project(tmp_path):
     """A project directory with an initialised store."""

@@ -173,7 +173,7 @@ def test_the_search_index_follows_every_label_change_and_verify_checks_it(projec
         assert {r["ref"] for r in store.search_rows("vision-set")} == {"ws/mnist:1.0.0", "ws/mnist:2.0.0"}
         store.remove_version_tags("mnist:1.0.0", ["cleaned"])
         assert store.search_rows("cleaned") == []
-        store.delete_version("resnet50:1.0.0")
+        store.delete_version("resnet50:1.0.0", force=True)
         assert store.search_rows("release") == []
         assert store.verify()["ok"]
         conn = sqlite3.connect(store.catalog.path)

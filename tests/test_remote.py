@@ -309,7 +309,7 @@ def test_endpoint_down_is_exit_7_quickly(scheme, monkeypatch):
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", dead)
     start = time.monotonic()
     with pytest.raises(RemoteUnavailable) as info:
-        Artifact("x", "dataset").add_remote(f"{scheme}://bucket/prefix")
+        Artifact("x", "dataset").add_remote(f"{scheme}://bucket/prefix", on_sync_error="raise")
     assert info.value.exit_code == 7 and "\n" not in str(info.value)
     assert time.monotonic() - start < 60
 
@@ -320,7 +320,8 @@ def test_missing_bucket_is_exit_7(backend):
             Artifact("x", "dataset").add_remote(backend.uri("no-such-dir", "x"))
         return
     with pytest.raises(RemoteUnavailable, match="bucket"):
-        Artifact("x", "dataset").add_remote(backend.uri("no-such-bucket-" + uuid.uuid4().hex[:8], "x"))
+        Artifact("x", "dataset").add_remote(backend.uri("no-such-bucket-" + uuid.uuid4().hex[:8], "x"),
+                                            on_sync_error="raise")
 
 
 def test_cli_add_fetch_verify_remote(s3_url, project, tmp_path):
@@ -380,7 +381,7 @@ def test_update_flow_keeps_remote_assets(backend, experiment, tmp_path):
         ("a.txt", True), ("notes.txt", False), ("sub/b.bin", True)]
 
 
-def test_no_credentials_is_exit_7(s3_url, monkeypatch, tmp_path):
+def test_no_credentials_is_exit_7(s3_url, monkeypatch, tmp_path, project):
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_url)
@@ -388,7 +389,35 @@ def test_no_credentials_is_exit_7(s3_url, monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(RemoteUnavailable, match="credential"):
-        Artifact("x", "dataset").add_remote("s3://bucket/prefix")
+        Artifact("x", "dataset").add_remote("s3://bucket/prefix", on_sync_error="raise")
+    # The CLI is strict by default (exit 7), and falls back like Comet when told to.
+    r = run_cli("add", "x", "s3://bucket/prefix", cwd=project)
+    assert r.code == 7 and "credential" in r.err, r
+    r = run_cli("add", "x", "s3://bucket/prefix", "--sync-fallback", "--json", cwd=project)
+    assert r.code == 0 and "could not list s3://bucket/prefix" in r.err, r
+    assert r.json()["assets_count"] == 1
+
+
+def test_no_credentials_in_python_warns_and_keeps_an_opaque_reference(s3_url, monkeypatch, tmp_path, store):
+    """Comet's SDK, when it cannot list an s3:// or gs:// URI, warns and logs the URI as one
+    not-synced remote asset whose metadata records the error; so does artstore's API."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_url)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    artifact = Artifact("x", "dataset")
+    with pytest.warns(UserWarning, match="could not list s3://bucket/prefix.*opaque"):
+        artifact.add_remote("s3://bucket/prefix", metadata={"k": 1})
+    [asset] = artifact.assets
+    assert asset.remote and asset.link == "s3://bucket/prefix" and asset.logical_path == "prefix"
+    assert asset.metadata["synced"] is False and "credential" in asset.metadata["error_message"]
+    assert asset.metadata["k"] == 1
+    with Experiment(store=store) as exp:
+        logged = exp.log_artifact(artifact)
+        with pytest.warns(UserWarning, match="not downloaded: prefix is an opaque remote reference"):
+            logged.download(str(tmp_path / "out"))
 
 
 def test_storage_options_from_store_config(s3_url, project, monkeypatch):

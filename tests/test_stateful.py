@@ -84,7 +84,7 @@ class CatalogMachine(RuleBasedStateMachine):
     def rm(self, data):
         name = data.draw(st.sampled_from(sorted(n for n in self.model if self.model[n])))
         version = data.draw(st.sampled_from(self._versions(name)))
-        self.store.delete_version(f"{name}:{version}")
+        self.store.delete_version(f"{name}:{version}", force=True)
         del self.model[name][version]
         if not self.model[name]:
             del self.model[name]
