@@ -436,6 +436,23 @@ class Catalog:
             [(a, v, d, at) for a, v, d in rows],
         )
 
+    def version_labels(self, artifact_id):
+        """({version id: sorted aliases}, {version id: sorted tags}, {run id: run name}) for
+        every version of an artifact."""
+        aliases, tags = {}, {}
+        with sql_errors(self.path):
+            for vid, alias in self.conn.execute(
+                    "SELECT version_id, alias FROM aliases WHERE artifact_id = ? ORDER BY alias", (artifact_id,)):
+                aliases.setdefault(vid, []).append(alias)
+            for vid, tag in self.conn.execute(
+                    "SELECT t.version_id, t.tag FROM version_tags t JOIN versions v ON v.id = t.version_id "
+                    "WHERE v.artifact_id = ? ORDER BY t.tag", (artifact_id,)):
+                tags.setdefault(vid, []).append(tag)
+            runs = dict(self.conn.execute(
+                "SELECT r.id, r.name FROM runs r WHERE r.id IN "
+                "(SELECT run_id FROM versions WHERE artifact_id = ? AND run_id IS NOT NULL)", (artifact_id,)))
+        return aliases, tags, runs
+
     def aliases_of_version(self, version_id):
         return sorted(
             r["alias"] for r in self.query("SELECT alias FROM aliases WHERE version_id = ?", (version_id,))

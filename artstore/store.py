@@ -217,12 +217,22 @@ class Store:
             workspace, name, _ = names.parse_ref(name)
         art = self.artifact(name, workspace)
         rows = self.version_rows(art["id"])
-        keys = ("version", "aliases", "tags", "created_at", "size", "manifest_digest", "assets_count",
-                "artifact_version_id", "source_experiment_key", "source_run_name")
-        return [
-            {k: d[k] for k in keys} | {"assets": d["assets_count"]}
-            for d in (self.describe(art, row, latest_id=rows[-1]["id"]) for row in rows)
-        ]
+        # Labels and run names of every version in three queries (one per version each cost
+        # 0.3 s at 1,000 versions).
+        aliases, tags, run_names = self.catalog.version_labels(art["id"])
+        out = []
+        for row in rows:
+            mine = aliases.get(row["id"], [])
+            if row is rows[-1]:
+                mine = sorted(set(mine) | {"latest"})
+            out.append({
+                "version": row["version"], "aliases": mine, "tags": tags.get(row["id"], []),
+                "created_at": row["created_at"], "size": row["size"], "manifest_digest": row["manifest_digest"],
+                "assets_count": row["asset_count"], "artifact_version_id": row["id"],
+                "source_experiment_key": row["run_id"], "source_run_name": run_names.get(row["run_id"]),
+                "assets": row["asset_count"],
+            })
+        return out
 
     def resolve(self, name, workspace=None, version_or_alias=None):
         """(artifact row, version row) for a reference; no version means latest."""
