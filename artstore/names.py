@@ -70,6 +70,7 @@ def is_version(value):
 
 
 _SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?")
+SEMVER = _SEMVER
 _NO_PRERELEASE = ((2, b""),)  # sorts after every prerelease, as SemVer says
 
 

@@ -246,8 +246,13 @@ class Store:
             raise NotFound(f"artifact {ref} has no versions")
         if version_or_alias is None or version_or_alias == "latest":
             return art, rows[-1]
-        if names.is_version(str(version_or_alias)):
-            row = self.catalog.version_by_number(art["id"], str(names.parse_version(str(version_or_alias))))
+        text = str(version_or_alias)
+        # A plain SemVer string names itself: no need to import semantic_version (50 ms of
+        # start-up) to look it up; anything else goes through the full parser.
+        if names.SEMVER.fullmatch(text) or names.is_version(text):
+            row = self.catalog.version_by_number(art["id"], text) if names.SEMVER.fullmatch(text) else None
+            if row is None:
+                row = self.catalog.version_by_number(art["id"], str(names.parse_version(text)))
             if row is None:
                 raise NotFound(
                     f"artifact {ref} has no version {version_or_alias}; see 'artstore versions {art['name']}'"
