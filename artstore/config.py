@@ -45,6 +45,11 @@ def write_new(path, workspace, chunking=None, storage=None):
     parser["store"] = {"format": str(FORMAT_VERSION), "workspace": workspace}
     parser["chunking"] = {k: str(v) for k, v in chunking.items()}
     parser["storage"] = {k: str(v) for k, v in storage.items()}
+    _write(path, parser)
+
+
+def _write(path, parser):
+    """Write the config whole, durably, and rename it into place."""
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         parser.write(f)
@@ -124,9 +129,4 @@ def _rewrite(path, change):
     with open(path) as f:
         parser.read_file(f)
     change(parser)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        parser.write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    _write(path, parser)

@@ -100,3 +100,23 @@ def without_dac_override():
     for cap in (cap_dac_override, cap_dac_read_search):
         if libc.prctl(pr_capbset_drop, cap, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
+@pytest.fixture(scope="session")
+def s3_url():
+    """A moto S3 server on 127.0.0.1 for the session (test_remote, test_sync)."""
+    from test_remote import start_moto
+
+    server, url = start_moto()
+    yield url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_url():
+    """A fake-gcs-server on 127.0.0.1 for the session (test_remote, test_sync)."""
+    from test_remote import start_fake_gcs, stop_fake_gcs
+
+    server, url = start_fake_gcs()
+    yield url
+    stop_fake_gcs(server)

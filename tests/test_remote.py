@@ -43,20 +43,6 @@ def stop_fake_gcs(server):
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def s3_url():
-    server, url = start_moto()
-    yield url
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def gcs_url():
-    server, url = start_fake_gcs()
-    yield url
-    stop_fake_gcs(server)
-
-
 class S3:
     scheme = "s3"
 

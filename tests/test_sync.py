@@ -11,7 +11,7 @@ import pytest
 from conftest import read_tree, run_cli, write_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_remote import GCS, S3, Local, start_fake_gcs, start_moto, stop_fake_gcs
+from test_remote import GCS, S3, Local
 
 from artstore import Conflict, Store
 from artstore.ingest import InMemory, sources_for_path
@@ -21,27 +21,13 @@ from artstore.ingest import InMemory, sources_for_path
 pytestmark = pytest.mark.filterwarnings("ignore:Sending a large body directly:ResourceWarning")
 
 
-@pytest.fixture(scope="module")
-def s3_server():
-    server, url = start_moto()
-    yield url
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def gcs_server():
-    server, url = start_fake_gcs()
-    yield url
-    stop_fake_gcs(server)
-
-
 @pytest.fixture(params=["file", "s3", "gcs"])
 def remote_url(request, tmp_path, monkeypatch):
     """A fresh, empty remote on each backend, and the environment that reaches it."""
     if request.param == "s3":
-        b = S3(request.getfixturevalue("s3_server"))
+        b = S3(request.getfixturevalue("s3_url"))
     elif request.param == "gcs":
-        b = GCS(request.getfixturevalue("gcs_server"))
+        b = GCS(request.getfixturevalue("gcs_url"))
     else:
         b = Local(tmp_path / "remotes")
     for key, value in b.env.items():
