@@ -35,10 +35,19 @@ FOOTER = struct.Struct("<IQ8s")
 RAW = 0
 ZSTD = 1
 _IOV_MAX = min(os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024, 1024)
-COMPRESSIONS = {"none": RAW, "zstd": ZSTD}
+# How a store compresses (config ``[storage] compression``); each chunk's index entry then
+# records what was done to it (RAW or ZSTD). See docs/storage.rst, "Compression".
+MODES = ("none", "zstd", "auto")
+DEFAULT_LEVEL = 3
 TMP_PREFIX = "pack-"
 # zstd is kept only when it saves at least this fraction of a chunk.
 _MIN_SAVING = 1 / 8
+# ``auto`` first compresses a 4 KiB sample from the middle of the chunk at zstd level 1
+# (4 us on incompressible data, against 20 us for the whole chunk at level 3): a sample
+# that saves less than 1/16 marks the chunk as incompressible and it is stored raw
+# without a full attempt. Chunks of at most twice the sample go straight to the full try.
+_PROBE = 4096
+_PROBE_MIN_SAVING = 1 / 16
 
 
 def chunk_id(data):
@@ -56,10 +65,40 @@ def fsync_dir(path):
 
 
 def _zstd():
-    # Imported on first use: most stores never compress and CLI start-up matters.
+    # Imported on first use: listing versions must not pay for it (see cli.py start-up).
     import zstandard
 
     return zstandard
+
+
+class Encoder:
+    """Turns a chunk into its stored bytes under a store's compression mode. Not
+    thread-safe (zstd contexts are reused): one per thread."""
+
+    def __init__(self, mode="auto", level=DEFAULT_LEVEL):
+        if mode not in MODES:
+            raise InvalidInput(f"unknown compression {mode!r}; use one of {', '.join(MODES)}")
+        self.mode = mode
+        self.level = level
+        if mode != "none":
+            zstd = _zstd()
+            self._full = zstd.ZstdCompressor(level=level)
+            self._probe = zstd.ZstdCompressor(level=1) if mode == "auto" else None
+
+    def encode(self, data):
+        """(stored bytes, RAW or ZSTD) for one chunk."""
+        if self.mode == "none":
+            return data, RAW
+        n = len(data)
+        if self._probe is not None and n > 2 * _PROBE:
+            middle = (n - _PROBE) // 2
+            sample = memoryview(data)[middle:middle + _PROBE]
+            if len(self._probe.compress(sample)) > _PROBE * (1 - _PROBE_MIN_SAVING):
+                return data, RAW
+        packed = self._full.compress(data)
+        if len(packed) <= n * (1 - _MIN_SAVING):
+            return packed, ZSTD
+        return data, RAW
 
 
 class SealedPack:
@@ -74,84 +113,83 @@ class SealedPack:
 class PackWriter:
     """Appends chunks to packs that this writer owns alone, sealing them as they fill.
 
-    The caller's thread decides what goes where (offsets, index entries, compression); a
-    background thread does the file work (write, hash, fsync, rename), so that writing
-    one block overlaps with reading, cutting and hashing the next. Buffers handed to
-    ``add`` must stay unchanged until ``finish`` (ingest hands over copies).
-    Nothing is visible to readers until a sealed pack is referenced by a catalog commit;
-    ``abort()`` deletes everything this writer made, ``finish()`` seals the last pack."""
+    The caller's thread only batches chunks. With compression on, each batch is encoded
+    by a pool of two threads (zstd releases the GIL) while the caller reads, cuts and
+    hashes the next blocks; a file thread lays the encoded chunks out in packs, in the
+    order they were added, writes them, and hands each full pack to a sealer thread
+    (fsync, rename). Buffers handed to ``add`` must stay unchanged until ``finish``
+    (ingest hands over copies). Nothing is visible to readers until a sealed pack is
+    referenced by a catalog commit; ``abort()`` deletes everything this writer made,
+    ``finish()`` seals the last pack."""
 
     _BATCH_BYTES = 4 << 20
     _QUEUE_BATCHES = 16  # at most ~64 MiB of chunk data waiting to be written
+    ENCODE_THREADS = 2
 
-    def __init__(self, pack_dir, tmp_dir, *, compression="none", target_size=64 << 20):
-        if compression not in COMPRESSIONS:
-            raise InvalidInput(f"unknown compression {compression!r}; use one of {sorted(COMPRESSIONS)}")
+    def __init__(self, pack_dir, tmp_dir, *, compression="none", compression_level=DEFAULT_LEVEL,
+                 target_size=64 << 20):
+        Encoder(compression, compression_level)  # refuses an unknown mode here, not on a thread
         self.pack_dir = pack_dir
         self.tmp_dir = tmp_dir
-        self.compression = COMPRESSIONS[compression]
+        self.compression = compression
+        self.compression_level = compression_level
         self.target_size = target_size
-        self._compressor = None
-        self._entries = None  # index entries of the open pack; None when no pack is open
-        self._offset = 0
         self._batch = []
         self._batch_bytes = 0
-        self._file_worker = _PackFileWorker(pack_dir, tmp_dir, self._QUEUE_BATCHES)
+        self._pool = None
+        self._local = threading.local()
+        self._file_worker = _PackFileWorker(pack_dir, tmp_dir, self._QUEUE_BATCHES, target_size)
 
     @property
     def sealed(self):
         return self._file_worker.sealed
 
-    def _encode(self, data):
-        if self.compression == ZSTD:
-            if self._compressor is None:
-                self._compressor = _zstd().ZstdCompressor(level=3)
-            packed = self._compressor.compress(data)
-            if len(packed) <= len(data) * (1 - _MIN_SAVING):
-                return packed, ZSTD
-        return data, RAW
-
     def add(self, cid, data):
         """Append one chunk (``cid`` must be chunk_id(data); the caller has computed it)."""
-        if self._entries is None:
-            header = PACK_MAGIC + os.urandom(16)
-            self._file_worker.send(("open", header))
-            self._entries = []
-            self._offset = len(header)
-        stored, how = self._encode(data)
-        self._entries.append((cid, self._offset, len(stored), len(data), how))
-        self._offset += len(stored)
-        self._batch.append(stored)
-        self._batch_bytes += len(stored)
+        self._batch.append((cid, data))
+        self._batch_bytes += len(data)
         if self._batch_bytes >= self._BATCH_BYTES:
             self._flush()
-        if self._offset >= self.target_size:
-            self._seal()
 
     def _flush(self):
-        if self._batch:
-            self._file_worker.send(("data", self._batch))
-            self._batch, self._batch_bytes = [], 0
+        if not self._batch:
+            return
+        batch, self._batch, self._batch_bytes = self._batch, [], 0
+        if self.compression == "none":
+            self._file_worker.send(("chunks", [(cid, data, len(data), RAW) for cid, data in batch]))
+            return
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor  # not at start-up (see cli.py)
 
-    def _seal(self):
-        self._flush()
-        self._file_worker.send(("seal", self._entries))
-        self._entries = None
+            self._pool = ThreadPoolExecutor(self.ENCODE_THREADS, thread_name_prefix="artstore-encoder")
+        self._file_worker.send(("chunks", self._pool.submit(self._encode_batch, batch)))
+
+    def _encode_batch(self, batch):
+        """(id, stored bytes, size, compression) per chunk of a batch (an encoder thread)."""
+        encoder = getattr(self._local, "encoder", None)
+        if encoder is None:
+            encoder = self._local.encoder = Encoder(self.compression, self.compression_level)
+        out = []
+        for cid, data in batch:
+            stored, how = encoder.encode(data)
+            out.append((cid, stored, len(data), how))
+        return out
 
     def finish(self):
         """Seal the open pack, if any, and return every pack this writer sealed."""
-        if self._entries:
-            self._seal()
-        elif self._entries is not None:
-            self._file_worker.send(("discard", None))
-            self._entries = None
-        return self._file_worker.close()
+        try:
+            self._flush()
+            if self._file_worker.started:
+                self._file_worker.send(("finish", None))
+            return self._file_worker.close()
+        finally:
+            self._stop_pool()
 
     def abort(self):
         """Delete the open pack and every pack sealed but never committed."""
         self._batch = []
-        self._entries = None
         self._file_worker.close(abort=True)
+        self._stop_pool()
         for pack in self._file_worker.sealed:
             try:
                 os.unlink(os.path.join(self.pack_dir, pack.name + ".pack"))
@@ -159,22 +197,35 @@ class PackWriter:
                 pass
         self._file_worker.sealed = []
 
+    def _stop_pool(self):
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
 
 class _PackFileWorker:
-    """The thread that writes pack files in order; a second thread fsyncs and renames each
-    full pack, so writing the next pack goes on while the disk flushes the last one."""
+    """The thread that lays chunks out in packs and writes them in order; a second thread
+    fsyncs and renames each full pack, so writing the next pack goes on while the disk
+    flushes the last one."""
 
-    def __init__(self, pack_dir, tmp_dir, depth):
+    def __init__(self, pack_dir, tmp_dir, depth, target_size):
         self.pack_dir = pack_dir
         self.tmp_dir = tmp_dir
+        self.target_size = target_size
         self.sealed = []
         self.error = None
         self._queue = queue.Queue(maxsize=depth)
         self._thread = None
         self._file = None
         self._tmp_path = None
+        self._entries = None  # index entries of the open pack; None when no pack is open
+        self._offset = 0
         self._sealer = None
         self._sealing = []
+
+    @property
+    def started(self):
+        return self._thread is not None
 
     def send(self, op):
         if self.error is not None:
@@ -220,12 +271,38 @@ class _PackFileWorker:
                 self.error = exc
                 self._discard()
 
-    def _open(self, header):
+    def _chunks(self, chunks):
+        """Lay out and write a batch: ``[(id, stored bytes, size, compression)]`` or the
+        future of one (batches arrive in the order they were added, so the layout is too)."""
+        if hasattr(chunks, "result"):
+            chunks = chunks.result()
+        buffers = []
+        for cid, stored, size, how in chunks:
+            if self._entries is None:
+                self._open()
+            self._entries.append((cid, self._offset, len(stored), size, how))
+            self._offset += len(stored)
+            buffers.append(stored)
+            if self._offset >= self.target_size:
+                self._data(buffers)
+                buffers = []
+                self._seal()
+        if buffers:
+            self._data(buffers)
+
+    def _finish(self, _arg):
+        if self._entries:
+            self._seal()
+        self._discard()
+
+    def _open(self):
         self._tmp_path = os.path.join(self.tmp_dir, f"{TMP_PREFIX}{uuid.uuid4().hex}.tmp")
         self._file = open(self._tmp_path, "xb", buffering=0)
-        self._header = header
+        self._header = PACK_MAGIC + os.urandom(16)
+        self._entries = []
         self._size = 0
-        self._write(header)
+        self._write(self._header)
+        self._offset = len(self._header)
 
     def _write(self, data):
         self._data([data])
@@ -245,7 +322,8 @@ class _PackFileWorker:
             if views and n:
                 views[0] = views[0][n:]
 
-    def _seal(self, entries):
+    def _seal(self):
+        entries, self._entries = self._entries, None
         index_offset = self._size
         index = b"".join(INDEX_ENTRY.pack(*entry) for entry in entries)
         self._write(index + FOOTER.pack(len(entries), index_offset, INDEX_MAGIC))
@@ -278,6 +356,7 @@ class _PackFileWorker:
         self.sealed.append(SealedPack(name, size, entries))
 
     def _discard(self, _arg=None):
+        self._entries = None
         if self._file is not None:
             self._file.close()
             self._file = None
