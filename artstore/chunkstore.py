@@ -380,13 +380,27 @@ def overhead(entries):
     return HEADER_SIZE + entries * INDEX_ENTRY.size + FOOTER.size
 
 
+_decompressors = threading.local()
+
+
+def _decompress(stored, size, cid, where):
+    """The bytes of a zstd frame holding ``size`` bytes (unverified)."""
+    dctx = getattr(_decompressors, "dctx", None)
+    if dctx is None:  # one per thread: a decompression context is ~100 KiB to set up
+        dctx = _decompressors.dctx = _zstd().ZstdDecompressor()
+    try:
+        data = dctx.decompress(stored, max_output_size=size)
+    except Exception as exc:  # zstd raises its own error type for damaged frames
+        raise IntegrityError(f"chunk {cid.hex()} in {where} does not decompress ({exc})") from None
+    if len(data) != size:
+        raise IntegrityError(f"chunk {cid.hex()} in {where} decompresses to {len(data)} bytes, not {size}")
+    return data
+
+
 def decode(stored, size, compression, cid, where):
     """Turn stored chunk bytes back into the chunk and check its hash."""
     if compression == ZSTD:
-        try:
-            data = _zstd().ZstdDecompressor().decompress(stored, max_output_size=size)
-        except Exception as exc:  # zstd raises its own error type for damaged frames
-            raise IntegrityError(f"chunk {cid.hex()} in {where} does not decompress ({exc})") from None
+        data = _decompress(stored, size, cid, where)
     elif compression == RAW:
         data = stored
     else:
@@ -482,9 +496,11 @@ class ChunkSource:
         hashed one by one (a second BLAKE3 pass, 0.45 s/GiB). If the digest does not
         match, ``find_damage`` names the chunk at fault.
 
-        Raw chunks lying back to back in one pack (the usual layout of a file added in one
-        go) are read with one pread into one of two reused buffers and hashed here, while a
-        helper thread writes the previous run (BLAKE3 and I/O release the GIL)."""
+        Chunks lying back to back in one pack (the usual layout of a file added in one go)
+        form a run, read with one pread; compressed chunks in it are decompressed but not
+        hashed one by one either. A file of several runs is pipelined: a helper thread
+        reads and decompresses the next run while this thread hashes the current one and a
+        second helper writes the previous one (BLAKE3, zstd and I/O release the GIL)."""
         runs = self._runs(chunk_ids)
         first = next(runs, None)
         second = next(runs, None) if first is not None else None
@@ -505,24 +521,35 @@ class ChunkSource:
         runs = itertools.chain((first, second), runs)
         from concurrent.futures import ThreadPoolExecutor
 
-        buffers = [bytearray(self.RUN_BYTES + (1 << 20)) for _ in range(2)]
+        # Three stages on three buffers: a helper reads (and decompresses) run i while this
+        # thread hashes run i-1 and another helper writes run i-2.
+        buffers = [bytearray(0) for _ in range(3)]
         written = 0
-        with ThreadPoolExecutor(max_workers=1) as helper:
-            pending = None
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="artstore-download") as helpers:
+            reading = writing = None
             for i, run in enumerate(runs):
-                checkpoint("download-write")
-                view = self._read_run(run, buffers, i % 2)
-                whole.update(view)
-                if pending is not None:
-                    pending.result()  # the other buffer is free again; errors surface here
-                pending = helper.submit(_write_all, out_fd, view)
-                n = sum(r[4] for r in run)
-                written += n
-                if progress:
-                    progress(n)
-            if pending is not None:
-                pending.result()
+                future = helpers.submit(self._read_run, run, buffers, i % 3)
+                if reading is not None:
+                    writing = self._hash_and_write(reading, whole, helpers, writing, out_fd, progress)
+                    written += sum(r[4] for r in reading[1])
+                reading = (future, run)
+            self._hash_and_write(reading, whole, helpers, writing, out_fd, progress).result()
+            written += sum(r[4] for r in reading[1])
         return written
+
+    def _hash_and_write(self, reading, whole, helpers, writing, out_fd, progress):
+        """Hash a run that has been read and hand it to a helper to write (after the write
+        before it is done, so the writes stay in order). Returns the write's future."""
+        future, run = reading
+        checkpoint("download-write")
+        view = future.result()
+        whole.update(view)
+        if writing is not None:
+            writing.result()  # errors surface here
+        write = helpers.submit(_write_all, out_fd, view)
+        if progress:
+            progress(sum(r[4] for r in run))
+        return write
 
     def find_damage(self, chunk_ids):
         """Raise IntegrityError naming the first chunk of ``chunk_ids`` that is missing,
@@ -531,32 +558,48 @@ class ChunkSource:
             self.read(cid)
 
     def _read_run(self, run, buffers, which):
-        """The bytes of one run, in ``buffers[which]`` when raw (unverified: see copy; a
-        compressed chunk is verified as it is decoded)."""
-        if len(run) == 1 and run[0][5] != RAW:
-            return memoryview(self.read(run[0][0]))
+        """The bytes of one run (unverified: see copy). Its stored bytes are read with one
+        pread, into ``buffers[which]`` when every chunk is raw; compressed chunks are
+        decompressed into a new buffer."""
         pack_name, first = run[0][1], run[0][2]
         length = run[-1][2] + run[-1][3] - first
-        if length > len(buffers[which]):
-            buffers[which] = bytearray(length)
-        view = memoryview(buffers[which])[:length]
-        if os.preadv(self.reader._fd(pack_name), [view], first) != length:
-            raise _truncated(pack_name, first, length)
-        return view
+        if all(r[5] == RAW for r in run):
+            if length > len(buffers[which]):
+                buffers[which] = bytearray(length)
+            view = memoryview(buffers[which])[:length]
+            if os.preadv(self.reader._fd(pack_name), [view], first) != length:
+                raise _truncated(pack_name, first, length)
+            return view
+        stored = self.reader.read_stored(pack_name, first, length)
+        where = f"pack {pack_name}"
+        parts = []
+        for cid, _pack, offset, stored_size, size, compression in run:
+            piece = memoryview(stored)[offset - first:offset - first + stored_size]
+            if compression == RAW:
+                parts.append(piece)
+            elif compression == ZSTD:
+                parts.append(_decompress(piece, size, cid, where))
+            else:
+                raise IntegrityError(f"chunk {cid.hex()} in {where} has unknown compression {compression}")
+        return memoryview(parts[0] if len(parts) == 1 else b"".join(parts))
 
     def _runs(self, chunk_ids):
-        """Group chunks into runs: raw, in one pack, back to back, at most RUN_BYTES."""
+        """Group chunks into runs: in one pack, back to back, at most RUN_BYTES stored and
+        RUN_BYTES once decompressed."""
         run = []
+        size_sum = 0
         for cid in chunk_ids:
             pack_name, offset, stored, size, compression = self._where(cid)
             item = (cid, pack_name, offset, stored, size, compression)
             if run and (
-                compression != RAW or run[-1][5] != RAW or run[-1][1] != pack_name
-                or run[-1][2] + run[-1][3] != offset or offset + stored - run[0][2] > self.RUN_BYTES
+                run[-1][1] != pack_name or run[-1][2] + run[-1][3] != offset
+                or offset + stored - run[0][2] > self.RUN_BYTES or size_sum + size > self.RUN_BYTES
             ):
                 yield run
                 run = []
+                size_sum = 0
             run.append(item)
+            size_sum += size
         if run:
             yield run
 

@@ -146,7 +146,8 @@ def read_throughput(store, release, base, repeats):
         ("download (last text version)", dl_s, logical, "zstd -d (tar of it)", zd_s),
         ("verify --read-data (all text chunks)", verify_s, du["unique_bytes"], "zstd -t (tar of it)", zt_s),
     ):
-        rows.append({"scenario": what, "artstore_s": seconds, "mb": nbytes / 1e6, "artstore_mb_s": nbytes / seconds / 1e6,
+        rows.append({"scenario": what, "artstore_s": seconds, "mb": nbytes / 1e6,
+                     "artstore_mb_s": nbytes / seconds / 1e6,
                      "baseline": base_name, "baseline_s": base_s, "baseline_mb_s": tar_bytes / base_s / 1e6,
                      "ratio": (tar_bytes / base_s) / (nbytes / seconds)})
     rows.append({"scenario": "compressed chunks", "mb": du["compressed_bytes"] / 1e6,
@@ -172,8 +173,8 @@ def random_add(base, size, repeats):
     shutil.rmtree(os.path.join(base, "random-store"), ignore_errors=True)
     return [{"scenario": f"add {size / 2**30:.2f} GiB random, fresh store", "artstore_s": auto_s,
              "baseline": "same with --compression none", "baseline_s": none_s, "ratio": auto_s / none_s,
-             "note": f"runs: none {['%.2f' % t for t in times['none']]}, "
-                     f"default {['%.2f' % t for t in times['default (auto, 3)']]}"}]
+             "note": f"runs: none {' '.join(f'{t:.2f}' for t in times['none'])}, "
+                     f"default {' '.join(f'{t:.2f}' for t in times['default (auto, 3)'])}"}]
 
 
 def main():
