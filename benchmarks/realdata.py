@@ -13,9 +13,10 @@ tried, level 3); restic 0.14 (repository v2, default ``auto`` compression); borg
 the size on disk of each tool's whole repository (artstore: ``.artstore``, catalog
 included).
 
-Then, on the text data stored with the default: ``download`` of the last version and
-``verify --read-data``, as throughput beside ``zstd -d`` / ``zstd -t`` of the same
-release as one tar (zstd -3); and a random file (default 1 GiB) added to fresh stores
+Then, on the text data stored with the default and with ``none``: ``download`` of the
+last version, ``download`` of a tar of every release logged as one file, and ``verify
+--read-data``, as throughput beside ``zstd -d`` / ``zstd -t`` of the same bytes as one
+tar (zstd -3; see read_throughput); and a random file (default 1 GiB) added to fresh stores
 with ``none`` and with the default, alternating, best of ``--repeats``.
 
 Writes benchmarks/results/realdata.json. Every figure comes from this one run.
@@ -118,41 +119,68 @@ def series(kind, releases, base, repeats):
         if restic:
             r["stored_vs_restic"] = r["stored_mb"] / restic["stored_mb"]
             r["add_vs_restic"] = r["add_s"] / restic["add_s"]
-    default = next(t for t in tools if t.name == DEFAULT_VARIANT)
-    return rows, default, data
+    stores = {"default": next(t for t in tools if t.name == DEFAULT_VARIANT),
+              "none": next(t for t in tools if t.name == "artstore none")}
+    return rows, stores
 
 
-def read_throughput(store, release, base, repeats):
-    """download / verify --read-data of the default store beside zstd -d / -t of the same bytes."""
-    rows = []
-    logical = tree_bytes(release)
-    du = json.loads(timed(ARTSTORE + ["du", "--json"], cwd=store.project)[2])
-    dest = os.path.join(base, "download")
+def _best(repeats, fn):
+    return min(fn() for _ in range(repeats))
 
-    def download():
+
+def _download_s(project, ref, dest, repeats):
+    def once():
         shutil.rmtree(dest, ignore_errors=True)
-        return timed(ARTSTORE + ["download", "data", dest], cwd=store.project)[0]
+        return timed(ARTSTORE + ["download", ref, dest], cwd=project)[0]
 
-    dl_s = min(download() for _ in range(repeats))
-    verify_s = min(timed(ARTSTORE + ["verify", "--read-data"], cwd=store.project)[0] for _ in range(repeats))
-    tar = os.path.join(base, "release.tar")
-    timed(["tar", "-cf", tar, "-C", release, "."])
-    timed(["zstd", "-q", "-3", "-f", tar, "-o", tar + ".zst"])
-    out = os.path.join(base, "release.out")
-    zd_s = min(timed(["zstd", "-q", "-d", "-f", tar + ".zst", "-o", out])[0] for _ in range(repeats))
-    zt_s = min(timed(["zstd", "-q", "-t", tar + ".zst"])[0] for _ in range(repeats))
-    tar_bytes = os.path.getsize(tar)
-    for what, seconds, nbytes, base_name, base_s in (
-        ("download (last text version)", dl_s, logical, "zstd -d (tar of it)", zd_s),
-        ("verify --read-data (all text chunks)", verify_s, du["unique_bytes"], "zstd -t (tar of it)", zt_s),
-    ):
-        rows.append({"scenario": what, "artstore_s": seconds, "mb": nbytes / 1e6,
-                     "artstore_mb_s": nbytes / seconds / 1e6,
-                     "baseline": base_name, "baseline_s": base_s, "baseline_mb_s": tar_bytes / base_s / 1e6,
-                     "ratio": (tar_bytes / base_s) / (nbytes / seconds)})
-    rows.append({"scenario": "compressed chunks", "mb": du["compressed_bytes"] / 1e6,
-                 "note": f"of {du['unique_bytes'] / 1e6:.1f} MB distinct; ratio {du['compression_ratio']}"})
+    return _best(repeats, once)
+
+
+def read_throughput(stores, releases, base, repeats):
+    """download and verify --read-data with the default store and with ``none``, beside
+    zstd -d / zstd -t of the same bytes as one tar compressed with zstd -3.
+
+    Two shapes: the last text version (~2,000 files, mostly one chunk each: per-file work
+    dominates) and one tar of every text release logged as a single file (long runs of
+    compressed chunks: the decompression path itself)."""
+    rows = []
+    dest = os.path.join(base, "download")
+    tar = os.path.join(base, "releases.tar")
+    timed(["tar", "-cf", tar, "-C", os.path.dirname(releases[0]), "."])
+    last_tar = os.path.join(base, "last.tar")
+    timed(["tar", "-cf", last_tar, "-C", releases[-1], "."])
+    zstd_rows = {}
+    for label, path in (("last", last_tar), ("all", tar)):
+        timed(["zstd", "-q", "-3", "-f", path, "-o", path + ".zst"])
+        out = os.path.join(base, "zstd.out")
+        decompress = ["zstd", "-q", "-d", "-f", path + ".zst", "-o", out]
+        check = ["zstd", "-q", "-t", path + ".zst"]
+        zstd_rows[label] = (os.path.getsize(path), _best(repeats, lambda c=decompress: timed(c)[0]),
+                            _best(repeats, lambda c=check: timed(c)[0]))
+        os.unlink(out)
+    for label, store in stores.items():
+        timed(ARTSTORE + ["add", "tar", tar], cwd=store.project)
+        du = json.loads(timed(ARTSTORE + ["du", "--json"], cwd=store.project)[2])
+        nbytes, zd_s, zt_s = zstd_rows["last"]
+        seconds = _download_s(store.project, "data", dest, repeats)
+        rows.append(_read_row(f"download last text version, {label}", seconds, tree_bytes(releases[-1]),
+                              "zstd -d (its tar)", zd_s, nbytes))
+        nbytes, zd_s, zt_s = zstd_rows["all"]
+        seconds = _download_s(store.project, "tar", dest, repeats)
+        rows.append(_read_row(f"download all text releases as one tar, {label}", seconds, nbytes,
+                              "zstd -d (same tar)", zd_s, nbytes))
+        seconds = _best(repeats, lambda s=store: timed(ARTSTORE + ["verify", "--read-data"], cwd=s.project)[0])
+        rows.append(_read_row(f"verify --read-data, {label}", seconds, du["unique_bytes"],
+                              "zstd -t (the tar)", zt_s, nbytes,
+                              note=f"{du['compressed_bytes'] / 1e6:.1f} MB stored for "
+                                   f"{du['unique_bytes'] / 1e6:.1f} MB of chunks"))
     return rows
+
+
+def _read_row(what, seconds, nbytes, baseline, base_s, base_bytes, note=""):
+    return {"scenario": what, "artstore_s": seconds, "mb": nbytes / 1e6, "artstore_mb_s": nbytes / seconds / 1e6,
+            "baseline": baseline, "baseline_s": base_s, "baseline_mb_s": base_bytes / base_s / 1e6,
+            "ratio": (base_bytes / base_s) / (nbytes / seconds), "note": note}
 
 
 def random_add(base, size, repeats):
@@ -191,10 +219,10 @@ def main():
             releases = fetch(args.data, kind)
             base = os.path.join(tmp, kind)
             os.makedirs(base)
-            rows, default, data = series(kind, releases, base, args.repeats)
+            rows, stores = series(kind, releases, base, args.repeats)
             series_rows += rows
             if kind == "text":
-                read_rows += read_throughput(default, releases[-1], base, args.repeats)
+                read_rows += read_throughput(stores, releases, base, args.repeats)
             shutil.rmtree(base)
         if args.random_size:
             read_rows += random_add(tmp, args.random_size, args.repeats)
