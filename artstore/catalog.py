@@ -579,7 +579,7 @@ class Catalog:
         and after compression, stored bytes of packs, counts."""
         return {
             "logical_bytes": self.scalar("SELECT COALESCE(SUM(local_size), 0) FROM versions"),
-            "unique_bytes": self.scalar("SELECT COALESCE(SUM(size), 0) FROM chunks"),
+            "distinct_bytes": self.scalar("SELECT COALESCE(SUM(size), 0) FROM chunks"),
             "compressed_bytes": self.scalar("SELECT COALESCE(SUM(stored_size), 0) FROM chunks"),
             "stored_bytes": self.scalar("SELECT COALESCE(SUM(size), 0) FROM packs"),
             "chunks": self.scalar("SELECT COUNT(*) FROM chunks"),

@@ -640,7 +640,7 @@ def du(obj, by_artifact, as_json):
     else:
         click.echo(
             f"{d['versions']} version(s), {d['files']} distinct file(s), {d['chunks']} chunk(s)\n"
-            f"logical {human_bytes(d['logical_bytes'])}, distinct {human_bytes(d['unique_bytes'])} "
+            f"logical {human_bytes(d['logical_bytes'])}, distinct {human_bytes(d['distinct_bytes'])} "
             f"(dedup ratio {d['dedup_ratio']:.2f}x)\n"
             f"compression saved {human_bytes(d['compression_saving_bytes'])} "
             f"(ratio {d['compression_ratio']:.2f}x), stored {human_bytes(d['stored_bytes'])}"

@@ -668,9 +668,9 @@ class Store:
         t = self.catalog.totals()
         # Dedup: logical bytes over distinct chunk bytes; compression: distinct chunk bytes
         # over what they take in packs (the rest of a pack is its header and index).
-        t["dedup_ratio"] = round(t["logical_bytes"] / t["unique_bytes"], 3) if t["unique_bytes"] else 1.0
-        t["compression_saving_bytes"] = t["unique_bytes"] - t["compressed_bytes"]
-        t["compression_ratio"] = round(t["unique_bytes"] / t["compressed_bytes"], 3) if t["compressed_bytes"] else 1.0
+        t["dedup_ratio"] = round(t["logical_bytes"] / t["distinct_bytes"], 3) if t["distinct_bytes"] else 1.0
+        t["compression_saving_bytes"] = t["distinct_bytes"] - t["compressed_bytes"]
+        t["compression_ratio"] = round(t["distinct_bytes"] / t["compressed_bytes"], 3) if t["compressed_bytes"] else 1.0
         return t
 
     def du_by_artifact(self):

@@ -170,10 +170,10 @@ def read_throughput(stores, releases, base, repeats):
         rows.append(_read_row(f"download all text releases as one tar, {label}", seconds, nbytes,
                               "zstd -d (same tar)", zd_s, nbytes))
         seconds = _best(repeats, lambda s=store: timed(ARTSTORE + ["verify", "--read-data"], cwd=s.project)[0])
-        rows.append(_read_row(f"verify --read-data, {label}", seconds, du["unique_bytes"],
+        rows.append(_read_row(f"verify --read-data, {label}", seconds, du["distinct_bytes"],
                               "zstd -t (the tar)", zt_s, nbytes,
                               note=f"{du['compressed_bytes'] / 1e6:.1f} MB stored for "
-                                   f"{du['unique_bytes'] / 1e6:.1f} MB of chunks"))
+                                   f"{du['distinct_bytes'] / 1e6:.1f} MB of chunks"))
     return rows
 
 

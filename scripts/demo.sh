@@ -55,7 +55,7 @@ artstore du --json > du.json
 python - <<'PY'
 import json
 d = json.load(open("du.json"))
-print(f"{d['logical_bytes']:,} logical bytes, {d['unique_bytes']:,} after dedup "
+print(f"{d['logical_bytes']:,} logical bytes, {d['distinct_bytes']:,} after dedup "
       f"(dedup ratio {d['dedup_ratio']}x), {d['stored_bytes']:,} stored after compression "
       f"({d['compression_saving_bytes']:,} bytes saved)")
 PY

@@ -146,7 +146,7 @@ def test_du_separates_dedup_from_compression(store):
     store.log("ds", [InMemory(text, "a.txt")])
     store.log("ds", [InMemory(text, "a.txt"), InMemory(text, "b.txt")])
     du = store.du()
-    assert du["logical_bytes"] == 3 * len(text) and du["unique_bytes"] == len(text)
+    assert du["logical_bytes"] == 3 * len(text) and du["distinct_bytes"] == len(text)
     assert du["dedup_ratio"] == 3.0
     assert du["compression_saving_bytes"] == len(text) - du["compressed_bytes"] > len(text) / 2
     assert du["compression_ratio"] > 2

@@ -256,9 +256,10 @@ def test_prune_then_gc_never_loses_a_kept_version(tmp_path_factory, contents, al
 
 
 def test_du_by_artifact_shows_unique_and_shared_bytes(project):
+    shared = os.urandom(20_000)  # incompressible: stored bytes equal logical ones
     with Store.open(project) as store:
-        store.log("a", [InMemory(b"A" * 50_000, "x"), InMemory(b"S" * 20_000, "s")])
-        store.log("b", [InMemory(b"B" * 30_000, "y"), InMemory(b"S" * 20_000, "s")])
+        store.log("a", [InMemory(os.urandom(50_000), "x"), InMemory(shared, "s")])
+        store.log("b", [InMemory(os.urandom(30_000), "y"), InMemory(shared, "s")])
     d = run_cli("du", "--by-artifact", "--json", cwd=project).json()
     by = {a["name"]: a for a in d["artifacts"]}
     assert by["a"]["logical_bytes"] == 70_000 and by["b"]["logical_bytes"] == 50_000
