@@ -575,9 +575,12 @@ class Catalog:
     # -- accounting ---------------------------------------------------------------------
 
     def totals(self):
-        """Figures for du: logical bytes of all versions, stored bytes of packs, counts."""
+        """Figures for du: logical bytes of all versions, bytes of the distinct chunks before
+        and after compression, stored bytes of packs, counts."""
         return {
             "logical_bytes": self.scalar("SELECT COALESCE(SUM(local_size), 0) FROM versions"),
+            "distinct_bytes": self.scalar("SELECT COALESCE(SUM(size), 0) FROM chunks"),
+            "compressed_bytes": self.scalar("SELECT COALESCE(SUM(stored_size), 0) FROM chunks"),
             "stored_bytes": self.scalar("SELECT COALESCE(SUM(size), 0) FROM packs"),
             "chunks": self.scalar("SELECT COUNT(*) FROM chunks"),
             "files": self.scalar("SELECT COUNT(*) FROM files"),

@@ -35,10 +35,21 @@ FOOTER = struct.Struct("<IQ8s")
 RAW = 0
 ZSTD = 1
 _IOV_MAX = min(os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024, 1024)
-COMPRESSIONS = {"none": RAW, "zstd": ZSTD}
+# How a store compresses (config ``[storage] compression``); each chunk's index entry then
+# records what was done to it (RAW or ZSTD). See docs/storage.rst, "Compression".
+MODES = ("none", "zstd", "auto")
+DEFAULT_LEVEL = 3
 TMP_PREFIX = "pack-"
 # zstd is kept only when it saves at least this fraction of a chunk.
 _MIN_SAVING = 1 / 8
+# ``auto`` first compresses a 4 KiB sample from the middle of the chunk at zstd level 1
+# (4 us on incompressible data, against 20 us for the whole chunk at level 3): a sample
+# that saves less than 1/32 marks the chunk as incompressible and it is stored raw
+# without a full attempt. Chunks of at most twice the sample go straight to the full try.
+# (1/32 loses nothing against trying every chunk on the real data of
+# benchmarks/compression_study.py; 1/16 stored 0.5 % more of the binary kind.)
+_PROBE = 4096
+_PROBE_MIN_SAVING = 1 / 32
 
 
 def chunk_id(data):
@@ -56,10 +67,40 @@ def fsync_dir(path):
 
 
 def _zstd():
-    # Imported on first use: most stores never compress and CLI start-up matters.
+    # Imported on first use: listing versions must not pay for it (see cli.py start-up).
     import zstandard
 
     return zstandard
+
+
+class Encoder:
+    """Turns a chunk into its stored bytes under a store's compression mode. Not
+    thread-safe (zstd contexts are reused): one per thread."""
+
+    def __init__(self, mode="auto", level=DEFAULT_LEVEL):
+        if mode not in MODES:
+            raise InvalidInput(f"unknown compression {mode!r}; use one of {', '.join(MODES)}")
+        self.mode = mode
+        self.level = level
+        if mode != "none":
+            zstd = _zstd()
+            self._full = zstd.ZstdCompressor(level=level)
+            self._probe = zstd.ZstdCompressor(level=1) if mode == "auto" else None
+
+    def encode(self, data):
+        """(stored bytes, RAW or ZSTD) for one chunk."""
+        if self.mode == "none":
+            return data, RAW
+        n = len(data)
+        if self._probe is not None and n > 2 * _PROBE:
+            middle = (n - _PROBE) // 2
+            sample = memoryview(data)[middle:middle + _PROBE]
+            if len(self._probe.compress(sample)) > _PROBE * (1 - _PROBE_MIN_SAVING):
+                return data, RAW
+        packed = self._full.compress(data)
+        if len(packed) <= n * (1 - _MIN_SAVING):
+            return packed, ZSTD
+        return data, RAW
 
 
 class SealedPack:
@@ -74,84 +115,83 @@ class SealedPack:
 class PackWriter:
     """Appends chunks to packs that this writer owns alone, sealing them as they fill.
 
-    The caller's thread decides what goes where (offsets, index entries, compression); a
-    background thread does the file work (write, hash, fsync, rename), so that writing
-    one block overlaps with reading, cutting and hashing the next. Buffers handed to
-    ``add`` must stay unchanged until ``finish`` (ingest hands over copies).
-    Nothing is visible to readers until a sealed pack is referenced by a catalog commit;
-    ``abort()`` deletes everything this writer made, ``finish()`` seals the last pack."""
+    The caller's thread only batches chunks. With compression on, each batch is encoded
+    by a pool of two threads (zstd releases the GIL) while the caller reads, cuts and
+    hashes the next blocks; a file thread lays the encoded chunks out in packs, in the
+    order they were added, writes them, and hands each full pack to a sealer thread
+    (fsync, rename). Buffers handed to ``add`` must stay unchanged until ``finish``
+    (ingest hands over copies). Nothing is visible to readers until a sealed pack is
+    referenced by a catalog commit; ``abort()`` deletes everything this writer made,
+    ``finish()`` seals the last pack."""
 
     _BATCH_BYTES = 4 << 20
     _QUEUE_BATCHES = 16  # at most ~64 MiB of chunk data waiting to be written
+    ENCODE_THREADS = 2
 
-    def __init__(self, pack_dir, tmp_dir, *, compression="none", target_size=64 << 20):
-        if compression not in COMPRESSIONS:
-            raise InvalidInput(f"unknown compression {compression!r}; use one of {sorted(COMPRESSIONS)}")
+    def __init__(self, pack_dir, tmp_dir, *, compression="none", compression_level=DEFAULT_LEVEL,
+                 target_size=64 << 20):
+        Encoder(compression, compression_level)  # refuses an unknown mode here, not on a thread
         self.pack_dir = pack_dir
         self.tmp_dir = tmp_dir
-        self.compression = COMPRESSIONS[compression]
+        self.compression = compression
+        self.compression_level = compression_level
         self.target_size = target_size
-        self._compressor = None
-        self._entries = None  # index entries of the open pack; None when no pack is open
-        self._offset = 0
         self._batch = []
         self._batch_bytes = 0
-        self._file_worker = _PackFileWorker(pack_dir, tmp_dir, self._QUEUE_BATCHES)
+        self._pool = None
+        self._local = threading.local()
+        self._file_worker = _PackFileWorker(pack_dir, tmp_dir, self._QUEUE_BATCHES, target_size)
 
     @property
     def sealed(self):
         return self._file_worker.sealed
 
-    def _encode(self, data):
-        if self.compression == ZSTD:
-            if self._compressor is None:
-                self._compressor = _zstd().ZstdCompressor(level=3)
-            packed = self._compressor.compress(data)
-            if len(packed) <= len(data) * (1 - _MIN_SAVING):
-                return packed, ZSTD
-        return data, RAW
-
     def add(self, cid, data):
         """Append one chunk (``cid`` must be chunk_id(data); the caller has computed it)."""
-        if self._entries is None:
-            header = PACK_MAGIC + os.urandom(16)
-            self._file_worker.send(("open", header))
-            self._entries = []
-            self._offset = len(header)
-        stored, how = self._encode(data)
-        self._entries.append((cid, self._offset, len(stored), len(data), how))
-        self._offset += len(stored)
-        self._batch.append(stored)
-        self._batch_bytes += len(stored)
+        self._batch.append((cid, data))
+        self._batch_bytes += len(data)
         if self._batch_bytes >= self._BATCH_BYTES:
             self._flush()
-        if self._offset >= self.target_size:
-            self._seal()
 
     def _flush(self):
-        if self._batch:
-            self._file_worker.send(("data", self._batch))
-            self._batch, self._batch_bytes = [], 0
+        if not self._batch:
+            return
+        batch, self._batch, self._batch_bytes = self._batch, [], 0
+        if self.compression == "none":
+            self._file_worker.send(("chunks", [(cid, data, len(data), RAW) for cid, data in batch]))
+            return
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor  # not at start-up (see cli.py)
 
-    def _seal(self):
-        self._flush()
-        self._file_worker.send(("seal", self._entries))
-        self._entries = None
+            self._pool = ThreadPoolExecutor(self.ENCODE_THREADS, thread_name_prefix="artstore-encoder")
+        self._file_worker.send(("chunks", self._pool.submit(self._encode_batch, batch)))
+
+    def _encode_batch(self, batch):
+        """(id, stored bytes, size, compression) per chunk of a batch (an encoder thread)."""
+        encoder = getattr(self._local, "encoder", None)
+        if encoder is None:
+            encoder = self._local.encoder = Encoder(self.compression, self.compression_level)
+        out = []
+        for cid, data in batch:
+            stored, how = encoder.encode(data)
+            out.append((cid, stored, len(data), how))
+        return out
 
     def finish(self):
         """Seal the open pack, if any, and return every pack this writer sealed."""
-        if self._entries:
-            self._seal()
-        elif self._entries is not None:
-            self._file_worker.send(("discard", None))
-            self._entries = None
-        return self._file_worker.close()
+        try:
+            self._flush()
+            if self._file_worker.started:
+                self._file_worker.send(("finish", None))
+            return self._file_worker.close()
+        finally:
+            self._stop_pool()
 
     def abort(self):
         """Delete the open pack and every pack sealed but never committed."""
         self._batch = []
-        self._entries = None
         self._file_worker.close(abort=True)
+        self._stop_pool()
         for pack in self._file_worker.sealed:
             try:
                 os.unlink(os.path.join(self.pack_dir, pack.name + ".pack"))
@@ -159,22 +199,35 @@ class PackWriter:
                 pass
         self._file_worker.sealed = []
 
+    def _stop_pool(self):
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
 
 class _PackFileWorker:
-    """The thread that writes pack files in order; a second thread fsyncs and renames each
-    full pack, so writing the next pack goes on while the disk flushes the last one."""
+    """The thread that lays chunks out in packs and writes them in order; a second thread
+    fsyncs and renames each full pack, so writing the next pack goes on while the disk
+    flushes the last one."""
 
-    def __init__(self, pack_dir, tmp_dir, depth):
+    def __init__(self, pack_dir, tmp_dir, depth, target_size):
         self.pack_dir = pack_dir
         self.tmp_dir = tmp_dir
+        self.target_size = target_size
         self.sealed = []
         self.error = None
         self._queue = queue.Queue(maxsize=depth)
         self._thread = None
         self._file = None
         self._tmp_path = None
+        self._entries = None  # index entries of the open pack; None when no pack is open
+        self._offset = 0
         self._sealer = None
         self._sealing = []
+
+    @property
+    def started(self):
+        return self._thread is not None
 
     def send(self, op):
         if self.error is not None:
@@ -220,12 +273,38 @@ class _PackFileWorker:
                 self.error = exc
                 self._discard()
 
-    def _open(self, header):
+    def _chunks(self, chunks):
+        """Lay out and write a batch: ``[(id, stored bytes, size, compression)]`` or the
+        future of one (batches arrive in the order they were added, so the layout is too)."""
+        if hasattr(chunks, "result"):
+            chunks = chunks.result()
+        buffers = []
+        for cid, stored, size, how in chunks:
+            if self._entries is None:
+                self._open()
+            self._entries.append((cid, self._offset, len(stored), size, how))
+            self._offset += len(stored)
+            buffers.append(stored)
+            if self._offset >= self.target_size:
+                self._data(buffers)
+                buffers = []
+                self._seal()
+        if buffers:
+            self._data(buffers)
+
+    def _finish(self, _arg):
+        if self._entries:
+            self._seal()
+        self._discard()
+
+    def _open(self):
         self._tmp_path = os.path.join(self.tmp_dir, f"{TMP_PREFIX}{uuid.uuid4().hex}.tmp")
         self._file = open(self._tmp_path, "xb", buffering=0)
-        self._header = header
+        self._header = PACK_MAGIC + os.urandom(16)
+        self._entries = []
         self._size = 0
-        self._write(header)
+        self._write(self._header)
+        self._offset = len(self._header)
 
     def _write(self, data):
         self._data([data])
@@ -245,7 +324,8 @@ class _PackFileWorker:
             if views and n:
                 views[0] = views[0][n:]
 
-    def _seal(self, entries):
+    def _seal(self):
+        entries, self._entries = self._entries, None
         index_offset = self._size
         index = b"".join(INDEX_ENTRY.pack(*entry) for entry in entries)
         self._write(index + FOOTER.pack(len(entries), index_offset, INDEX_MAGIC))
@@ -278,6 +358,7 @@ class _PackFileWorker:
         self.sealed.append(SealedPack(name, size, entries))
 
     def _discard(self, _arg=None):
+        self._entries = None
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -301,13 +382,27 @@ def overhead(entries):
     return HEADER_SIZE + entries * INDEX_ENTRY.size + FOOTER.size
 
 
+_decompressors = threading.local()
+
+
+def _decompress(stored, size, cid, where):
+    """The bytes of a zstd frame holding ``size`` bytes (unverified)."""
+    dctx = getattr(_decompressors, "dctx", None)
+    if dctx is None:  # one per thread: a decompression context is ~100 KiB to set up
+        dctx = _decompressors.dctx = _zstd().ZstdDecompressor()
+    try:
+        data = dctx.decompress(stored, max_output_size=size)
+    except Exception as exc:  # zstd raises its own error type for damaged frames
+        raise IntegrityError(f"chunk {cid.hex()} in {where} does not decompress ({exc})") from None
+    if len(data) != size:
+        raise IntegrityError(f"chunk {cid.hex()} in {where} decompresses to {len(data)} bytes, not {size}")
+    return data
+
+
 def decode(stored, size, compression, cid, where):
     """Turn stored chunk bytes back into the chunk and check its hash."""
     if compression == ZSTD:
-        try:
-            data = _zstd().ZstdDecompressor().decompress(stored, max_output_size=size)
-        except Exception as exc:  # zstd raises its own error type for damaged frames
-            raise IntegrityError(f"chunk {cid.hex()} in {where} does not decompress ({exc})") from None
+        data = _decompress(stored, size, cid, where)
     elif compression == RAW:
         data = stored
     else:
@@ -403,9 +498,11 @@ class ChunkSource:
         hashed one by one (a second BLAKE3 pass, 0.45 s/GiB). If the digest does not
         match, ``find_damage`` names the chunk at fault.
 
-        Raw chunks lying back to back in one pack (the usual layout of a file added in one
-        go) are read with one pread into one of two reused buffers and hashed here, while a
-        helper thread writes the previous run (BLAKE3 and I/O release the GIL)."""
+        Chunks lying back to back in one pack (the usual layout of a file added in one go)
+        form a run, read with one pread; compressed chunks in it are decompressed but not
+        hashed one by one either. A file of several runs is pipelined: a helper thread
+        reads and decompresses the next run while this thread hashes the current one and a
+        second helper writes the previous one (BLAKE3, zstd and I/O release the GIL)."""
         runs = self._runs(chunk_ids)
         first = next(runs, None)
         second = next(runs, None) if first is not None else None
@@ -426,24 +523,35 @@ class ChunkSource:
         runs = itertools.chain((first, second), runs)
         from concurrent.futures import ThreadPoolExecutor
 
-        buffers = [bytearray(self.RUN_BYTES + (1 << 20)) for _ in range(2)]
+        # Three stages on three buffers: a helper reads (and decompresses) run i while this
+        # thread hashes run i-1 and another helper writes run i-2.
+        buffers = [bytearray(0) for _ in range(3)]
         written = 0
-        with ThreadPoolExecutor(max_workers=1) as helper:
-            pending = None
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="artstore-download") as helpers:
+            reading = writing = None
             for i, run in enumerate(runs):
-                checkpoint("download-write")
-                view = self._read_run(run, buffers, i % 2)
-                whole.update(view)
-                if pending is not None:
-                    pending.result()  # the other buffer is free again; errors surface here
-                pending = helper.submit(_write_all, out_fd, view)
-                n = sum(r[4] for r in run)
-                written += n
-                if progress:
-                    progress(n)
-            if pending is not None:
-                pending.result()
+                future = helpers.submit(self._read_run, run, buffers, i % 3)
+                if reading is not None:
+                    writing = self._hash_and_write(reading, whole, helpers, writing, out_fd, progress)
+                    written += sum(r[4] for r in reading[1])
+                reading = (future, run)
+            self._hash_and_write(reading, whole, helpers, writing, out_fd, progress).result()
+            written += sum(r[4] for r in reading[1])
         return written
+
+    def _hash_and_write(self, reading, whole, helpers, writing, out_fd, progress):
+        """Hash a run that has been read and hand it to a helper to write (after the write
+        before it is done, so the writes stay in order). Returns the write's future."""
+        future, run = reading
+        checkpoint("download-write")
+        view = future.result()
+        whole.update(view)
+        if writing is not None:
+            writing.result()  # errors surface here
+        write = helpers.submit(_write_all, out_fd, view)
+        if progress:
+            progress(sum(r[4] for r in run))
+        return write
 
     def find_damage(self, chunk_ids):
         """Raise IntegrityError naming the first chunk of ``chunk_ids`` that is missing,
@@ -452,32 +560,48 @@ class ChunkSource:
             self.read(cid)
 
     def _read_run(self, run, buffers, which):
-        """The bytes of one run, in ``buffers[which]`` when raw (unverified: see copy; a
-        compressed chunk is verified as it is decoded)."""
-        if len(run) == 1 and run[0][5] != RAW:
-            return memoryview(self.read(run[0][0]))
+        """The bytes of one run (unverified: see copy). Its stored bytes are read with one
+        pread, into ``buffers[which]`` when every chunk is raw; compressed chunks are
+        decompressed into a new buffer."""
         pack_name, first = run[0][1], run[0][2]
         length = run[-1][2] + run[-1][3] - first
-        if length > len(buffers[which]):
-            buffers[which] = bytearray(length)
-        view = memoryview(buffers[which])[:length]
-        if os.preadv(self.reader._fd(pack_name), [view], first) != length:
-            raise _truncated(pack_name, first, length)
-        return view
+        if all(r[5] == RAW for r in run):
+            if length > len(buffers[which]):
+                buffers[which] = bytearray(length)
+            view = memoryview(buffers[which])[:length]
+            if os.preadv(self.reader._fd(pack_name), [view], first) != length:
+                raise _truncated(pack_name, first, length)
+            return view
+        stored = self.reader.read_stored(pack_name, first, length)
+        where = f"pack {pack_name}"
+        parts = []
+        for cid, _pack, offset, stored_size, size, compression in run:
+            piece = memoryview(stored)[offset - first:offset - first + stored_size]
+            if compression == RAW:
+                parts.append(piece)
+            elif compression == ZSTD:
+                parts.append(_decompress(piece, size, cid, where))
+            else:
+                raise IntegrityError(f"chunk {cid.hex()} in {where} has unknown compression {compression}")
+        return memoryview(parts[0] if len(parts) == 1 else b"".join(parts))
 
     def _runs(self, chunk_ids):
-        """Group chunks into runs: raw, in one pack, back to back, at most RUN_BYTES."""
+        """Group chunks into runs: in one pack, back to back, at most RUN_BYTES stored and
+        RUN_BYTES once decompressed."""
         run = []
+        size_sum = 0
         for cid in chunk_ids:
             pack_name, offset, stored, size, compression = self._where(cid)
             item = (cid, pack_name, offset, stored, size, compression)
             if run and (
-                compression != RAW or run[-1][5] != RAW or run[-1][1] != pack_name
-                or run[-1][2] + run[-1][3] != offset or offset + stored - run[0][2] > self.RUN_BYTES
+                run[-1][1] != pack_name or run[-1][2] + run[-1][3] != offset
+                or offset + stored - run[0][2] > self.RUN_BYTES or size_sum + size > self.RUN_BYTES
             ):
                 yield run
                 run = []
+                size_sum = 0
             run.append(item)
+            size_sum += size
         if run:
             yield run
 

@@ -185,17 +185,23 @@ def main(ctx, store_path, user_store, quiet, verbose):
 @main.command()
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
 @click.option("--workspace", help="Default workspace of new artifacts (default: your user name).")
+@click.option("--compression", type=click.Choice(["none", "zstd", "auto"]), default="auto", show_default=True,
+              help="How chunks are stored: auto compresses the chunks a quick sample shows to be "
+                   "compressible, zstd tries every chunk, none stores them raw.")
+@click.option("--compression-level", type=click.IntRange(1, 19), default=3, show_default=True,
+              help="zstd level for compressed chunks.")
 @click.pass_obj
-def init(obj, directory, workspace):
+def init(obj, directory, workspace, compression, compression_level):
     """Create a store (.artstore) in DIRECTORY (default: here).
 
     \b
     Example:
-      artstore init --workspace vision-team
+      artstore init --workspace vision-team --compression auto
     """
     from .store import Store
 
-    store = Store.init(directory, workspace=workspace)
+    store = Store.init(directory, workspace=workspace,
+                       storage={"compression": compression, "compression_level": compression_level})
     obj.info(f"initialised an empty store in {store.dir} (workspace {store.workspace})")
 
 
@@ -607,7 +613,7 @@ def lineage(obj, ref, fmt, depth):
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def du(obj, by_artifact, as_json):
-    """Show logical bytes, stored bytes and the dedup ratio.
+    """Show logical bytes, what dedup and compression save, and stored bytes.
 
     With --by-artifact, "unique" is what removing every version of an artifact would free
     (stored bytes no other artifact uses); "shared" bytes are used by several.
@@ -634,8 +640,10 @@ def du(obj, by_artifact, as_json):
     else:
         click.echo(
             f"{d['versions']} version(s), {d['files']} distinct file(s), {d['chunks']} chunk(s)\n"
-            f"logical {human_bytes(d['logical_bytes'])}, stored {human_bytes(d['stored_bytes'])}, "
-            f"dedup ratio {d['dedup_ratio']:.2f}x"
+            f"logical {human_bytes(d['logical_bytes'])}, distinct {human_bytes(d['distinct_bytes'])} "
+            f"(dedup ratio {d['dedup_ratio']:.2f}x)\n"
+            f"compression saved {human_bytes(d['compression_saving_bytes'])} "
+            f"(ratio {d['compression_ratio']:.2f}x), stored {human_bytes(d['stored_bytes'])}"
         )
 
 

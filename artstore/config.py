@@ -18,8 +18,13 @@ DEFAULT_CHUNKING = {
     "max_size": 256 * 1024,
     "normalized_chunking": 1,
 }
+# New stores compress (docs/storage.rst, "Compression"; the level was chosen by
+# benchmarks/realdata.py, see docs/performance.rst). A store written before compression
+# became the default has ``compression = none`` in its config and keeps it; a config with
+# no compression key at all reads as "none" too.
 DEFAULT_STORAGE = {
-    "compression": "none",
+    "compression": "auto",
+    "compression_level": 3,
     "pack_target_size": 64 * 1024 * 1024,
     "gc_repack_threshold": 0.3,
 }
@@ -38,9 +43,16 @@ class Config:
         return dict(self.parser[name]) if self.parser.has_section(name) else {}
 
 
+def new_storage(storage=None):
+    """The [storage] section of a new store: the defaults, overridden and checked."""
+    storage = {**DEFAULT_STORAGE, **(storage or {})}
+    check_compression(storage["compression"], storage["compression_level"], "the storage settings")
+    return storage
+
+
 def write_new(path, workspace, chunking=None, storage=None):
     chunking = {**DEFAULT_CHUNKING, **(chunking or {})}
-    storage = {**DEFAULT_STORAGE, **(storage or {})}
+    storage = new_storage(storage)
     parser = configparser.ConfigParser()
     parser["store"] = {"format": str(FORMAT_VERSION), "workspace": workspace}
     parser["chunking"] = {k: str(v) for k, v in chunking.items()}
@@ -81,7 +93,8 @@ def load(path):
         }
         raw_storage = parser["storage"] if parser.has_section("storage") else {}
         storage = {
-            "compression": raw_storage.get("compression", DEFAULT_STORAGE["compression"]),
+            "compression": raw_storage.get("compression", "none"),
+            "compression_level": int(raw_storage.get("compression_level", DEFAULT_STORAGE["compression_level"])),
             "pack_target_size": int(raw_storage.get("pack_target_size", DEFAULT_STORAGE["pack_target_size"])),
             "gc_repack_threshold": float(
                 raw_storage.get("gc_repack_threshold", DEFAULT_STORAGE["gc_repack_threshold"])
@@ -96,6 +109,7 @@ def load(path):
             f"this store has format {version}, newer than this artstore supports ({FORMAT_VERSION}); "
             "upgrade artstore"
         )
+    check_compression(storage["compression"], storage["compression_level"], path)
     if chunking["algorithm"] != "fastcdc2020":
         raise InvalidInput(f"unknown chunking algorithm {chunking['algorithm']!r} in {path}")
     return Config(version, workspace, chunking, storage, parser)
@@ -130,3 +144,14 @@ def _rewrite(path, change):
         parser.read_file(f)
     change(parser)
     _write(path, parser)
+
+
+COMPRESSIONS = ("none", "zstd", "auto")
+
+
+def check_compression(mode, level, where="the store config"):
+    """Refuse an unknown compression mode or a zstd level outside 1..19."""
+    if mode not in COMPRESSIONS:
+        raise InvalidInput(f"unknown compression {mode!r} in {where}; use one of {', '.join(COMPRESSIONS)}")
+    if not 1 <= int(level) <= 19:
+        raise InvalidInput(f"compression level {level} in {where} is out of range; use 1 to 19")

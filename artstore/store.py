@@ -123,6 +123,7 @@ class Store:
         """Create ``<path>/.artstore`` and return the open store. If one exists already:
         with ``exist_ok`` open it as it is (a notebook cell run twice), else Conflict."""
         workspace = names.check_name(workspace or default_workspace(), "workspace")
+        storage = config.new_storage(storage)  # refused before anything is created
         path = os.path.abspath(path)
         store_dir = os.path.join(path, STORE_DIRNAME)
         if os.path.exists(store_dir):
@@ -319,6 +320,7 @@ class Store:
             self.pack_dir,
             self.tmp_dir,
             compression=self.config.storage["compression"],
+            compression_level=self.config.storage["compression_level"],
             target_size=self.config.storage["pack_target_size"],
         )
 
@@ -669,7 +671,11 @@ class Store:
         """Space used: logical_bytes (the sum of every version's size), stored_bytes (the
         packs on disk), dedup_ratio, and how many chunks, files and versions there are."""
         t = self.catalog.totals()
-        t["dedup_ratio"] = round(t["logical_bytes"] / t["stored_bytes"], 3) if t["stored_bytes"] else 1.0
+        # Dedup: logical bytes over distinct chunk bytes; compression: distinct chunk bytes
+        # over what they take in packs (the rest of a pack is its header and index).
+        t["dedup_ratio"] = round(t["logical_bytes"] / t["distinct_bytes"], 3) if t["distinct_bytes"] else 1.0
+        t["compression_saving_bytes"] = t["distinct_bytes"] - t["compressed_bytes"]
+        t["compression_ratio"] = round(t["distinct_bytes"] / t["compressed_bytes"], 3) if t["compressed_bytes"] else 1.0
         return t
 
     def du_by_artifact(self):

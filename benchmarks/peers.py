@@ -2,7 +2,9 @@
 
 Each peer is driven through its command line exactly as a user would, with the settings the
 issue names (restic ``--compression off``, borg ``-C none``, dvc's default copy into its
-cache). A peer that is not installed is simply absent (``available_peers`` leaves it out).
+cache), or with ``defaults=True`` at the settings a user gets without options (restic's
+``auto`` compression, borg's lz4; benchmarks/realdata.py). A peer that is not installed is
+simply absent (``available_peers`` leaves it out).
 dvc is looked for on PATH and in ``$ARTSTORE_BENCH_DVC`` (a dvc executable in its own venv,
 since dvc's dependencies would clash with ours).
 """
@@ -28,8 +30,9 @@ def dir_size(path):
 class Restic:
     name = "restic"
 
-    def __init__(self, base, exe):
+    def __init__(self, base, exe, defaults=False):
         self.exe = exe
+        self.options = [] if defaults else ["--compression", "off"]
         self.repo = os.path.join(base, "restic-repo")
         self.env = {"RESTIC_PASSWORD": "bench", "RESTIC_CACHE_DIR": os.path.join(base, "restic-cache")}
         timed([exe, "-r", self.repo, "init"], env=self.env)
@@ -37,7 +40,7 @@ class Restic:
     def add(self, path):
         # Backing up the same absolute path again makes restic pick the previous snapshot as
         # its parent, which is how it skips unchanged files (by mtime, ctime, size, inode).
-        return timed([self.exe, "-r", self.repo, "backup", "--compression", "off", "-q", path], env=self.env)
+        return timed([self.exe, "-r", self.repo, "backup", *self.options, "-q", path], env=self.env)
 
     def stored(self):
         return dir_size(self.repo)
@@ -46,8 +49,9 @@ class Restic:
 class Borg:
     name = "borg"
 
-    def __init__(self, base, exe):
+    def __init__(self, base, exe, defaults=False):
         self.exe = exe
+        self.options = [] if defaults else ["-C", "none"]
         self.repo = os.path.join(base, "borg-repo")
         self.count = 0
         self.env = {
@@ -60,7 +64,7 @@ class Borg:
     def add(self, path):
         self.count += 1
         parent, name = os.path.split(os.path.abspath(path))
-        return timed([self.exe, "create", "-C", "none", f"{self.repo}::a{self.count}", name],
+        return timed([self.exe, "create", *self.options, f"{self.repo}::a{self.count}", name],
                      cwd=parent, env=self.env)
 
     def stored(self):
@@ -123,8 +127,8 @@ def available_peers():
     return found
 
 
-def _make(cls, exe, base):
-    return cls(base, exe)
+def _make(cls, exe, base, **options):
+    return cls(base, exe, **options)
 
 
 def peer_versions():

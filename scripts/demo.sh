@@ -55,8 +55,9 @@ artstore du --json > du.json
 python - <<'PY'
 import json
 d = json.load(open("du.json"))
-print(f"{d['logical_bytes']:,} logical bytes kept in {d['stored_bytes']:,} stored bytes: "
-      f"dedup ratio {d['dedup_ratio']}x")
+print(f"{d['logical_bytes']:,} logical bytes, {d['distinct_bytes']:,} after dedup "
+      f"(dedup ratio {d['dedup_ratio']}x), {d['stored_bytes']:,} stored after compression "
+      f"({d['compression_saving_bytes']:,} bytes saved)")
 PY
 
 say "Lineage graph (Mermaid)"

@@ -198,10 +198,17 @@ def test_store_find_and_search_give_logged_artifacts(project):
             store.find(["a>"])
 
 
+def _incompressible(seed, size=20_000):
+    """Bytes that stay their size in a store (stores compress by default)."""
+    import random
+
+    return random.Random(seed).randbytes(size)
+
+
 def test_prune_keeps_what_a_rule_keeps_and_gc_returns_the_rest(project, tmp_path):
     with Store.open(project) as store:
         for i in range(6):
-            store.log("ds", [InMemory(bytes([i]) * 20_000, "f"), InMemory(b"shared" * 1000, "s")],
+            store.log("ds", [InMemory(_incompressible(i), "f"), InMemory(b"shared" * 1000, "s")],
                       aliases=["prod"] if i == 1 else (), version_tags=["release"] if i == 2 else ())
     r = run_cli("prune", "ds", "--keep-last", "2", "--dry-run", "--json", cwd=project)
     plan = r.json()
@@ -216,7 +223,7 @@ def test_prune_keeps_what_a_rule_keeps_and_gc_returns_the_rest(project, tmp_path
     for v in ("2.0.0", "3.0.0", "5.0.0", "6.0.0"):
         out = tmp_path / v
         assert run_cli("download", f"ds:{v}", out, cwd=project).code == 0
-        assert (out / "f").read_bytes() == bytes([int(v[0]) - 1]) * 20_000
+        assert (out / "f").read_bytes() == _incompressible(int(v[0]) - 1)
     assert run_cli("du", "--json", cwd=project).json()["stored_bytes"] <= before
     r = run_cli("prune", "ds", "--keep-last", "0", "--no-keep-aliased", cwd=project)
     assert r.code == 0 and "kept 0" in r.out
@@ -256,9 +263,10 @@ def test_prune_then_gc_never_loses_a_kept_version(tmp_path_factory, contents, al
 
 
 def test_du_by_artifact_shows_unique_and_shared_bytes(project):
+    shared = os.urandom(20_000)  # incompressible: stored bytes equal logical ones
     with Store.open(project) as store:
-        store.log("a", [InMemory(b"A" * 50_000, "x"), InMemory(b"S" * 20_000, "s")])
-        store.log("b", [InMemory(b"B" * 30_000, "y"), InMemory(b"S" * 20_000, "s")])
+        store.log("a", [InMemory(os.urandom(50_000), "x"), InMemory(shared, "s")])
+        store.log("b", [InMemory(os.urandom(30_000), "y"), InMemory(shared, "s")])
     d = run_cli("du", "--by-artifact", "--json", cwd=project).json()
     by = {a["name"]: a for a in d["artifacts"]}
     assert by["a"]["logical_bytes"] == 70_000 and by["b"]["logical_bytes"] == 50_000
