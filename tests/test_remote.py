@@ -4,6 +4,7 @@ file://, all real protocol servers on 127.0.0.1 started here."""
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 import warnings
@@ -33,14 +34,21 @@ def start_fake_gcs():
     server = FakeGCSServer()
     server.start()
     os.environ.pop("STORAGE_EMULATOR_HOST", None)  # tests set it themselves
+    # The wrapper pipes the server's stderr and never reads it: once the server has logged
+    # 64 KiB of requests, its next log line blocks and every request hangs. Drain it.
+    pipe = server._process.stderr
+    server._drain = threading.Thread(target=lambda: [None for _ in iter(lambda: pipe.read(65536), b"")],
+                                     daemon=True)
+    server._drain.start()
     return server, server.url
 
 
 def stop_fake_gcs(server):
-    # The wrapper pipes the server's stderr and never closes that pipe.
-    if server._process is not None and server._process.stderr is not None:
-        server._process.stderr.close()
+    pipe = server._process.stderr if server._process is not None else None
     server.stop()
+    server._drain.join(timeout=5)
+    if pipe is not None:
+        pipe.close()
 
 
 class S3:
