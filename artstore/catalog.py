@@ -9,11 +9,12 @@ database itself: triggers refuse any UPDATE of a version or asset row, any asset
 import json
 import os
 import sqlite3
+import urllib.parse
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from .errors import ArtstoreError, Conflict, IntegrityError, InvalidInput, StoreLocked
+from .errors import Conflict, DiskError, DiskFull, IntegrityError, InvalidInput, ReadOnlyStore, StoreLocked
 from .faults import checkpoint
 from .schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 
@@ -38,15 +39,41 @@ def _translate(exc, path):
         return StoreLocked(
             f"the catalog {path} is busy (another artstore process holds it); try again shortly"
         )
-    if "not a database" in text or "malformed" in text or "file is encrypted" in text:
+    if ("not a database" in text or "malformed" in text or "file is encrypted" in text
+            or "Could not decode to UTF-8" in text):
+        first = text.splitlines()[0][:200] if text else text
         return IntegrityError(
-            f"the catalog {path} is damaged ({text}); restore .artstore/catalog.db from a backup"
+            f"the catalog {path} is damaged ({first}); run 'artstore verify' or restore "
+            ".artstore/catalog.db from a backup"
         )
     if "readonly" in text or "read-only" in text:
-        return ArtstoreError(f"the catalog {path} is read-only; check the store's permissions")
-    if "disk I/O" in text or "full" in text:
-        return ArtstoreError(f"the catalog {path} could not be written ({text}); check the disk")
+        return ReadOnlyStore(
+            f"the store at {os.path.dirname(path)} is read-only (read-only medium or no write "
+            "permission); reading commands work, for changes copy it somewhere writable"
+        )
+    if "full" in text or "disk I/O" in text:
+        return disk_error(path, text)
+    if "unable to open" in text and not os.access(os.path.dirname(path) or ".", os.W_OK):
+        return ReadOnlyStore(
+            f"the store at {os.path.dirname(path)} is read-only (read-only medium or no write "
+            "permission); reading commands work, for changes copy it somewhere writable"
+        )
     return None
+
+
+def disk_error(path, text):
+    """DiskFull if the filesystem holding ``path`` has no space left, else DiskError."""
+    try:
+        st = os.statvfs(os.path.dirname(path) or ".")
+        full = st.f_bavail == 0 or (st.f_favail == 0 and st.f_files > 0)
+    except OSError:
+        full = "full" in text
+    if full or "full" in text:
+        return DiskFull(
+            f"the disk holding {os.path.dirname(path)} is full, so the change was not made; "
+            "free some space and run the command again (reading commands still work)"
+        )
+    return DiskError(f"the catalog {path} could not be written ({text}); check the disk")
 
 
 @contextmanager
@@ -61,19 +88,60 @@ def sql_errors(path):
         raise translated from exc
 
 
+def _uri(path, query):
+    return "file:" + urllib.parse.quote(os.fsencode(os.path.abspath(path))) + "?" + query
+
+
+def _read_connection(path):
+    """A read-only connection (datasette's ``Database.connect``): ``mode=ro``, which
+    never writes the database; on media where even the WAL index (-shm) cannot be made
+    (a read-only mount, a full disk) ``immutable=1``, which reads the file as it is."""
+    last = None
+    for query in ("mode=ro", "mode=ro&immutable=1"):
+        conn = sqlite3.connect(_uri(path, query), uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                               isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA cache_size = -32768")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            text = str(exc)
+            if not ("unable to open" in text or "disk I/O" in text or "readonly" in text or "full" in text):
+                raise
+            last = exc
+    raise last
+
+
 class Catalog:
-    """One connection to a store's catalog.db and every query artstore makes of it."""
+    """Connections to a store's catalog.db and every query artstore makes of it.
+
+    Reads go through a read-only connection, so every reading command works on a
+    read-only medium and on a full disk; the write connection is opened by the first
+    ``transaction()`` (or a migration), and only writes can fail for want of space."""
 
     def __init__(self, path, *, create=False):
         self.path = path
+        self._reader = None
+        self._writer = None
+        self._in_transaction = False
+        self.commits = 0  # transactions committed through this catalog (cli's SIGINT message)
         if not create and not os.path.exists(path):
             raise IntegrityError(
                 f"the catalog {path} is missing; restore .artstore/catalog.db from a backup"
             )
         with sql_errors(path):
-            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                   check_same_thread=False)
-            self.conn = conn
+            if create:
+                self._writer = self._open_writer()
+            else:
+                self._reader = _read_connection(path)
+            self._migrate(create)
+
+    def _open_writer(self):
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+        try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
@@ -81,10 +149,23 @@ class Catalog:
             # 32 MiB of page cache (the default is 2 MiB): logging 100k assets into a
             # catalog that already holds millions of rows stays in memory.
             conn.execute("PRAGMA cache_size = -32768")
-            self._migrate(create)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @property
+    def conn(self):
+        """The write connection inside a transaction, else the read-only one."""
+        if self._in_transaction or self._reader is None:
+            return self._writer
+        return self._reader
 
     def close(self):
-        self.conn.close()
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                conn.close()
+        self._reader = self._writer = None
 
     # -- schema -------------------------------------------------------------------------
 
@@ -103,6 +184,8 @@ class Catalog:
         return int(row[0])
 
     def _migrate(self, create):
+        if not create and self._schema_version() == SCHEMA_VERSION:
+            return  # nothing to write: a read-only store opens without a write connection
         with self.transaction():
             current = self._schema_version()
             if current == 0 and not create:
@@ -134,15 +217,22 @@ class Catalog:
     def transaction(self):
         """One write transaction, taken IMMEDIATE so two writers never deadlock on upgrade."""
         with sql_errors(self.path):
-            self.conn.execute("BEGIN IMMEDIATE")
+            if self._writer is None:
+                self._writer = self._open_writer()
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            self._in_transaction = True
             try:
                 yield self
                 checkpoint("catalog-commit")
-                self.conn.execute("COMMIT")
+                conn.execute("COMMIT")
+                self.commits += 1
             except BaseException:
-                if self.conn.in_transaction:
-                    self.conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
+            finally:
+                self._in_transaction = False
 
     def query(self, sql, params=()):
         """Rows as dicts (plain sqlite3: sqlite-utils cost 35 ms of every command's start-up

@@ -86,14 +86,45 @@ class ArtstoreGroup(click.Group):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(1)
         except KeyboardInterrupt:
-            _fail(ctx, "interrupted; nothing half-written was kept", 130)
+            _fail(ctx, _interrupted_message(ctx), 130)
+        except RecursionError:
+            _fail(ctx, "input nests too deeply to process; simplify it (metadata may nest at most "
+                  f"{_max_depth()} levels)", InvalidInput.exit_code)
         except OSError as exc:
-            where = f" ({exc.filename})" if exc.filename else ""
-            _fail(ctx, f"{exc.strerror or exc}{where}; check the disk and permissions", 1)
+            from .errors import from_os_error
+
+            where = f" {exc.filename}" if exc.filename else ""
+            error = from_os_error(exc, f"working on{where}" if where else "working")
+            _fail(ctx, str(error), error.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:
             _fail(ctx, f"internal error: {type(exc).__name__}: {exc}; please report it (-v shows the traceback)", 1)
+
+
+def _max_depth():
+    from .metadata import MAX_DEPTH
+
+    return MAX_DEPTH
+
+
+def _interrupted_message(ctx):
+    """Say whether the interrupted command had committed something (a version logged
+    just before Ctrl-C is kept, and the user must not be told otherwise)."""
+    obj = ctx.find_object(Context)
+    store = obj._store if obj is not None else None
+    commits = store.catalog.commits if store is not None and store.catalog is not None else 0
+    if commits:
+        return (f"interrupted after {commits} change(s) had been committed; they are kept "
+                "(see 'artstore list' / 'artstore versions'); nothing half-written was kept")
+    return "interrupted before anything was committed; nothing half-written was kept"
+
+
+def one_line(message):
+    """The message as one printable line: control characters (a newline in a file name)
+    are escaped and bytes that are not UTF-8 (surrogate escapes) shown as \\xNN."""
+    text = str(message).encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 def _fail(ctx, message, code):
@@ -102,12 +133,13 @@ def _fail(ctx, message, code):
         import traceback
 
         traceback.print_exc()
-    click.echo(f"artstore: error: {message}", err=True)
+    click.echo(f"artstore: error: {one_line(message)}", err=True)
     ctx.exit(code)
 
 
 def _emit_json(data):
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+    """Strict JSON (RFC 8259): no NaN or Infinity, whatever a store holds."""
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str, allow_nan=False))
 
 
 def _table(rows, columns):
@@ -157,18 +189,22 @@ def main(ctx, store_path, quiet, verbose):
 
 
 @main.command()
-@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
 @click.option("--workspace", help="Default workspace of new artifacts (default: your user name).")
 @click.pass_obj
 def init(obj, directory, workspace):
-    """Create a store (.artstore) in DIRECTORY (default: here).
+    """Create a store (.artstore) in DIRECTORY (default: --store, else here).
 
     \b
     Example:
       artstore init --workspace vision-team
     """
-    from .store import Store
+    from .store import STORE_DIRNAME, Store
 
+    if directory is None:
+        directory = obj.store_path or "."
+        if os.path.basename(os.path.normpath(directory)) == STORE_DIRNAME:
+            directory = os.path.dirname(os.path.normpath(directory)) or "."
     store = Store.init(directory, workspace=workspace)
     obj.info(f"initialised an empty store in {store.dir} (workspace {store.workspace})")
 

@@ -45,3 +45,41 @@ class StoreLocked(ArtstoreError):
     """The store's lock or catalog could not be had within the bounded wait."""
 
     exit_code = 8
+
+
+class ReadOnlyStore(ArtstoreError):
+    """A write was asked of a store on read-only media or without write permission.
+
+    Reading commands work on such a store; SPEC.md has no code for the environment, so
+    this keeps exit code 1 with a message that is not an internal error."""
+
+    exit_code = 1
+
+
+class DiskError(ArtstoreError):
+    """A write failed in the storage below the store (I/O error)."""
+
+    exit_code = 1
+
+
+class DiskFull(DiskError):
+    """A write failed because the disk is full (ENOSPC / SQLite "database or disk is full")."""
+
+
+class DestinationInStore(InvalidInput):
+    """A download or other file writer was pointed into a store directory."""
+
+
+def from_os_error(exc, doing):
+    """The ArtstoreError for an OSError met while ``doing`` something (e.g. "writing
+    /data/x"): a full disk and a read-only medium get their own classes and advice."""
+    import errno
+
+    detail = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFull(f"the disk is full ({detail}) while {doing}; free some space and run the command again")
+    if exc.errno == errno.EROFS:
+        return ReadOnlyStore(f"{doing} failed: the filesystem is read-only; choose a writable place")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return ReadOnlyStore(f"{doing} failed: permission denied; check the permissions")
+    return DiskError(f"{doing} failed ({detail}); check the disk and permissions")

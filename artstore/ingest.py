@@ -133,6 +133,12 @@ def walk(root, prefix=None, exclude=None):
                 is_dir = not plain_file and entry.is_dir(follow_symlinks=False)
             except OSError:
                 plain_file = is_dir = False
+            if name.casefold() == paths.STORE_DIRNAME:
+                # A store (never walked) or anything else with a store's name, which a
+                # logical path may not have (downloads never write into a store directory).
+                if not (is_dir and os.path.isdir(os.path.join(entry.path, "objects"))):
+                    skipped.append((entry.path, f"named {paths.STORE_DIRNAME}, which artstore keeps for stores"))
+                continue
             if plain_file:
                 try:
                     st = entry.stat(follow_symlinks=False)

@@ -21,14 +21,15 @@ import uuid
 import blake3
 
 from . import catalog as catalog_mod
-from . import chunkstore, config, history, ingest, labels, materialize, names, paths, remote
+from . import chunkstore, config, history, ingest, labels, materialize, names, paths, records, remote
 from . import fetch as fetch_mod
 from . import gc as gc_mod
 from . import verify as verify_mod
 from .catalog import Catalog, dumps, split_chunks
-from .errors import ArtstoreError, Conflict, IntegrityError, InvalidInput, NotFound
+from .errors import Conflict, DiskError, IntegrityError, InvalidInput, NotFound, ReadOnlyStore, from_os_error
 from .faults import checkpoint
 from .lock import StoreLock
+from .metadata import check_metadata  # noqa: F401  (re-exported: api, tests)
 from .nogc import nogc
 
 STORE_DIRNAME = ".artstore"
@@ -68,14 +69,12 @@ def find_store_dir(path=None):
         here = parent
 
 
-def _download_mtime_ns(vrow):
+def _download_mtime_ns(vrow, where=""):
     """Downloaded files carry the version's creation time as their mtime, like files
     unpacked by tar, and never a time within the stat cache's racy window: any later edit
     then changes the mtime, so the stat cache can trust the downloaded files at once and
     logging them again (Comet's update flow) does not read them."""
-    from datetime import datetime
-
-    created = int(datetime.fromisoformat(vrow["created_at"]).timestamp() * 1e9)
+    created = int(records.created_at(vrow["created_at"], where or vrow["id"]).timestamp() * 1e9)
     return min(created, time.time_ns() - ingest.COARSE_RACY_NS - 1_000_000_000)
 
 
@@ -141,25 +140,6 @@ def manifest_digest(asset_rows):
 _by_path = operator.itemgetter("logical_path")
 
 
-def check_metadata(metadata, what="metadata"):
-    """Metadata is a JSON object; returns its canonical JSON text."""
-    if metadata is None:
-        return "{}"
-    if not isinstance(metadata, dict):
-        raise InvalidInput(f"{what} must be a JSON object (a dict), not {type(metadata).__name__}")
-    for key, value in metadata.items():
-        if not isinstance(key, str):
-            raise InvalidInput(f"{what} key {key!r} is not a string")
-        try:
-            dumps(value)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"{what} key {key!r} is not JSON-serialisable ({exc})") from None
-    try:
-        return dumps(metadata)
-    except ValueError as exc:  # e.g. circular references
-        raise InvalidInput(f"{what} is not JSON-serialisable ({exc})") from None
-
-
 class Store:
     """An open store. Use ``Store.init(path)`` or ``Store.open(path=None)``."""
 
@@ -195,7 +175,7 @@ class Store:
             os.rename(building, store_dir)
             chunkstore.fsync_dir(path)
         except OSError as exc:
-            raise ArtstoreError(f"cannot create a store in {path}: {exc.strerror}") from None
+            raise from_os_error(exc, f"creating a store in {path}") from None
         return cls(store_dir)
 
     @classmethod
@@ -287,6 +267,7 @@ class Store:
         if latest_id == vrow["id"]:
             aliases = sorted(set(aliases) | {"latest"})
         run = self.catalog.run(vrow["run_id"]) if vrow["run_id"] else None
+        metadata = records.check_version(vrow, records.where_of(art, vrow))
         return {
             "workspace": art["workspace"],
             "name": art["name"],
@@ -296,7 +277,7 @@ class Store:
             "aliases": aliases,
             "tags": self.catalog.tags_of_version(vrow["id"]),
             "artifact_tags": self.catalog.tags_of_artifact(art["id"]),
-            "metadata": json.loads(vrow["metadata"]),
+            "metadata": metadata,
             "size": vrow["size"],
             "assets_count": vrow["asset_count"],
             "manifest_digest": vrow["manifest_digest"],
@@ -308,6 +289,7 @@ class Store:
 
     def assets(self, version_id):
         out = []
+        where = self.ref_of(version_id)
         for a in self.catalog.assets(version_id):
             out.append({
                 "id": a["id"],
@@ -316,10 +298,10 @@ class Store:
                 "remote": bool(a["remote"]),
                 "link": a["uri"] if a["remote"] else None,
                 "content_hash": _content_hash(a),
-                "metadata": json.loads(a["metadata"]),
+                "metadata": records.asset_metadata(a["metadata"], where, a["logical_path"]),
                 "asset_type": a["asset_type"],
                 "artifact_version_id": a["version_id"],
-                "remote_identity": json.loads(a["remote_identity"]) if a["remote_identity"] else None,
+                "remote_identity": records.remote_identity(a["remote_identity"], where, a["logical_path"]),
             })
         return out
 
@@ -428,7 +410,10 @@ class Store:
 
     def check_writable(self):
         if not os.access(self.dir, os.W_OK) or not os.access(self.tmp_dir, os.W_OK):
-            raise ArtstoreError(f"the store {self.dir} is read-only; check its permissions")
+            raise ReadOnlyStore(
+                f"the store {self.dir} is read-only; reading commands work, "
+                "for changes copy it somewhere writable or fix its permissions"
+            )
 
     def _asset_row(self, ingestor, src, metadata_json, asset_id):
         row = {
@@ -479,11 +464,13 @@ class Store:
                 raise IntegrityError(
                     f"{a['logical_path']}: its file is missing from the catalog; run 'artstore verify'"
                 )
+            records.digest(digest, a["logical_path"])
+            records.chunk_list(f[1], f[0], a["logical_path"])
             entries.append(materialize.Entry(a["logical_path"], digest, f[0], split_chunks(f[1])))
         return entries
 
     def _remote_entry(self, a):
-        identity = json.loads(a["remote_identity"])
+        identity = records.remote_identity(a["remote_identity"], a["version_id"], a["logical_path"])
         uri, size = a["uri"], a["size"]
         options = self.remote_options(remote.scheme_of(uri))
         return materialize.Entry(
@@ -495,8 +482,9 @@ class Store:
         """An ingest.RemoteRef that logs the same remote asset again (the update flow)."""
         for a in self.catalog.assets(version_id):
             if a["logical_path"] == logical_path and a["remote"]:
-                identity = json.loads(a["remote_identity"]) if a["remote_identity"] else None
-                return ingest.RemoteRef(a["uri"], logical_path, a["size"], identity, json.loads(a["metadata"]),
+                identity = records.remote_identity(a["remote_identity"], version_id, logical_path)
+                return ingest.RemoteRef(a["uri"], logical_path, a["size"], identity,
+                                        records.asset_metadata(a["metadata"], version_id, logical_path),
                                         a["asset_type"])
         raise NotFound(f"no remote asset {logical_path!r} in version {version_id}")
 
@@ -521,16 +509,23 @@ class Store:
             source = self._chunk_source(entries)
             try:
                 written, unchanged, preserved = materialize.materialize(
-                    dest, entries, source, strategy, progress, _download_mtime_ns(vrow)
+                    dest, entries, source, strategy, progress,
+                    _download_mtime_ns(vrow, records.where_of(art, vrow)), protect=[self.dir]
                 )
             finally:
                 source.close()
             stat_rows = ingest.stat_rows_for(dest, written + unchanged)
-            with self.catalog.transaction() as cat:
-                cat.stat_cache_put(stat_rows)
+            try:
+                with self.catalog.transaction() as cat:
+                    cat.stat_cache_put(stat_rows)
+                    if run_id is not None:
+                        cat.ensure_run(run_id)
+                        cat.add_lineage(run_id, vrow["id"], "consumed")
+            except (ReadOnlyStore, DiskError):
+                # The stat cache only saves a later read; a download from a read-only or
+                # full store still succeeds. Lineage asked for by the caller must be kept.
                 if run_id is not None:
-                    cat.ensure_run(run_id)
-                    cat.add_lineage(run_id, vrow["id"], "consumed")
+                    raise
         downloaded = {e.logical_path for e in entries}
         return {
             "ref": f"{art['workspace']}/{art['name']}:{vrow['version']}",
@@ -557,7 +552,7 @@ class Store:
             single = materialize.Entry(os.path.basename(target), entry.digest, entry.size, entry.chunk_ids)
             source = self._chunk_source(entries)
             try:
-                materialize.materialize(os.path.dirname(target), [single], source, strategy)
+                materialize.materialize(os.path.dirname(target), [single], source, strategy, protect=[self.dir])
             finally:
                 source.close()
 
