@@ -285,8 +285,11 @@ class Catalog:
             row = self.conn.execute("SELECT size, chunks FROM files WHERE digest = ?", (digest,)).fetchone()
         return row
 
-    def add_packs(self, packs):
-        """Insert sealed packs and their chunk index rows (inside a transaction)."""
+    def add_packs(self, packs, relocate=()):
+        """Insert sealed packs and their chunk index rows (inside a transaction).
+
+        Chunks in ``relocate`` were stored again because their recorded pack is missing
+        or damaged: their index rows move to the new pack."""
         created = now_iso()
         for pack in packs:
             cur = self.conn.execute(
@@ -298,8 +301,14 @@ class Catalog:
             self.conn.executemany(
                 "INSERT OR IGNORE INTO chunks (id, pack_id, offset, stored_size, size, compression) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [(e[0], pack_id, e[1], e[2], e[3], e[4]) for e in pack.entries],
+                [(e[0], pack_id, e[1], e[2], e[3], e[4]) for e in pack.entries if e[0] not in relocate],
             )
+            if relocate:
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO chunks (id, pack_id, offset, stored_size, size, compression) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [(e[0], pack_id, e[1], e[2], e[3], e[4]) for e in pack.entries if e[0] in relocate],
+                )
 
     def add_files(self, files):
         """Insert file rows: iterable of (digest, size, chunk-list blob)."""
@@ -358,6 +367,8 @@ class Catalog:
     # per 100,000 entries).
 
     def stat_cache_get(self, path):
+        if not _encodable(path):
+            return None
         with sql_errors(self.path):
             return self.conn.execute(
                 "SELECT size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns "
@@ -370,6 +381,7 @@ class Catalog:
         path -> None for the others. One range scan over the paths' common directory,
         since the files of one add usually share it."""
         out = dict.fromkeys(paths)
+        paths = [p for p in paths if _encodable(p)]
         if not paths:
             return out
         # The common prefix of the smallest and largest path is every path's, cut back to
@@ -387,7 +399,9 @@ class Catalog:
         return out
 
     def stat_cache_put(self, rows):
-        """Record (path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns) rows."""
+        """Record (path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns) rows.
+        A path that is not UTF-8 (undecodable bytes) cannot be a TEXT key: it is not cached."""
+        rows = [r for r in rows if _encodable(r[0])]
         self.conn.executemany(
             "INSERT OR REPLACE INTO stat_cache "
             "(path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns) "
@@ -605,6 +619,14 @@ class Catalog:
         }
 
 
+def _encodable(text):
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def _statements(script):
     """Split a schema script into statements (triggers contain ';' inside BEGIN..END)."""
     out, current = [], []
@@ -620,3 +642,24 @@ def _statements(script):
 def dumps(obj):
     """Canonical JSON used for metadata columns and manifest digests."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# -- raw records, for verify (kept apart: the tree-manifest work reshapes the tables above) --
+
+def raw_rows(catalog, table, text_columns, other_columns=()):
+    """Every row of ``table`` with its TEXT columns read as bytes (CAST AS BLOB), so that a
+    value that is not UTF-8 is reported by verify instead of stopping it. [] if the table
+    does not exist (an older or newer schema)."""
+    if table not in catalog._table_names():
+        return []
+    columns = [f"CAST({c} AS BLOB) AS {c}" for c in text_columns] + list(other_columns)
+    return catalog.query(f"SELECT {', '.join(columns)} FROM {table}")  # noqa: S608 (names are ours)
+
+
+def version_asset_totals(catalog):
+    """version id -> (number of asset rows, sum of their sizes)."""
+    if "assets" not in catalog._table_names():
+        return {}
+    rows = catalog.query("SELECT CAST(version_id AS BLOB) AS v, COUNT(*) AS n, TOTAL(size) AS s "
+                         "FROM assets GROUP BY version_id")
+    return {r["v"]: (r["n"], r["s"]) for r in rows}

@@ -185,6 +185,14 @@ def main(ctx, store_path, quiet, verbose):
       artstore add mnist ./data --alias baseline
       artstore download mnist:baseline /tmp/mnist
     """
+    for stream in (sys.stdout, sys.stderr):
+        # A file name that is not UTF-8 (a DEST given as raw bytes) is printed as its bytes,
+        # as ls does, instead of failing the command after its work was done.
+        if hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="surrogateescape")
+            except (ValueError, OSError):
+                pass
     ctx.obj = Context(store_path, quiet, verbose)
 
 
@@ -210,17 +218,12 @@ def init(obj, directory, workspace):
 
 
 def _parse_meta(pairs, metadata_file):
+    from . import metadata as metadata_mod
+    from .safeio import read_text
+
     metadata = {}
     if metadata_file:
-        try:
-            with open(metadata_file) as f:
-                metadata = json.load(f)
-        except FileNotFoundError:
-            from .errors import NotFound
-
-            raise NotFound(f"no such metadata file: {metadata_file}") from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"{metadata_file} is not valid JSON ({exc})") from None
+        metadata = metadata_mod.parse_text(read_text(metadata_file, "the metadata file"), metadata_file)
         if not isinstance(metadata, dict):
             raise InvalidInput(f"{metadata_file} must hold a JSON object, not {type(metadata).__name__}")
     for pair in pairs:
@@ -229,10 +232,8 @@ def _parse_meta(pairs, metadata_file):
         key, value = pair.split("=", 1)
         if not key:
             raise InvalidInput(f"--meta {pair!r} has an empty key")
-        try:
-            metadata[key] = json.loads(value)
-        except ValueError:
-            metadata[key] = value
+        metadata[key] = metadata_mod.parse_cli_value(value, f"--meta {key!r}")
+    metadata_mod.check_metadata(metadata, "--meta / --metadata")
     return metadata
 
 

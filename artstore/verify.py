@@ -7,9 +7,9 @@ names the versions it damages (DESIGN.md invariant 3).
 
 import os
 
-from . import chunkstore, paths
-from .catalog import split_chunks
-from .errors import ArtstoreError
+from . import chunkstore, paths, records
+from .catalog import raw_rows, split_chunks, version_asset_totals
+from .errors import ArtstoreError, IntegrityError
 
 
 class _Report:
@@ -35,6 +35,7 @@ def verify_store(store, read_data=False, progress=None, version_id=None):
     chunk_sizes = _check_packs(store, report, read_data, progress, scope)
     _check_files(cat, report, chunk_sizes, scope)
     _check_assets(cat, report, version_id)
+    check_records(cat, report, version_id)
     notes = _leftovers(store)
     return _result(store, report, notes)
 
@@ -58,6 +59,8 @@ def _check_packs(store, report, read_data, progress, scope):
     work = []
     for pack in store.catalog.packs():
         rows = store.catalog.pack_chunks(pack["id"])
+        if not rows:
+            continue  # holds no indexed chunk (all were stored again elsewhere): gc drops it
         if scope is not None:
             rows = [r for r in rows if r[0] in scope[1]]
             if not rows:
@@ -140,6 +143,13 @@ def _check_files(cat, report, chunk_sizes, scope):
 
 
 def _check_assets(cat, report, version_id):
+    try:
+        _check_asset_rows(cat, report, version_id)
+    except IntegrityError:
+        pass  # a row that cannot even be read (text that is not UTF-8): check_records names it
+
+
+def _check_asset_rows(cat, report, version_id):
     for row in cat.missing_files():
         if version_id is not None and row["version_id"] != version_id:
             continue
@@ -183,3 +193,86 @@ def _result(store, report, notes):
             refs.update(store.refs_using_file(digest))
         problems.append({"kind": kind, "detail": detail, "versions": sorted(refs)})
     return {"ok": not problems, "problems": problems, "notes": notes}
+
+
+def _text(value):
+    """A TEXT column read as bytes (raw_rows) back as str; UnicodeDecodeError if damaged."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return str(value)
+
+
+def _field(report, vid, where, field, check, *args):
+    try:
+        check(*args)
+    except UnicodeDecodeError:
+        report.add("bad-record", f"{where}: its {field} is not UTF-8 text in the catalog", versions=[vid])
+    except ArtstoreError as exc:
+        report.add("bad-record", str(exc).split("; run 'artstore verify'")[0], versions=[vid])
+
+
+def _decoded(check):
+    """``check`` applied to TEXT columns read as bytes."""
+    return lambda *args: check(*(_text(a) if isinstance(a, bytes) else a for a in args))
+
+
+def check_records(cat, report, version_id=None):
+    """Every catalog field a command parses, as records.py parses it (DESIGN.md invariant
+    6): version numbers, times, sizes, metadata and remote identities, names and labels.
+    Each problem names its version ("bad-record")."""
+    totals = version_asset_totals(cat)
+    for row in raw_rows(cat, "versions", ["id", "artifact_id", "version", "created_at", "metadata",
+                                          "manifest_digest"], ["size", "asset_count"]):
+        vid = row["id"].decode("utf-8", "replace")
+        if version_id is not None and vid != version_id:
+            continue
+        where = f"version {vid}"
+        for field, check, args in (
+            ("version number", records.check_version_string, (row["version"], where)),
+            ("creation time", records.created_at, (row["created_at"], where)),
+            ("metadata", records.version_metadata, (row["metadata"], where)),
+            ("manifest digest", _text, (row["manifest_digest"],)),
+            ("size", records.count, (row["size"], where, "size")),
+            ("asset count", records.count, (row["asset_count"], where, "asset count")),
+        ):
+            _field(report, vid, where, field, _decoded(check), *args)
+        count, size = totals.get(row["id"], (0, 0))
+        if isinstance(row["asset_count"], int) and isinstance(row["size"], int) and (
+            count != row["asset_count"] or size != row["size"]
+        ):
+            report.add("bad-record", f"{where}: records {row['asset_count']} asset(s) of {row['size']} bytes, "
+                       f"its asset rows hold {count} of {int(size)}", versions=[vid])
+    for row in raw_rows(cat, "assets", ["version_id", "logical_path", "metadata", "asset_type", "uri",
+                                        "remote_identity"], ["size", "file_digest", "remote"]):
+        vid = row["version_id"].decode("utf-8", "replace")
+        if version_id is not None and vid != version_id:
+            continue
+        where = f"version {vid}"
+        path = row["logical_path"].decode("utf-8", "replace")
+        for field, check, args in (
+            (f"logical path {path!r}", _text, (row["logical_path"],)),
+            (f"metadata of {path!r}", records.asset_metadata, (row["metadata"], where, path)),
+            (f"remote identity of {path!r}", records.remote_identity, (row["remote_identity"], where, path)),
+            (f"asset type of {path!r}", _text, (row["asset_type"],)),
+            (f"URI of {path!r}", _text, (row["uri"],)),
+            (f"size of {path!r}", records.count, (row["size"], where, f"size of {path!r}")),
+            (f"file digest of {path!r}", records.digest, (row["file_digest"], where)),
+        ):
+            _field(report, vid, where, field, _decoded(check) if check is not records.digest else check, *args)
+    if version_id is not None:
+        return
+    for table, columns in (("artifacts", ("workspace", "name", "type")), ("aliases", ("alias",)),
+                           ("version_tags", ("tag",)), ("artifact_tags", ("tag",)), ("runs", ("name",))):
+        for row in raw_rows(cat, table, list(columns)):
+            for column in columns:
+                value = row[column]
+                try:
+                    text = _text(value)
+                    if text is not None and column != "type":
+                        records.check_label(text, f"{table} row", column)
+                except UnicodeDecodeError:
+                    report.add("bad-record", f"a {table} row: its {column} is not UTF-8 text in the catalog")
+                except ArtstoreError as exc:
+                    report.add("bad-record", str(exc).split("; run 'artstore verify'")[0])
