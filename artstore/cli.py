@@ -435,7 +435,7 @@ def cat(obj, ref, logical_path):
     Example:
       artstore cat mnist:latest labels.csv | head
     """
-    out = click.get_binary_stream("stdout")
+    out = sys.stdout.buffer
     for data in obj.store.read_asset(ref, logical_path):
         out.write(data)
     out.flush()

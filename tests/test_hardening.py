@@ -236,8 +236,11 @@ print("logged")
 def test_file_swapped_for_a_special_file_is_refused_without_hanging(project, kind, size):
     data = os.urandom(100 if size == "small" else 300_000)
     write_tree(project, {"data/keep.bin": b"k", "data/swap.bin": data})
-    p = subprocess.run([sys.executable, "-c", SWAP_SCRIPT, kind, str(project), "swap.bin"],
-                       capture_output=True, text=True, timeout=60)
+    try:
+        p = subprocess.run([sys.executable, "-c", SWAP_SCRIPT, kind, str(project), "swap.bin"],
+                           capture_output=True, text=True, timeout=60, cwd=project)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"add hung on a file swapped for a {kind}")
     assert p.returncode == 0, p
     name, code = p.stdout.split()[:2]
     expected = {"other-file": ("Conflict", "4")}.get(kind, ("InvalidInput", "5"))
