@@ -123,7 +123,11 @@ def _interrupted_message(ctx):
 def one_line(message):
     """The message as one printable line: control characters (a newline in a file name)
     are escaped and bytes that are not UTF-8 (surrogate escapes) shown as \\xNN."""
-    text = str(message).encode("utf-8", "backslashreplace").decode("utf-8")
+    text = str(message)
+    try:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 

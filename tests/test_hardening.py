@@ -665,3 +665,32 @@ def test_socket_as_add_path(project, tmp_path):
         one_clean_line(r)
     finally:
         s.close()
+
+
+@pytest.mark.parametrize("bad", ["x\udcff", "\ud800", "a\udc80b"])
+def test_undecodable_text_through_every_api_call(store, bad):
+    logged = Experiment(store=store).log_artifact(_artifact_with_file())
+    for call in (
+        lambda: logged.update_aliases([bad]),
+        lambda: logged.update_version_tags([bad]),
+        lambda: logged.update_artifact_tags([bad]),
+        lambda: Experiment(store=store, project_name=bad),
+        lambda: Experiment(store=store, workspace=bad),
+        lambda: Experiment(store=store).get_artifact(bad),
+        lambda: store.run_named(bad),
+        lambda: Artifact("ds").add_remote("https://example.com/" + bad, sync_mode=False),
+        lambda: Artifact("ds").add(b"x", logical_path=bad),
+        lambda: Artifact("ds").add(b"x", logical_path="f", asset_type=bad),
+        lambda: Artifact("ds", version_tags=[bad]),
+        lambda: Artifact("ds", artifact_type=bad),
+        lambda: store.log("ds", [InMemory(b"x", "f")], metadata={"k": [bad]}),
+    ):
+        with pytest.raises(InvalidInput):
+            call()
+    assert store.verify()["ok"]
+
+
+def _artifact_with_file():
+    art = Artifact("ds")
+    art.add(b"content", logical_path="f.txt")
+    return art
