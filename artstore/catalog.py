@@ -86,6 +86,11 @@ def sql_errors(path):
         if translated is None:
             raise
         raise translated from exc
+    except UnicodeEncodeError as exc:
+        # A query parameter with bytes that are not UTF-8 (surrogate escapes from argv):
+        # callers validate names, this catches any value that reached SQL unchecked.
+        shown = repr(exc.object[max(exc.start - 20, 0):exc.end + 20])
+        raise InvalidInput(f"{shown} is not valid Unicode (bytes that are not UTF-8); use UTF-8 text") from None
 
 
 def _uri(path, query):

@@ -203,6 +203,8 @@ class Store:
         return row
 
     def list_artifacts(self, artifact_type=None):
+        if artifact_type is not None:
+            names.check_text(artifact_type, "artifact type")
         out = []
         for art in self.catalog.list_artifacts(artifact_type):
             rows = sorted(self.catalog.version_rows(art["id"]), key=_semver_key)
