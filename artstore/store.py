@@ -163,9 +163,9 @@ class Store:
         store_dir = os.path.join(path, STORE_DIRNAME)
         if os.path.exists(store_dir):
             raise Conflict(f"a store already exists at {store_dir}; use it, or remove it first")
+        building = store_dir + f".init-{uuid.uuid4().hex[:8]}"
         try:
             os.makedirs(path, exist_ok=True)
-            building = store_dir + f".init-{uuid.uuid4().hex[:8]}"
             os.mkdir(building)
             os.makedirs(os.path.join(building, "objects", "pack"))
             os.makedirs(os.path.join(building, "tmp"))
@@ -174,8 +174,18 @@ class Store:
             # Renamed into place last, so a store directory is either complete or absent.
             os.rename(building, store_dir)
             chunkstore.fsync_dir(path)
-        except OSError as exc:
-            raise from_os_error(exc, f"creating a store in {path}") from None
+        except BaseException as exc:
+            import shutil
+
+            shutil.rmtree(building, ignore_errors=True)  # never leave a half-built store behind
+            if isinstance(exc, (FileExistsError, NotADirectoryError)):
+                raise Conflict(
+                    f"{path} (or a directory above it) exists and is not a directory; "
+                    "choose a directory for the store"
+                ) from None
+            if isinstance(exc, OSError):
+                raise from_os_error(exc, f"creating a store in {path}") from None
+            raise
         return cls(store_dir)
 
     @classmethod

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from artstore import (
     Artifact,
+    ArtstoreError,
     DestinationInStore,
     Experiment,
     IntegrityError,
@@ -694,3 +695,32 @@ def _artifact_with_file():
     art = Artifact("ds")
     art.add(b"content", logical_path="f.txt")
     return art
+
+
+@pytest.mark.parametrize("kind", ["file", "fifo", "dangling-symlink", "file-above"])
+def test_init_in_something_that_is_not_a_directory(tmp_path, kind):
+    # found by the fuzz test: `artstore init fifo` was exit 1 "File exists"
+    target = tmp_path / "t"
+    if kind == "file":
+        target.write_bytes(b"x")
+    elif kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "dangling-symlink":
+        target.symlink_to(tmp_path / "nowhere")
+    else:
+        target.write_bytes(b"x")
+        target = target / "below"
+    r = run_cli("init", target, cwd=tmp_path, timeout=30)
+    assert r.code in (2, 4), r  # click itself refuses an existing file (2)
+    if r.code == 4:
+        one_clean_line(r)
+    assert [n for n in os.listdir(tmp_path) if n.startswith(".artstore")] == []
+    with pytest.raises(ArtstoreError) as info:
+        Store.init(target)
+    assert info.value.exit_code == 4
+
+
+def test_bad_chunking_at_init_leaves_nothing(tmp_path):
+    with pytest.raises(InvalidInput, match="min_size"):
+        Store.init(tmp_path, chunking={"min_size": 0})
+    assert os.listdir(tmp_path) == []
