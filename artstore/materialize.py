@@ -27,16 +27,25 @@ STORE_DIRNAME = ".artstore"
 _TMP_NAME_BYTES = 100
 
 
-def _store_marker(stat_at):
-    """True if the directory ``stat_at(name)`` looks into holds a store (config and
-    catalog.db side by side)."""
-    for name in ("catalog.db", "config"):
-        try:
-            if not stat.S_ISREG(stat_at(name).st_mode):
-                return False
-        except OSError:
-            return False
-    return True
+def _store_marker(open_at):
+    """True if the directory ``open_at(name, flags)`` opens names in holds a store: a
+    ``config`` file that starts with its ``[store]`` section, ``catalog.db`` and
+    ``objects/`` (a dataset folder that merely has files called config and catalog.db is
+    not one)."""
+    try:
+        fd = open_at("objects", os.O_RDONLY | os.O_DIRECTORY)
+        os.close(fd)
+        fd = open_at("catalog.db", os.O_RDONLY | os.O_NONBLOCK)
+        os.close(fd)
+        fd = open_at("config", os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode) and os.read(fd, 64).lstrip().startswith(b"[store]")
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 class StoreGuard:
@@ -67,7 +76,7 @@ class StoreGuard:
         ok = self._seen.get(key)
         if ok is None:
             ok = key not in self.protected and not _store_marker(
-                lambda name: os.stat(name, dir_fd=fd, follow_symlinks=False)
+                lambda name, flags: os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
             )
             self._seen[key] = ok
         if not ok:
@@ -86,7 +95,9 @@ class StoreGuard:
                 st = None
             if st is not None and stat.S_ISDIR(st.st_mode):
                 key = (st.st_dev, st.st_ino)
-                if key in self.protected or _store_marker(lambda name, d=here: os.stat(os.path.join(d, name))):
+                if key in self.protected or _store_marker(
+                    lambda name, flags, d=here: os.open(os.path.join(d, name), flags | os.O_CLOEXEC)
+                ):
                     self._refuse(root)
             parent = os.path.dirname(here)
             if parent == here:

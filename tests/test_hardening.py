@@ -724,3 +724,12 @@ def test_bad_chunking_at_init_leaves_nothing(tmp_path):
     with pytest.raises(InvalidInput, match="min_size"):
         Store.init(tmp_path, chunking={"min_size": 0})
     assert os.listdir(tmp_path) == []
+
+
+def test_dataset_folder_with_store_like_file_names_downloads(project, store, tmp_path):
+    files = {"app/config": b"[app]\nx = 1\n", "app/catalog.db": b"not a store", "app/objects/o": b"o"}
+    store.log("ds", [InMemory(data, path) for path, data in files.items()])
+    for strategy in ("fail", "overwrite", "fail"):  # the second time, app/ holds those files
+        r = run_cli("download", "ds", tmp_path / "out", "--overwrite-strategy", strategy, cwd=project)
+        assert r.code == 0, r
+    assert read_tree(tmp_path / "out") == files
