@@ -80,6 +80,14 @@ def from_os_error(exc, doing):
         return DiskFull(f"the disk is full ({detail}) while {doing}; free some space and run the command again")
     if exc.errno == errno.EROFS:
         return ReadOnlyStore(f"{doing} failed: the filesystem is read-only; choose a writable place")
+    if exc.errno == errno.ENAMETOOLONG:
+        return InvalidInput(f"{doing} failed: a file name is too long for the filesystem; use shorter names")
+    if exc.errno == errno.ELOOP:
+        return InvalidInput(f"{doing} failed: too many levels of symlinks; give a path without a symlink loop")
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+        return Conflict(f"{doing} failed: {detail}; something in the way is not what is needed there")
+    if exc.errno == errno.ENOENT:
+        return NotFound(f"{doing} failed: {detail}")
     if exc.errno in (errno.EACCES, errno.EPERM):
         return ReadOnlyStore(f"{doing} failed: permission denied; check the permissions")
     return DiskError(f"{doing} failed ({detail}); check the disk and permissions")

@@ -733,3 +733,14 @@ def test_dataset_folder_with_store_like_file_names_downloads(project, store, tmp
         r = run_cli("download", "ds", tmp_path / "out", "--overwrite-strategy", strategy, cwd=project)
         assert r.code == 0, r
     assert read_tree(tmp_path / "out") == files
+
+
+def test_os_paths_the_filesystem_cannot_hold(project, tmp_path):
+    write_tree(project, {"f": b"x"})
+    assert run_cli("add", "ds", "f", cwd=project).code == 0
+    too_long = "é" * 130
+    for args, code in ((["download", "ds", tmp_path / too_long / "a"], 5), (["init", tmp_path / too_long], 5),
+                       (["download", "ds", project / "f" / "below"], 4)):
+        r = run_cli(*args, cwd=project)
+        assert r.code == code, (args, r)
+        one_clean_line(r)
