@@ -115,8 +115,22 @@ def _read_connection(path):
             text = str(exc)
             if not ("unable to open" in text or "disk I/O" in text or "readonly" in text or "full" in text):
                 raise
+            if not _cannot_write(os.path.dirname(path)):
+                raise  # immutable=1 on a file others may change could read a torn state
             last = exc
     raise last
+
+
+def _cannot_write(directory):
+    """True on a read-only medium, without write permission, or on a full disk."""
+    if not os.access(directory or ".", os.W_OK):
+        return True
+    try:
+        st = os.statvfs(directory or ".")
+    except OSError:
+        return False
+    # Less than 1 MiB free counts as full: SQLite's WAL index alone needs 32 KiB.
+    return st.f_bavail * st.f_frsize < (1 << 20) or (st.f_files > 0 and st.f_favail == 0)
 
 
 class Catalog:
