@@ -163,6 +163,7 @@ class Store:
         store_dir = os.path.join(path, STORE_DIRNAME)
         if os.path.exists(store_dir):
             raise Conflict(f"a store already exists at {store_dir}; use it, or remove it first")
+        materialize.StoreGuard().check_root(path)  # never a store inside a store directory
         building = store_dir + f".init-{uuid.uuid4().hex[:8]}"
         try:
             os.makedirs(path, exist_ok=True)

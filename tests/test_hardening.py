@@ -720,6 +720,15 @@ def test_init_in_something_that_is_not_a_directory(tmp_path, kind):
     assert info.value.exit_code == 4
 
 
+def test_init_never_inside_a_store_directory(project):
+    for target in (project / ".artstore", project / ".artstore" / "objects"):
+        r = run_cli("init", target, cwd=project)
+        assert r.code == 5, r
+        one_clean_line(r)
+    assert not (project / ".artstore" / ".artstore").exists()
+    assert run_cli("verify", cwd=project).code == 0
+
+
 def test_bad_chunking_at_init_leaves_nothing(tmp_path):
     with pytest.raises(InvalidInput, match="min_size"):
         Store.init(tmp_path, chunking={"min_size": 0})
