@@ -114,6 +114,9 @@ def _interrupted_message(ctx):
     obj = ctx.find_object(Context)
     store = obj._store if obj is not None else None
     commits = store.catalog.commits if store is not None and store.catalog is not None else 0
+    if store is not None and store.committed:
+        return (f"interrupted after the command had committed ({'; '.join(store.committed)}), which is "
+                "kept; nothing half-written was kept")
     if commits:
         return (f"interrupted after {commits} change(s) had been committed; they are kept "
                 "(see 'artstore list' / 'artstore versions'); nothing half-written was kept")

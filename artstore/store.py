@@ -152,6 +152,7 @@ class Store:
         self.lock = StoreLock(os.path.join(store_dir, "lock"))
         self.catalog = Catalog(os.path.join(store_dir, "catalog.db"))
         self.workspace = self.config.workspace
+        self.committed = []  # what this process committed, for the CLI's Ctrl-C message
 
     # -- opening ----------------------------------------------------------------------------
 
@@ -418,6 +419,7 @@ class Store:
             except BaseException:
                 writer.abort()
                 raise
+            self.committed.append(f"logged {workspace}/{name}:{version}")
             checkpoint("after-commit")
             described = self.describe(art, self.catalog.version_by_id(version_id))
             described["stored_bytes"] = sum(p.size for p in packs)

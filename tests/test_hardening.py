@@ -596,7 +596,7 @@ def test_sigint_message_says_what_was_committed(project):
     write_tree(project, {"data/f": b"x"})
     r = run_cli("add", "ds", "data", cwd=project, env={"ARTSTORE_FAULT": "after-commit:sigint"})
     assert r.code == 130, r
-    assert "committed" in r.err and "before anything" not in r.err, r
+    assert "committed (logged ws/ds:1.0.0)" in r.err and "before anything" not in r.err, r
     one_line = [line for line in r.err.splitlines() if line.strip()]
     assert len(one_line) == 1, r
     assert run_cli("versions", "ds", "--json", cwd=project).json()[0]["version"] == "1.0.0"
