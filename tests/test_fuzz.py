@@ -187,7 +187,7 @@ def check_outcome(args, code, out, err):
         assert len([line for line in err.splitlines() if line.strip()]) == 1, shown
 
 
-def check_store(root, args, code):
+def check_store(root, args, code, removed_before=False):
     """The store verifies and the populated versions download byte-exact (unless rm'd)."""
     s = Store.open(root / "proj")
     try:
@@ -198,7 +198,7 @@ def check_store(root, args, code):
             present = [v["version"] for v in s.versions(name)] if any(
                 a["name"] == name for a in s.list_artifacts()) else []
             if version not in present:
-                assert "rm" in args and code == 0, (args, ref, "version vanished")
+                assert removed_before or ("rm" in args and code == 0), (args, ref, "version vanished")
                 continue
             dest = root.parent / f"check-{name}-{version}"
             s.download(ref, dest)
@@ -266,3 +266,17 @@ def test_fuzz_command_lines_subprocess(template, tmp_path_factory, args):
 @given(args=command_lines)
 def test_fuzz_command_lines_subprocess_long(template, tmp_path_factory, args):
     _subprocess_one(template, tmp_path_factory, args)
+
+
+@pytest.mark.fuzz
+@settings(max_examples=max(LONG_EXAMPLES // 4, 10), **FUZZ_SETTINGS)
+@given(lines=st.lists(command_lines, min_size=2, max_size=4))
+def test_fuzz_command_sequences_long(template, tmp_path_factory, lines):
+    """Several command lines in a row on one store: rm then gc then download, alias moves..."""
+    with sandbox(template, tmp_path_factory) as root:
+        removed = False
+        for args in lines:
+            code, out, err = run_in_process(args, {"ARTSTORE_DIR": str(root / "proj")})
+            check_outcome(args, code, out, err)
+            check_store(root, args, code, removed)
+            removed = removed or ("rm" in args and code == 0)
