@@ -44,7 +44,7 @@ def write_new(path, workspace, chunking=None, storage=None):
     problem = chunking_problem(chunking) or storage_problem(storage)
     if problem:
         raise InvalidInput(f"cannot create the store: {problem}")
-    parser = configparser.ConfigParser()
+    parser = configparser.ConfigParser(interpolation=None)  # values are literal: a workspace may hold "%"
     parser["store"] = {"format": str(FORMAT_VERSION), "workspace": workspace}
     parser["chunking"] = {k: str(v) for k, v in chunking.items()}
     parser["storage"] = {k: str(v) for k, v in storage.items()}
@@ -59,7 +59,7 @@ def write_new(path, workspace, chunking=None, storage=None):
 def load(path):
     from . import safeio
 
-    parser = configparser.ConfigParser()
+    parser = configparser.ConfigParser(interpolation=None)  # values are literal: a workspace may hold "%"
     try:
         fd = safeio.open_regular(path)  # a FIFO or device in its place must not hang us
         with open(fd, encoding="utf-8") as f:

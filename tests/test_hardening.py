@@ -753,3 +753,14 @@ def test_os_paths_the_filesystem_cannot_hold(project, tmp_path):
         r = run_cli(*args, cwd=project)
         assert r.code == code, (args, r)
         one_clean_line(r)
+
+
+@pytest.mark.parametrize("workspace", ["%", "a%(b)s", "100%", "x$y"])
+def test_config_values_are_literal(tmp_path, workspace):
+    # found by the fuzz test: `init --workspace %` was an internal error (INI interpolation)
+    r = run_cli("init", tmp_path / "p", "--workspace", workspace, cwd=tmp_path)
+    assert r.code == 0, r
+    write_tree(tmp_path / "p", {"f": b"x"})
+    r = run_cli("add", "ds", "f", "--json", cwd=tmp_path / "p")
+    assert r.code == 0 and r.json()["workspace"] == workspace, r
+    assert run_cli("show", f"{workspace}/ds", cwd=tmp_path / "p").code == 0
