@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test lint docs bench clean
+.PHONY: demo test lint docs bench fuzz clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ lint: $(VENV)/.installed-test
 
 test: lint
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
+
+# The long fuzz run (tests/test_fuzz.py): random command lines against a populated store.
+# ARTSTORE_FUZZ_EXAMPLES sets the example count (default 2000, about 10 minutes).
+fuzz: $(VENV)/.installed-test
+	$(PY) -m pytest -m fuzz tests/test_fuzz.py -q -p no:cacheprovider
 
 docs: $(VENV)/.installed-docs
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html

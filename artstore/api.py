@@ -14,8 +14,8 @@ import warnings
 import semantic_version
 
 from . import ignore, ingest, names, paths, remote
-from .commit import check_metadata
 from .errors import InvalidInput, NotFound, RemoteUnavailable
+from .metadata import check_metadata
 from .nogc import nogc
 from .store import Store
 
@@ -109,6 +109,8 @@ class Artifact:
         artstore's addition) or the directory's ``.artstoreignore`` file; what was left
         out is listed in ``excluded_paths``."""
         check_metadata(metadata, "asset metadata")
+        if asset_type is not None:
+            names.check_text(asset_type, "asset type")
         if logical_path is not None:
             paths.check_logical_path(logical_path)
         if isinstance(exclude, str):
@@ -171,6 +173,9 @@ class Artifact:
         check_metadata(metadata, "asset metadata")
         if not isinstance(uri, str) or not uri:
             raise InvalidInput("add_remote needs a URI string such as 's3://bucket/prefix'")
+        names.check_text(uri, "URI")
+        if asset_type is not None:
+            names.check_text(asset_type, "asset type")
         if logical_path is not None:
             paths.check_logical_path(logical_path)
         if not isinstance(max_synced_objects, int) or max_synced_objects < 1:
@@ -377,7 +382,7 @@ class Experiment:
         # api_key and Comet's other options are accepted so that Comet code runs; unused here.
         self._store = store if store is not None else Store.open()
         self.workspace = names.check_name(workspace, "workspace") if workspace else self._store.workspace
-        self.project_name = project_name
+        self.project_name = names.check_text(project_name, "project name") if project_name is not None else None
         self.id = uuid.uuid4().hex
         self.name = None
         self.ended = False

@@ -9,11 +9,12 @@ database itself: triggers refuse any UPDATE of a version or asset row, any asset
 import json
 import os
 import sqlite3
+import urllib.parse
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from .errors import ArtstoreError, Conflict, IntegrityError, InvalidInput, StoreLocked
+from .errors import Conflict, DiskError, DiskFull, IntegrityError, InvalidInput, ReadOnlyStore, StoreLocked
 from .faults import checkpoint
 from .schema import MIGRATIONS, SCHEMA_VERSION, TABLES, statements
 
@@ -38,15 +39,41 @@ def _translate(exc, path):
         return StoreLocked(
             f"the catalog {path} is busy (another artstore process holds it); try again shortly"
         )
-    if "not a database" in text or "malformed" in text or "file is encrypted" in text:
+    if ("not a database" in text or "malformed" in text or "file is encrypted" in text
+            or "Could not decode to UTF-8" in text):
+        first = text.splitlines()[0][:200] if text else text
         return IntegrityError(
-            f"the catalog {path} is damaged ({text}); restore .artstore/catalog.db from a backup"
+            f"the catalog {path} is damaged ({first}); run 'artstore verify' or restore "
+            ".artstore/catalog.db from a backup"
         )
     if "readonly" in text or "read-only" in text:
-        return ArtstoreError(f"the catalog {path} is read-only; check the store's permissions")
-    if "disk I/O" in text or "full" in text:
-        return ArtstoreError(f"the catalog {path} could not be written ({text}); check the disk")
+        return ReadOnlyStore(
+            f"the store at {os.path.dirname(path)} is read-only (read-only medium or no write "
+            "permission); reading commands work, for changes copy it somewhere writable"
+        )
+    if "full" in text or "disk I/O" in text:
+        return disk_error(path, text)
+    if "unable to open" in text and not os.access(os.path.dirname(path) or ".", os.W_OK):
+        return ReadOnlyStore(
+            f"the store at {os.path.dirname(path)} is read-only (read-only medium or no write "
+            "permission); reading commands work, for changes copy it somewhere writable"
+        )
     return None
+
+
+def disk_error(path, text):
+    """DiskFull if the filesystem holding ``path`` has no space left, else DiskError."""
+    try:
+        st = os.statvfs(os.path.dirname(path) or ".")
+        full = st.f_bavail == 0 or (st.f_favail == 0 and st.f_files > 0)
+    except OSError:
+        full = "full" in text
+    if full or "full" in text:
+        return DiskFull(
+            f"the disk holding {os.path.dirname(path)} is full, so the change was not made; "
+            "free some space and run the command again (reading commands still work)"
+        )
+    return DiskError(f"the catalog {path} could not be written ({text}); check the disk")
 
 
 @contextmanager
@@ -59,21 +86,81 @@ def sql_errors(path):
         if translated is None:
             raise
         raise translated from exc
+    except UnicodeEncodeError as exc:
+        # A query parameter with bytes that are not UTF-8 (surrogate escapes from argv):
+        # callers validate names, this catches any value that reached SQL unchecked.
+        shown = repr(exc.object[max(exc.start - 20, 0):exc.end + 20])
+        raise InvalidInput(f"{shown} is not valid Unicode (bytes that are not UTF-8); use UTF-8 text") from None
+
+
+def _uri(path, query):
+    return "file:" + urllib.parse.quote(os.fsencode(os.path.abspath(path))) + "?" + query
+
+
+def _read_connection(path):
+    """A read-only connection (datasette's ``Database.connect``): ``mode=ro``, which
+    never writes the database; on media where even the WAL index (-shm) cannot be made
+    (a read-only mount, a full disk) ``immutable=1``, which reads the file as it is."""
+    last = None
+    for query in ("mode=ro", "mode=ro&immutable=1"):
+        conn = sqlite3.connect(_uri(path, query), uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                               isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA cache_size = -32768")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            text = str(exc)
+            if not ("unable to open" in text or "disk I/O" in text or "readonly" in text or "full" in text):
+                raise
+            if not _cannot_write(os.path.dirname(path)):
+                raise  # immutable=1 on a file others may change could read a torn state
+            last = exc
+    raise last
+
+
+def _cannot_write(directory):
+    """True on a read-only medium, without write permission, or on a full disk."""
+    if not os.access(directory or ".", os.W_OK):
+        return True
+    try:
+        st = os.statvfs(directory or ".")
+    except OSError:
+        return False
+    # Less than 1 MiB free counts as full: SQLite's WAL index alone needs 32 KiB.
+    return st.f_bavail * st.f_frsize < (1 << 20) or (st.f_files > 0 and st.f_favail == 0)
 
 
 class Catalog:
-    """One connection to a store's catalog.db and every query artstore makes of it."""
+    """Connections to a store's catalog.db and every query artstore makes of it.
+
+    Reads go through a read-only connection, so every reading command works on a
+    read-only medium and on a full disk; the write connection is opened by the first
+    ``transaction()`` (or a migration), and only writes can fail for want of space."""
 
     def __init__(self, path, *, create=False):
         self.path = path
+        self._reader = None
+        self._writer = None
+        self._in_transaction = False
+        self.commits = 0  # transactions committed through this catalog (cli's SIGINT message)
         if not create and not os.path.exists(path):
             raise IntegrityError(
                 f"the catalog {path} is missing; restore .artstore/catalog.db from a backup"
             )
         with sql_errors(path):
-            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                   check_same_thread=False)
-            self.conn = conn
+            if create:
+                self._writer = self._open_writer()
+            else:
+                self._reader = _read_connection(path)
+            self._migrate(create)
+
+    def _open_writer(self):
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+        try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
@@ -81,10 +168,23 @@ class Catalog:
             # 32 MiB of page cache (the default is 2 MiB): logging 100k assets into a
             # catalog that already holds millions of rows stays in memory.
             conn.execute("PRAGMA cache_size = -32768")
-            self._migrate(create)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @property
+    def conn(self):
+        """The write connection inside a transaction, else the read-only one."""
+        if self._in_transaction or self._reader is None:
+            return self._writer
+        return self._reader
 
     def close(self):
-        self.conn.close()
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                conn.close()
+        self._reader = self._writer = None
 
     # -- schema -------------------------------------------------------------------------
 
@@ -103,6 +203,8 @@ class Catalog:
         return int(row[0])
 
     def _migrate(self, create):
+        if not create and self._schema_version() == SCHEMA_VERSION:
+            return  # nothing to write: a read-only store opens without a write connection
         with self.transaction():
             current = self._schema_version()
             if current == 0 and not create:
@@ -138,15 +240,22 @@ class Catalog:
     def transaction(self):
         """One write transaction, taken IMMEDIATE so two writers never deadlock on upgrade."""
         with sql_errors(self.path):
-            self.conn.execute("BEGIN IMMEDIATE")
+            if self._writer is None:
+                self._writer = self._open_writer()
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            self._in_transaction = True
             try:
                 yield self
                 checkpoint("catalog-commit")
-                self.conn.execute("COMMIT")
+                conn.execute("COMMIT")
+                self.commits += 1
             except BaseException:
-                if self.conn.in_transaction:
-                    self.conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
+            finally:
+                self._in_transaction = False
 
     def query(self, sql, params=()):
         """Rows as dicts (plain sqlite3: sqlite-utils cost 35 ms of every command's start-up
@@ -199,8 +308,11 @@ class Catalog:
             row = self.conn.execute("SELECT size, chunks FROM files WHERE digest = ?", (digest,)).fetchone()
         return row
 
-    def add_packs(self, packs):
-        """Insert sealed packs and their chunk index rows (inside a transaction)."""
+    def add_packs(self, packs, relocate=()):
+        """Insert sealed packs and their chunk index rows (inside a transaction).
+
+        Chunks in ``relocate`` were stored again because their recorded pack is missing
+        or damaged: their index rows move to the new pack."""
         created = now_iso()
         for pack in packs:
             cur = self.conn.execute(
@@ -212,8 +324,14 @@ class Catalog:
             self.conn.executemany(
                 "INSERT OR IGNORE INTO chunks (id, pack_id, offset, stored_size, size, compression) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [(e[0], pack_id, e[1], e[2], e[3], e[4]) for e in pack.entries],
+                [(e[0], pack_id, e[1], e[2], e[3], e[4]) for e in pack.entries if e[0] not in relocate],
             )
+            if relocate:
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO chunks (id, pack_id, offset, stored_size, size, compression) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [(e[0], pack_id, e[1], e[2], e[3], e[4]) for e in pack.entries if e[0] in relocate],
+                )
 
     def add_files(self, files):
         """Insert file rows: iterable of (digest, size, chunk-list blob)."""
@@ -291,6 +409,8 @@ class Catalog:
     # per 100,000 entries).
 
     def stat_cache_get(self, path):
+        if not _encodable(path):
+            return None
         with sql_errors(self.path):
             return self.conn.execute(
                 "SELECT size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns "
@@ -303,6 +423,7 @@ class Catalog:
         path -> None for the others. One range scan over the paths' common directory,
         since the files of one add usually share it."""
         out = dict.fromkeys(paths)
+        paths = [p for p in paths if _encodable(p)]
         if not paths:
             return out
         # The common prefix of the smallest and largest path is every path's, cut back to
@@ -320,7 +441,9 @@ class Catalog:
         return out
 
     def stat_cache_put(self, rows):
-        """Record (path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns) rows."""
+        """Record (path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns) rows.
+        A path that is not UTF-8 (undecodable bytes) cannot be a TEXT key: it is not cached."""
+        rows = [r for r in rows if _encodable(r[0])]
         self.conn.executemany(
             "INSERT OR REPLACE INTO stat_cache "
             "(path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns) "
@@ -407,6 +530,12 @@ class Catalog:
         cols = ", ".join(version_row)
         marks = ", ".join("?" * len(version_row))
         self.conn.execute(f"INSERT INTO versions ({cols}) VALUES ({marks})", tuple(version_row.values()))
+
+    def version_counts(self):
+        """version id -> (asset_count, size) as the version rows record them (verify; only
+        these columns are read, so a damaged text column elsewhere does not stop it)."""
+        with sql_errors(self.path):
+            return {r[0]: (r[1], r[2]) for r in self.conn.execute("SELECT id, asset_count, size FROM versions")}
 
     def version_roots(self):
         """(version id, manifest digest) of every version."""
@@ -588,6 +717,35 @@ class Catalog:
         }
 
 
+def _encodable(text):
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def dumps(obj):
     """Canonical JSON used for metadata columns and manifest digests."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# -- raw records, for verify (kept apart: the tree-manifest work reshapes the tables above) --
+
+def raw_rows(catalog, table, text_columns, other_columns=()):
+    """Every row of ``table`` with its TEXT columns read as bytes (CAST AS BLOB), so that a
+    value that is not UTF-8 is reported by verify instead of stopping it. [] if the table
+    does not exist (an older or newer schema)."""
+    if table not in catalog._table_names():
+        return []
+    columns = [f"CAST({c} AS BLOB) AS {c}" for c in text_columns] + list(other_columns)
+    return catalog.query(f"SELECT {', '.join(columns)} FROM {table}")  # noqa: S608 (names are ours)
+
+
+def version_asset_totals(catalog):
+    """version id -> (number of asset rows, sum of their sizes)."""
+    if "assets" not in catalog._table_names():
+        return {}
+    rows = catalog.query("SELECT CAST(version_id AS BLOB) AS v, COUNT(*) AS n, TOTAL(size) AS s "
+                         "FROM assets GROUP BY version_id")
+    return {r["v"]: (r["n"], r["s"]) for r in rows}

@@ -23,6 +23,7 @@ class Context:
         self.quiet = quiet
         self.verbose = verbose
         self._store = None
+        self.after_success = []  # notes shown once the command succeeded (an error stays one line)
 
     @property
     def store(self):
@@ -88,7 +89,11 @@ class ArtstoreGroup(click.Group):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            obj = ctx.find_object(Context)
+            for note in obj.after_success if obj is not None else ():
+                obj.info(note)
+            return result
         except ArtstoreError as exc:
             _fail(ctx, str(exc), exc.exit_code)
         except BrokenPipeError:
@@ -96,14 +101,52 @@ class ArtstoreGroup(click.Group):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(1)
         except KeyboardInterrupt:
-            _fail(ctx, "interrupted; nothing half-written was kept", 130)
+            _fail(ctx, _interrupted_message(ctx), 130)
+        except RecursionError:
+            _fail(ctx, "input nests too deeply to process; simplify it (metadata may nest at most "
+                  f"{_max_depth()} levels)", InvalidInput.exit_code)
         except OSError as exc:
-            where = f" ({exc.filename})" if exc.filename else ""
-            _fail(ctx, f"{exc.strerror or exc}{where}; check the disk and permissions", 1)
+            from .errors import from_os_error
+
+            where = f" {exc.filename}" if exc.filename else ""
+            error = from_os_error(exc, f"working on{where}" if where else "working")
+            _fail(ctx, str(error), error.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:
             _fail(ctx, f"internal error: {type(exc).__name__}: {exc}; please report it (-v shows the traceback)", 1)
+
+
+def _max_depth():
+    from .metadata import MAX_DEPTH
+
+    return MAX_DEPTH
+
+
+def _interrupted_message(ctx):
+    """Say whether the interrupted command had committed something (a version logged
+    just before Ctrl-C is kept, and the user must not be told otherwise)."""
+    obj = ctx.find_object(Context)
+    store = obj._store if obj is not None else None
+    commits = store.catalog.commits if store is not None and store.catalog is not None else 0
+    if store is not None and store.committed:
+        return (f"interrupted after the command had committed ({'; '.join(store.committed)}), which is "
+                "kept; nothing half-written was kept")
+    if commits:
+        return (f"interrupted after {commits} change(s) had been committed; they are kept "
+                "(see 'artstore list' / 'artstore versions'); nothing half-written was kept")
+    return "interrupted before anything was committed; nothing half-written was kept"
+
+
+def one_line(message):
+    """The message as one printable line: control characters (a newline in a file name)
+    are escaped and bytes that are not UTF-8 (surrogate escapes) shown as \\xNN."""
+    text = str(message)
+    try:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 def _fail(ctx, message, code):
@@ -112,12 +155,13 @@ def _fail(ctx, message, code):
         import traceback
 
         traceback.print_exc()
-    click.echo(f"artstore: error: {message}", err=True)
+    click.echo(f"artstore: error: {one_line(message)}", err=True)
     ctx.exit(code)
 
 
 def _emit_json(data):
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+    """Strict JSON (RFC 8259): no NaN or Infinity, whatever a store holds."""
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str, allow_nan=False))
 
 
 def _table(rows, columns):
@@ -175,6 +219,14 @@ def main(ctx, store_path, user_store, quiet, verbose):
     Shell completion of commands, options, artifact names and refs:
       eval "$(_ARTSTORE_COMPLETE=bash_source artstore)"    # bash (zsh_source, fish_source)
     """
+    for stream in (sys.stdout, sys.stderr):
+        # A file name that is not UTF-8 (a DEST given as raw bytes) is printed as its bytes,
+        # as ls does, instead of failing the command after its work was done.
+        if hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="surrogateescape")
+            except (ValueError, OSError):
+                pass
     if user_store and store_path:
         if ctx.get_parameter_source("store_path") == click.core.ParameterSource.COMMANDLINE:
             raise click.UsageError("give --store PATH or --user-store, not both")
@@ -183,7 +235,7 @@ def main(ctx, store_path, user_store, quiet, verbose):
 
 
 @main.command()
-@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
 @click.option("--workspace", help="Default workspace of new artifacts (default: your user name).")
 @click.option("--compression", type=click.Choice(["none", "zstd", "auto"]), default="auto", show_default=True,
               help="How chunks are stored: auto compresses the chunks a quick sample shows to be "
@@ -192,31 +244,30 @@ def main(ctx, store_path, user_store, quiet, verbose):
               help="zstd level for compressed chunks.")
 @click.pass_obj
 def init(obj, directory, workspace, compression, compression_level):
-    """Create a store (.artstore) in DIRECTORY (default: here).
+    """Create a store (.artstore) in DIRECTORY (default: --store, else here).
 
     \b
     Example:
       artstore init --workspace vision-team --compression auto
     """
-    from .store import Store
+    from .store import STORE_DIRNAME, Store
 
+    if directory is None:
+        directory = obj.store_path or "."
+        if os.path.basename(os.path.normpath(directory)) == STORE_DIRNAME:
+            directory = os.path.dirname(os.path.normpath(directory)) or "."
     store = Store.init(directory, workspace=workspace,
                        storage={"compression": compression, "compression_level": compression_level})
     obj.info(f"initialised an empty store in {store.dir} (workspace {store.workspace})")
 
 
 def _parse_meta(pairs, metadata_file):
+    from . import metadata as metadata_mod
+    from .safeio import read_text
+
     metadata = {}
     if metadata_file:
-        try:
-            with open(metadata_file) as f:
-                metadata = json.load(f)
-        except FileNotFoundError:
-            from .errors import NotFound
-
-            raise NotFound(f"no such metadata file: {metadata_file}") from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"{metadata_file} is not valid JSON ({exc})") from None
+        metadata = metadata_mod.parse_text(read_text(metadata_file, "the metadata file"), metadata_file)
         if not isinstance(metadata, dict):
             raise InvalidInput(f"{metadata_file} must hold a JSON object, not {type(metadata).__name__}")
     for pair in pairs:
@@ -225,10 +276,8 @@ def _parse_meta(pairs, metadata_file):
         key, value = pair.split("=", 1)
         if not key:
             raise InvalidInput(f"--meta {pair!r} has an empty key")
-        try:
-            metadata[key] = json.loads(value)
-        except ValueError:
-            metadata[key] = value
+        metadata[key] = metadata_mod.parse_cli_value(value, f"--meta {key!r}")
+    metadata_mod.check_metadata(metadata, "--meta / --metadata")
     return metadata
 
 
@@ -475,7 +524,8 @@ def _run_id(obj, store, run_name, new_run):
         return None
     run_id = store.run_named(run_name, new=new_run)
     name = store.run(run_id)["name"] or run_name
-    obj.info(f"run {name}: {run_id}" + (" (new)" if new_run else "") + f"; '--run {run_id}' adds to this run")
+    obj.after_success.append(
+        f"run {name}: {run_id}" + (" (new)" if new_run else "") + f"; '--run {run_id}' adds to this run")
     return run_id
 
 
@@ -509,7 +559,7 @@ def cat(obj, ref, logical_path):
     Example:
       artstore cat mnist:latest labels.csv | head
     """
-    out = click.get_binary_stream("stdout")
+    out = sys.stdout.buffer
     for data in obj.store.read_asset(ref, logical_path):
         out.write(data)
     out.flush()

@@ -15,26 +15,8 @@ from . import ingest, manifests, names, paths
 from .catalog import dumps
 from .errors import Conflict, InvalidInput, NotFound
 from .faults import checkpoint
+from .metadata import check_metadata
 from .nogc import nogc
-
-
-def check_metadata(metadata, what="metadata"):
-    """Metadata is a JSON object; returns its canonical JSON text."""
-    if metadata is None:
-        return "{}"
-    if not isinstance(metadata, dict):
-        raise InvalidInput(f"{what} must be a JSON object (a dict), not {type(metadata).__name__}")
-    for key, value in metadata.items():
-        if not isinstance(key, str):
-            raise InvalidInput(f"{what} key {key!r} is not a string")
-        try:
-            dumps(value)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"{what} key {key!r} is not JSON-serialisable ({exc})") from None
-    try:
-        return dumps(metadata)
-    except ValueError as exc:  # e.g. circular references
-        raise InvalidInput(f"{what} is not JSON-serialisable ({exc})") from None
 
 
 def check_type(art, artifact_type):
@@ -119,7 +101,7 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
             packs = writer.finish()
             checkpoint("before-commit")
             with store.catalog.transaction() as cat:
-                cat.add_packs(packs)
+                cat.add_packs(packs, relocate=ingestor.lost)
                 cat.add_files((d, s, blob) for d, (s, blob) in ingestor.new_files.items())
                 nodes_added, node_bytes = store.nodes.save(cat, nodes)
                 checkpoint("nodes-written")
@@ -150,6 +132,8 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
         except BaseException:
             writer.abort()
             raise
+        store.committed.append(f"logged {workspace}/{name}:{version}")
+        checkpoint("after-commit")
         described = store.describe(art, store.catalog.version_by_id(version_id))
         described["stored_bytes"] = sum(p.size for p in packs)
         described["new_bytes"] = new_bytes(packs)
@@ -185,6 +169,7 @@ def _asset_row(store, ingestor, src, metadata_json):
     elif isinstance(src, (ingest.StoredFile, ingest.DownloadedFile)):
         if store.catalog.get_file(src.digest) is None:
             raise NotFound(f"{src.logical_path}: its stored file is no longer in the store")
+        ingestor.check_stored(src.digest, src.logical_path)
         record = ingest.FileRecord(src.digest, src.size)
     else:
         raise InvalidInput(f"cannot store a {type(src).__name__}")

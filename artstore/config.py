@@ -7,7 +7,7 @@ into the same chunks, which is what makes dedup stable across versions.
 import configparser
 import os
 
-from .errors import IntegrityError, InvalidInput
+from .errors import IntegrityError, InvalidInput, NotFound
 
 FORMAT_VERSION = 1
 # Chosen by benchmarks/chunk_size.py (see docs/performance.rst): 64 KiB average.
@@ -53,7 +53,10 @@ def new_storage(storage=None):
 def write_new(path, workspace, chunking=None, storage=None):
     chunking = {**DEFAULT_CHUNKING, **(chunking or {})}
     storage = new_storage(storage)
-    parser = configparser.ConfigParser()
+    problem = chunking_problem(chunking) or storage_problem(storage)
+    if problem:
+        raise InvalidInput(f"cannot create the store: {problem}")
+    parser = configparser.ConfigParser(interpolation=None)  # values are literal: a workspace may hold "%"
     parser["store"] = {"format": str(FORMAT_VERSION), "workspace": workspace}
     parser["chunking"] = {k: str(v) for k, v in chunking.items()}
     parser["storage"] = {k: str(v) for k, v in storage.items()}
@@ -71,12 +74,17 @@ def _write(path, parser):
 
 
 def load(path):
-    parser = configparser.ConfigParser()
+    from . import safeio
+
+    parser = configparser.ConfigParser(interpolation=None)  # values are literal: a workspace may hold "%"
     try:
-        with open(path) as f:
+        fd = safeio.open_regular(path)  # a FIFO or device in its place must not hang us
+        with open(fd, encoding="utf-8") as f:
             parser.read_file(f)
-    except FileNotFoundError:
+    except NotFound:
         raise IntegrityError(f"the store config {path} is missing; restore it from a backup") from None
+    except InvalidInput as exc:
+        raise IntegrityError(f"the store config is unusable ({exc}); restore it from a backup") from None
     except (configparser.Error, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()[0]
         raise IntegrityError(f"the store config {path} is damaged ({first}); fix or restore it") from None
@@ -112,6 +120,9 @@ def load(path):
     check_compression(storage["compression"], storage["compression_level"], path)
     if chunking["algorithm"] != "fastcdc2020":
         raise InvalidInput(f"unknown chunking algorithm {chunking['algorithm']!r} in {path}")
+    problem = chunking_problem(chunking) or storage_problem(storage)
+    if problem:
+        raise IntegrityError(f"the store config {path} is damaged ({problem}); fix or restore it")
     return Config(version, workspace, chunking, storage, parser)
 
 
@@ -155,3 +166,27 @@ def check_compression(mode, level, where="the store config"):
         raise InvalidInput(f"unknown compression {mode!r} in {where}; use one of {', '.join(COMPRESSIONS)}")
     if not 1 <= int(level) <= 19:
         raise InvalidInput(f"compression level {level} in {where} is out of range; use 1 to 19")
+
+
+# FastCDC 2020's bounds (pyfastcdc refuses values outside them with a ValueError).
+CHUNK_BOUNDS = {"min_size": (64, 1 << 20), "avg_size": (256, 4 << 20), "max_size": (1024, 16 << 20)}
+
+
+def chunking_problem(chunking):
+    """What is wrong with chunking parameters, or None."""
+    for key, (low, high) in CHUNK_BOUNDS.items():
+        if not low <= chunking[key] <= high:
+            return f"chunking {key} = {chunking[key]} is outside [{low}, {high}]"
+    if not chunking["min_size"] <= chunking["avg_size"] <= chunking["max_size"]:
+        return "chunking needs min_size <= avg_size <= max_size"
+    if chunking["normalized_chunking"] not in (0, 1, 2, 3):
+        return f"chunking normalized_chunking = {chunking['normalized_chunking']} is not 0, 1, 2 or 3"
+    return None
+
+
+def storage_problem(storage):
+    if storage["pack_target_size"] < 1:
+        return f"storage pack_target_size = {storage['pack_target_size']} is not positive"
+    if not 0 <= storage["gc_repack_threshold"] <= 1:
+        return f"storage gc_repack_threshold = {storage['gc_repack_threshold']} is outside [0, 1]"
+    return None

@@ -6,7 +6,8 @@ durability. Normally that is a dictionary lookup and nothing else. A test sets
 
 - ``kill``   the process SIGKILLs itself at that step (a crash / power cut);
 - ``eio``    an OSError(EIO) is raised there;
-- ``enospc`` an OSError(ENOSPC) is raised there.
+- ``enospc`` an OSError(ENOSPC) is raised there;
+- ``sigint`` the process sends itself SIGINT there (Ctrl-C at that moment).
 """
 
 import errno
@@ -35,6 +36,9 @@ def checkpoint(step):
         return
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if action == "sigint":
+        os.kill(os.getpid(), signal.SIGINT)
+        signal.getsignal(signal.SIGINT)  # the handler runs at the next bytecode boundary
     codes = {"eio": errno.EIO, "enospc": errno.ENOSPC}
     if action in codes:
         code = codes[action]

@@ -29,7 +29,7 @@ def fetch(store, ref, progress=None):
             ingestor.flush()
             packs = writer.finish()
             with store.catalog.transaction() as cat:
-                cat.add_packs(packs)
+                cat.add_packs(packs, relocate=ingestor.lost)
                 cat.add_files((d, s, blob) for d, (s, blob) in ingestor.new_files.items())
                 cat.add_fetched(fetched)
         except BaseException:

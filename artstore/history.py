@@ -1,9 +1,8 @@
 """History of versions: what changed between two (diff) and which runs produced and
 consumed them (lineage)."""
 
-import json
 
-from . import tree
+from . import records, tree
 from .catalog import split_chunks
 
 
@@ -17,7 +16,8 @@ def diff(store, ref_a, ref_b):
     comparison, only listed for ``unchanged``; their chunks count as shared."""
     _art_a, va = store.resolve(ref_a)
     _art_b, vb = store.resolve(ref_b)
-    meta_a, meta_b = json.loads(va["metadata"]), json.loads(vb["metadata"])
+    meta_a = records.version_metadata(va["metadata"], records.where_of(_art_a, va))
+    meta_b = records.version_metadata(vb["metadata"], records.where_of(_art_b, vb))
     a_only, b_only, shared = tree.diff(store.nodes, bytes.fromhex(va["manifest_digest"]),
                                        bytes.fromhex(vb["manifest_digest"]))
     a = {e.path: e for e in a_only}

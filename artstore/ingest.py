@@ -27,8 +27,8 @@ import unicodedata
 
 import blake3
 
-from . import ignore, paths
-from .errors import Conflict, InvalidInput, NotFound
+from . import ignore, paths, safeio
+from .errors import Conflict, IntegrityError, InvalidInput, NotFound
 from .nogc import nogc
 
 # The racy-timestamp rule git uses: a stat-cache entry is trusted only if the file's mtime
@@ -138,6 +138,14 @@ def walk(root, prefix=None, exclude=None, rules=None):
                 is_dir = not plain_file and entry.is_dir(follow_symlinks=False)
             except OSError:
                 plain_file = is_dir = False
+            if name.casefold() == paths.STORE_DIRNAME:
+                # A store (never walked) or anything else with a store's name, which a
+                # logical path may not have (downloads never write into a store directory).
+                if is_dir and os.path.isdir(os.path.join(entry.path, "objects")):
+                    rules.skip_dir(name, (logical_dir + name)[cut:])  # a store: counted as excluded
+                else:
+                    skipped.append((entry.path, f"named {paths.STORE_DIRNAME}, which artstore keeps for stores"))
+                continue
             if plain_file:
                 try:
                     st = entry.stat(follow_symlinks=False)
@@ -298,6 +306,29 @@ class Ingestor:
         self._stat_cache = {}
         self.bytes_read = 0
         self.files_read = 0
+        # Chunks the index knows but whose pack is missing or not its recorded size: they
+        # count as absent, so their bytes are stored again (and their index rows moved,
+        # see Catalog.add_packs) instead of a new version referencing lost data.
+        self.lost = lost_chunks(catalog, writer.pack_dir)
+
+    def _known(self, ids):
+        known = self.catalog.known_chunks(ids)
+        return known - self.lost if self.lost else known
+
+    def needs_restore(self, digest):
+        """True if the stored file ``digest`` has a chunk in a missing or damaged pack."""
+        if not self.lost:
+            return False
+        row = self.catalog.get_file(digest)
+        return row is None or any(cid in self.lost for cid in _split(row[1]))
+
+    def check_stored(self, digest, logical_path):
+        """Refuse to reference a stored file whose bytes are lost (nothing to re-read)."""
+        if self.needs_restore(digest):
+            raise IntegrityError(
+                f"{logical_path}: its stored bytes are in a pack that is missing or damaged; "
+                "add the file from disk again, or run 'artstore verify' to see what else is affected"
+            )
 
     # New-looking chunks wait in a batch so that one catalog query answers which of them
     # the store already has; a point query per chunk costs more than reading a 4 KB file.
@@ -320,7 +351,7 @@ class Ingestor:
         """Write the pending chunks the catalog does not have yet."""
         if not self._pending:
             return
-        known = self.catalog.known_chunks(cid for cid, _ in self._pending)
+        known = self._known(cid for cid, _ in self._pending)
         for cid, data in self._pending:
             if cid not in known:
                 self.writer.add(cid, data)
@@ -373,7 +404,7 @@ class Ingestor:
         else:
             fresh = [(cid, offset, length) for cid, (offset, length) in zip(ids, cuts, strict=True)
                      if cid not in self._seen]
-            known = self.catalog.known_chunks(cid for cid, _, _ in fresh) if fresh else set()
+            known = self._known(cid for cid, _, _ in fresh) if fresh else set()
             self._seen.update(known)
             for cid, offset, length in fresh:
                 if cid not in self._seen:  # a chunk may repeat within a block
@@ -400,16 +431,16 @@ class Ingestor:
             except FileNotFoundError:
                 raise NotFound(f"no such file: {os_path}") from None
         cached = self._stat_cache[key] if key in self._stat_cache else self.catalog.stat_cache_get(key)
-        if cached is not None and _stat_matches(before, cached):
+        if cached is not None and _stat_matches(before, cached) and not self.needs_restore(cached[5]):
             if self.progress:
                 self.progress(before.st_size)
             return FileRecord(cached[5], cached[0])
         if before.st_size < self.cdc.min_size:
-            cached_at, data, after_fd, after = read_small_file(os_path, before.st_size)
+            cached_at, data, after_fd, after = read_small_file(os_path, before.st_size, before)
             record = self._store_bytes(data)
         else:
             cached_at = time.time_ns()
-            fd = _open_source(os_path)
+            fd = _open_source(os_path, before)
             try:
                 with open(fd, "rb", buffering=0, closefd=False) as f:
                     record = self._store_stream(_SourceReader(f, os_path), before.st_size)
@@ -462,6 +493,24 @@ class Ingestor:
         return self._store_stream(fileobj, size_hint)
 
 
+def _split(blob):
+    return [blob[i:i + 32] for i in range(0, len(blob), 32)]
+
+
+def lost_chunks(catalog, pack_dir):
+    """Ids of indexed chunks whose pack file is missing or not of its recorded size (one
+    stat per pack: packs are few, about one per 64 MiB stored)."""
+    lost = set()
+    for pack in catalog.packs():
+        try:
+            ok = os.stat(os.path.join(pack_dir, pack["name"] + ".pack")).st_size == pack["size"]
+        except OSError:
+            ok = False
+        if not ok:
+            lost.update(row[0] for row in catalog.pack_chunks(pack["id"]))
+    return lost
+
+
 def _absolute(path):
     # startswith, not os.path.isabs: called twice per file, and artstore is POSIX-only.
     return path if path.startswith("/") else os.path.abspath(path)
@@ -504,13 +553,11 @@ def _stat_matches(st, cached):
     )
 
 
-def _open_source(os_path):
-    try:
-        return os.open(os_path, os.O_RDONLY | os.O_CLOEXEC)
-    except PermissionError:
-        raise InvalidInput(f"cannot read {os_path}: permission denied; fix its permissions") from None
-    except FileNotFoundError:
-        raise Conflict(f"{os_path} was deleted while it was being read; add it again") from None
+def _open_source(os_path, before=None):
+    """An fd of the source file, refused unless it is the regular file ``before`` saw: a
+    file swapped for a FIFO (whose open would block forever, holding the store lock), a
+    device, a socket or another file is caught on the open descriptor (safeio)."""
+    return safeio.open_regular(os_path, expect=before, missing=Conflict)
 
 
 def _stat_after(os_path):
@@ -520,13 +567,13 @@ def _stat_after(os_path):
         raise Conflict(f"{os_path} was deleted while it was being read; add it again") from None
 
 
-def read_small_file(os_path, size):
+def read_small_file(os_path, size, before=None):
     """(time before the read, the bytes, fstat after, stat of the path after) of a small
     file expected to hold ``size`` bytes, read whole with plain system calls (for a 4 KB
     file the io layer and the block reader cost more than the read). The caller compares
     the stats with the one taken before."""
     cached_at = time.time_ns()
-    fd = _open_source(os_path)
+    fd = _open_source(os_path, before)
     try:
         data = _read_all(fd, os_path, size + 1)
         after_fd = os.fstat(fd)

@@ -8,7 +8,7 @@ import fcntl
 import os
 import time
 
-from .errors import ArtstoreError, InvalidInput, StoreLocked
+from .errors import ArtstoreError, InvalidInput, ReadOnlyStore, StoreLocked
 
 LOCK_TIMEOUT_ENV = "ARTSTORE_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT = 60.0
@@ -36,13 +36,21 @@ class StoreLock:
             self._depth += 1
             return
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         except OSError as exc:
-            if exc.errno not in (errno.EACCES, errno.EROFS, errno.EPERM):
+            if exc.errno not in (errno.EACCES, errno.EROFS, errno.EPERM, errno.ENOSPC, errno.EDQUOT):
                 raise
             if exclusive:
-                raise ArtstoreError(f"the store is read-only ({exc.strerror}); gc needs write access") from None
-            fd = os.open(self.path, os.O_RDONLY)
+                raise ReadOnlyStore(
+                    f"the store is read-only ({exc.strerror}); gc needs write access"
+                ) from None
+            try:
+                fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                # A read-only store without a lock file: nothing can change it, so a
+                # reader needs no lock (the depth still counts for release()).
+                self._fd, self._depth, self._exclusive = -1, 1, False
+                return
         deadline = time.monotonic() + self.timeout
         mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
         while True:
@@ -63,8 +71,9 @@ class StoreLock:
     def release(self):
         self._depth -= 1
         if self._depth == 0:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
+            if self._fd >= 0:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                os.close(self._fd)
             self._fd = None
 
     def shared(self):

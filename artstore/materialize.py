@@ -16,11 +16,118 @@ import uuid
 import blake3
 
 from . import paths
-from .errors import Conflict, IntegrityError, InvalidInput
+from .errors import ArtstoreError, Conflict, DestinationInStore, IntegrityError, InvalidInput, from_os_error
 from .faults import checkpoint
 
 FAIL, PRESERVE, OVERWRITE = "fail", "preserve", "overwrite"
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+STORE_DIRNAME = ".artstore"
+# Bytes of a file's name kept in its temp name: a name may use all 255 bytes a component
+# allows, and the temp name must still fit (a cut in characters overflowed on UTF-8).
+_TMP_NAME_BYTES = 100
+
+
+def _store_marker(open_at):
+    """True if the directory ``open_at(name, flags)`` opens names in holds a store: a
+    ``config`` file that starts with its ``[store]`` section, ``catalog.db`` and
+    ``objects/`` (a dataset folder that merely has files called config and catalog.db is
+    not one)."""
+    try:
+        fd = open_at("objects", os.O_RDONLY | os.O_DIRECTORY)
+        os.close(fd)
+        fd = open_at("catalog.db", os.O_RDONLY | os.O_NONBLOCK)
+        os.close(fd)
+        fd = open_at("config", os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode) and os.read(fd, 64).lstrip().startswith(b"[store]")
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+class StoreGuard:
+    """Refuses any directory a writer of files would enter if it is a store: one of the
+    ``protect`` directories (the open store, found by identity, so symlinks and bind
+    mounts to it are caught), any directory named ``.artstore``, or any directory that
+    holds a store's config and catalog.db. Decisions are cached per directory."""
+
+    def __init__(self, protect=()):
+        self.protected = set()
+        for path in protect:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            self.protected.add((st.st_dev, st.st_ino))
+        self._seen = {}
+
+    def _refuse(self, where):
+        raise DestinationInStore(
+            f"{where} is inside an artstore store directory; files are never written into a "
+            "store (it would damage it); choose a destination outside .artstore"
+        )
+
+    def check_fd(self, fd, where):
+        st = os.fstat(fd)
+        key = (st.st_dev, st.st_ino)
+        ok = self._seen.get(key)
+        if ok is None:
+            ok = key not in self.protected and not _store_marker(
+                lambda name, flags: os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            )
+            self._seen[key] = ok
+        if not ok:
+            self._refuse(where)
+
+    def check_root(self, root):
+        """Refuse ``root`` if it or any directory above it (symlinks resolved) is a store."""
+        real = os.path.realpath(root)
+        here = real
+        while True:
+            if os.path.basename(here).casefold() == STORE_DIRNAME:
+                self._refuse(root)
+            try:
+                st = os.stat(here)
+            except OSError:
+                st = None
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if key in self.protected or _store_marker(
+                    lambda name, flags, d=here: os.open(os.path.join(d, name), flags | os.O_CLOEXEC)
+                ):
+                    self._refuse(root)
+            parent = os.path.dirname(here)
+            if parent == here:
+                return
+            here = parent
+
+
+def check_destination(root):
+    """Refuse a destination that exists but is not a directory (a file, a dangling symlink)."""
+    try:
+        st = os.lstat(root)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise from_os_error(exc, f"looking at the destination {root}") from None
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            st = os.stat(root)
+        except OSError:
+            raise Conflict(
+                f"the destination {root} is a symlink to nothing; remove it or choose another destination"
+            ) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise Conflict(f"the destination {root} exists and is not a directory; choose a directory")
+
+
+def temp_name(name):
+    """A hidden temp name beside ``name``, within the 255 bytes a name may have."""
+    prefix = name.encode("utf-8", "surrogateescape")[:_TMP_NAME_BYTES].decode("utf-8", "ignore")
+    return f".{prefix}.artstore-{uuid.uuid4().hex[:12]}.tmp"
 
 
 class Entry:
@@ -81,7 +188,7 @@ def _open_dir(parent_fd, name, create):
         raise
 
 
-def _walk_to_parent(root_fd, logical_path, create):
+def _walk_to_parent(root_fd, logical_path, create, guard=None):
     """fd of the directory that holds ``logical_path`` (None if absent and not create)."""
     parts = paths.components(logical_path)
     fd = os.dup(root_fd)
@@ -93,6 +200,12 @@ def _walk_to_parent(root_fd, logical_path, create):
         if nxt is None:
             return None, parts[-1]
         fd = nxt
+        if guard is not None:
+            try:
+                guard.check_fd(fd, logical_path)
+            except BaseException:
+                os.close(fd)
+                raise
     return fd, parts[-1]
 
 
@@ -118,7 +231,7 @@ def _hash_at(dir_fd, name):
         os.close(fd)
 
 
-def plan(root, entries, strategy):
+def plan(root, entries, strategy, guard=None):
     """Decide, before writing anything, which entries to write and which to leave.
 
     Returns (to_write, unchanged, preserved_different). Raises Conflict under FAIL if an
@@ -131,7 +244,7 @@ def plan(root, entries, strategy):
             if root_fd is None:
                 to_write.append(entry)
                 continue
-            dir_fd, name = _walk_to_parent(root_fd, entry.logical_path, create=False)
+            dir_fd, name = _walk_to_parent(root_fd, entry.logical_path, create=False, guard=guard)
             if dir_fd is None:
                 to_write.append(entry)
                 continue
@@ -173,10 +286,10 @@ def plan(root, entries, strategy):
     return to_write, unchanged, preserved
 
 
-def write_file(root_fd, entry, source, progress=None, mtime_ns=None):
+def write_file(root_fd, entry, source, progress=None, mtime_ns=None, guard=None):
     """Write one entry to a temp file beside its target, verify it, rename it into place."""
-    dir_fd, name = _walk_to_parent(root_fd, entry.logical_path, create=True)
-    tmp = f".{name[:200]}.artstore-{uuid.uuid4().hex[:12]}.tmp"
+    dir_fd, name = _walk_to_parent(root_fd, entry.logical_path, create=True, guard=guard)
+    tmp = temp_name(name)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=dir_fd)
         try:
@@ -219,16 +332,31 @@ def write_file(root_fd, entry, source, progress=None, mtime_ns=None):
         os.close(dir_fd)
 
 
-def materialize(root, entries, source, strategy=FAIL, progress=None, mtime_ns=None):
+def materialize(root, entries, source, strategy=FAIL, progress=None, mtime_ns=None, protect=()):
     """Write ``entries`` under ``root``. Returns (written, unchanged, preserved) entry lists.
 
-    ``mtime_ns`` stamps each written file's modification time (see Store.download)."""
-    to_write, unchanged, preserved = plan(root, entries, strategy)
-    os.makedirs(root, exist_ok=True)
-    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    ``mtime_ns`` stamps each written file's modification time (see Store.download). No
+    file is ever written into a store directory (``protect``, or any other: StoreGuard)."""
+    check_destination(root)
+    guard = StoreGuard(protect)
+    guard.check_root(root)
+    to_write, unchanged, preserved = plan(root, entries, strategy, guard)
     try:
+        os.makedirs(root, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise Conflict(f"the destination {root} (or a directory above it) is not a directory") from None
+    except OSError as exc:
+        raise from_os_error(exc, f"creating the destination {root}") from None
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        guard.check_fd(root_fd, root)
         for entry in to_write:
-            write_file(root_fd, entry, source, progress, mtime_ns)
+            try:
+                write_file(root_fd, entry, source, progress, mtime_ns, guard)
+            except ArtstoreError:
+                raise
+            except OSError as exc:
+                raise from_os_error(exc, f"writing {entry.logical_path} under {root}") from None
     finally:
         os.close(root_fd)
     return to_write, unchanged, preserved

@@ -33,8 +33,27 @@ def check_name(value, what="name"):
         raise InvalidInput(f"{what} {value!r} must be 1 to {MAX_NAME} characters long")
     if _BAD.search(value):
         raise InvalidInput(f"{what} {value!r} may not contain '/', ':' or control characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(
+            f"{what} {value!r} is not valid Unicode (bytes that are not UTF-8); use UTF-8 text"
+        ) from None
     if value != value.strip():
         raise InvalidInput(f"{what} {value!r} may not start or end with whitespace")
+    return value
+
+
+def check_text(value, what):
+    """A free-text string (a URI, a project name, an asset type): valid Unicode, no NUL."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be a string, not {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{what} {value!r} is not valid Unicode (bytes that are not UTF-8)") from None
+    if "\x00" in value:
+        raise InvalidInput(f"{what} {value!r} contains a NUL character")
     return value
 
 

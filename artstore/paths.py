@@ -20,9 +20,13 @@ _PLAIN = re.compile(r"(?!\.\.?(?:/|$))[A-Za-z0-9_.+=,@-]{1,255}(?:/(?!\.\.?(?:/|
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+STORE_DIRNAME = ".artstore"
+
+
 def check_logical_path(path):
     """Return ``path`` unchanged if it is a valid logical path, else raise InvalidInput."""
-    if isinstance(path, str) and len(path) <= MAX_PATH_BYTES and _PLAIN.fullmatch(path):
+    if (isinstance(path, str) and len(path) <= MAX_PATH_BYTES and _PLAIN.fullmatch(path)
+            and ".artstore" not in path.lower()):
         return path
     if not isinstance(path, str):
         raise InvalidInput(f"logical path must be a string, not {type(path).__name__}")
@@ -55,6 +59,11 @@ def check_logical_path(path):
         if len(part.encode("utf-8")) > MAX_COMPONENT_BYTES:
             raise InvalidInput(
                 f"logical path {shown} has a component longer than {MAX_COMPONENT_BYTES} bytes"
+            )
+        if part.casefold() == STORE_DIRNAME:
+            raise InvalidInput(
+                f"logical path {shown} has a component named {STORE_DIRNAME!r}, the name of a store "
+                "directory, which downloads never write into; rename it"
             )
     return path
 

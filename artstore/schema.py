@@ -233,7 +233,8 @@ SELECT v.rowid AS rowid, v.id AS version_id,
            AS tags,
        COALESCE((SELECT group_concat(alias, ' ') FROM aliases l WHERE l.version_id = v.id), '') AS aliases,
        COALESCE((SELECT group_concat(substr(fullkey, 3) || '=' || COALESCE(atom, 'null'), ' ')
-                 FROM json_tree(v.metadata) WHERE type NOT IN ('object', 'array')), '') AS metadata
+                 FROM json_tree(CASE WHEN json_valid(v.metadata) THEN v.metadata ELSE '{}' END)
+                 WHERE type NOT IN ('object', 'array')), '') AS metadata
 FROM versions v JOIN artifacts a ON a.id = v.artifact_id;
 """
 

@@ -34,6 +34,7 @@ from . import (
     names,
     paths,
     query,
+    records,
     remote,
     retention,
 )
@@ -41,9 +42,18 @@ from . import fetch as fetch_mod
 from . import gc as gc_mod
 from . import verify as verify_mod
 from .catalog import Catalog
-from .errors import ArtstoreError, Conflict, IntegrityError, InvalidInput, NotFound
+from .errors import (
+    Conflict,
+    DiskError,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    ReadOnlyStore,
+    from_os_error,
+)
 from .faults import checkpoint
 from .lock import StoreLock
+from .metadata import check_metadata  # noqa: F401  (re-exported: api, tests)
 from .tree import NodeStore
 
 STORE_DIRNAME = ".artstore"
@@ -87,14 +97,12 @@ def find_store_dir(path=None):
         here = parent
 
 
-def _download_mtime_ns(vrow):
+def _download_mtime_ns(vrow, where=""):
     """Downloaded files carry the version's creation time as their mtime, like files
     unpacked by tar, and never a time within the stat cache's racy window: any later edit
     then changes the mtime, so the stat cache can trust the downloaded files at once and
     logging them again (Comet's update flow) does not read them."""
-    from datetime import datetime
-
-    created = int(datetime.fromisoformat(vrow["created_at"]).timestamp() * 1e9)
+    created = int(records.created_at(vrow["created_at"], where or vrow["id"]).timestamp() * 1e9)
     return min(created, time.time_ns() - ingest.COARSE_RACY_NS - 1_000_000_000)
 
 
@@ -115,6 +123,7 @@ class Store:
         self.catalog = Catalog(os.path.join(store_dir, "catalog.db"))
         self.nodes = NodeStore(self.catalog)
         self.workspace = self.config.workspace
+        self.committed = []  # what this process committed, for the CLI's Ctrl-C message
 
     # -- opening ----------------------------------------------------------------------------
 
@@ -133,6 +142,7 @@ class Store:
                 f"a store already exists at {store_dir}; use it, or remove it first "
                 "(from Python, Store.init(path, exist_ok=True) opens it)"
             )
+        materialize.StoreGuard().check_root(path)  # never a store inside a store directory
         building = store_dir + f".init-{uuid.uuid4().hex[:8]}"
         try:
             os.makedirs(path, exist_ok=True)
@@ -146,12 +156,18 @@ class Store:
             # Renamed into place last, so a store directory is either complete or absent.
             os.rename(building, store_dir)
             chunkstore.fsync_dir(path)
-        except OSError as exc:
-            if exist_ok and os.path.isfile(os.path.join(store_dir, "config")):
-                # Another process created it first (two scripts starting at once).
-                shutil.rmtree(building, ignore_errors=True)
-                return cls.open(store_dir)
-            raise ArtstoreError(f"cannot create a store in {path}: {exc.strerror}") from None
+        except BaseException as exc:
+            shutil.rmtree(building, ignore_errors=True)  # never leave a half-built store behind
+            if exist_ok and isinstance(exc, OSError) and os.path.isfile(os.path.join(store_dir, "config")):
+                return cls.open(store_dir)  # another process created it first (two scripts at once)
+            if isinstance(exc, (FileExistsError, NotADirectoryError)):
+                raise Conflict(
+                    f"{path} (or a directory above it) exists and is not a directory; "
+                    "choose a directory for the store"
+                ) from None
+            if isinstance(exc, OSError):
+                raise from_os_error(exc, f"creating a store in {path}") from None
+            raise
         return cls(store_dir)
 
     @classmethod
@@ -193,6 +209,8 @@ class Store:
     def list_artifacts(self, artifact_type=None):
         """One dict per artifact (of ``artifact_type`` if given): workspace, name, type,
         latest (its highest version) and versions (how many)."""
+        if artifact_type is not None:
+            names.check_text(artifact_type, "artifact type")
         out = []
         for art in self.catalog.list_artifacts(artifact_type):
             rows = sorted(self.catalog.version_rows(art["id"]), key=_semver_key)
@@ -223,6 +241,7 @@ class Store:
         aliases, tags, run_names = self.catalog.version_labels(art["id"])
         out = []
         for row in rows:
+            records.check_version(row, records.where_of(art, row))  # damage is exit 6, never a crash
             mine = aliases.get(row["id"], [])
             if row is rows[-1]:
                 mine = sorted(set(mine) | {"latest"})
@@ -276,6 +295,7 @@ class Store:
         if latest_id == vrow["id"]:
             aliases = sorted(set(aliases) | {"latest"})
         run = self.catalog.run(vrow["run_id"]) if vrow["run_id"] else None
+        metadata = records.check_version(vrow, records.where_of(art, vrow))
         return {
             "workspace": art["workspace"],
             "name": art["name"],
@@ -285,7 +305,7 @@ class Store:
             "aliases": aliases,
             "tags": self.catalog.tags_of_version(vrow["id"]),
             "artifact_tags": self.catalog.tags_of_artifact(art["id"]),
-            "metadata": json.loads(vrow["metadata"]),
+            "metadata": metadata,
             "size": vrow["size"],
             "assets_count": vrow["asset_count"],
             "manifest_digest": vrow["manifest_digest"],
@@ -307,7 +327,10 @@ class Store:
         return self.manifest(version_id).assets(offset, limit)
 
     def ref_of(self, version_id):
-        v = self.catalog.version_by_id(version_id)
+        try:
+            v = self.catalog.version_by_id(version_id)
+        except IntegrityError:  # a row damaged past reading: its id still names it
+            return version_id
         if v is None:
             return version_id
         art = self.catalog.query("SELECT * FROM artifacts WHERE id = ?", (v["artifact_id"],))[0]
@@ -337,7 +360,10 @@ class Store:
 
     def check_writable(self):
         if not os.access(self.dir, os.W_OK) or not os.access(self.tmp_dir, os.W_OK):
-            raise ArtstoreError(f"the store {self.dir} is read-only; check its permissions")
+            raise ReadOnlyStore(
+                f"the store {self.dir} is read-only; reading commands work, "
+                "for changes copy it somewhere writable or fix its permissions"
+            )
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -390,17 +416,24 @@ class Store:
             source = self._chunk_source(entries)
             try:
                 written, unchanged, preserved = materialize.materialize(
-                    dest, entries, source, strategy, progress, _download_mtime_ns(vrow)
+                    dest, entries, source, strategy, progress,
+                    _download_mtime_ns(vrow, records.where_of(art, vrow)), protect=[self.dir]
                 )
             finally:
                 source.close()
             found = mirror.extra_paths(dest, {e.path for e in manifest.entries()}, exact) if existed else []
             stat_rows = ingest.stat_rows_for(dest, written + unchanged)
-            with self.catalog.transaction() as cat:
-                cat.stat_cache_put(stat_rows)
+            try:
+                with self.catalog.transaction() as cat:
+                    cat.stat_cache_put(stat_rows)
+                    if run_id is not None:
+                        cat.ensure_run(run_id)
+                        cat.add_lineage(run_id, vrow["id"], "consumed")
+            except (ReadOnlyStore, DiskError):
+                # The stat cache only saves a later read; a download from a read-only or
+                # full store still succeeds. Lineage asked for by the caller must be kept.
                 if run_id is not None:
-                    cat.ensure_run(run_id)
-                    cat.add_lineage(run_id, vrow["id"], "consumed")
+                    raise
         downloaded = {e.logical_path for e in entries}
         return {
             "ref": f"{art['workspace']}/{art['name']}:{vrow['version']}",
@@ -428,7 +461,7 @@ class Store:
             single = materialize.Entry(os.path.basename(target), entry.digest, entry.size, entry.chunk_ids)
             source = self._chunk_source(entries)
             try:
-                materialize.materialize(os.path.dirname(target), [single], source, strategy)
+                materialize.materialize(os.path.dirname(target), [single], source, strategy, protect=[self.dir])
             finally:
                 source.close()
 

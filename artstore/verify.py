@@ -7,8 +7,8 @@ names the versions it damages (DESIGN.md invariant 3).
 
 import os
 
-from . import chunkstore, manifests, paths, tree
-from .catalog import split_chunks
+from . import chunkstore, manifests, paths, records, tree
+from .catalog import raw_rows, split_chunks, version_asset_totals
 from .errors import ArtstoreError, IntegrityError
 
 
@@ -35,8 +35,12 @@ def verify_store(store, read_data=False, progress=None, version_id=None):
     chunk_sizes = _check_packs(store, report, read_data, progress, scope)
     _check_files(cat, report, chunk_sizes, scope)
     _check_manifests(store, report, version_id)
+    check_records(cat, report, version_id)
     if version_id is None:
-        _check_search_index(cat, report)
+        try:
+            _check_search_index(cat, report)
+        except IntegrityError:
+            pass  # a version row that cannot even be read as text: check_records names it
     notes = _leftovers(store)
     return _result(store, report, notes)
 
@@ -61,6 +65,8 @@ def _check_packs(store, report, read_data, progress, scope):
     work = []
     for pack in store.catalog.packs():
         rows = store.catalog.pack_chunks(pack["id"])
+        if not rows:
+            continue  # holds no indexed chunk (all were stored again elsewhere): gc drops it
         if scope is not None:
             rows = [r for r in rows if r[0] in scope[1]]
             if not rows:
@@ -148,13 +154,14 @@ def _check_manifests(store, report, version_id):
     roots = manifests.roots(store)
     if version_id is not None:
         roots = {version_id: roots[version_id]}
-    leaf_versions = {}
+    leaf_versions, version_leaves, leaf_totals = {}, {}, {}
     for vid, root in roots.items():
         try:
             leaves = tree.Tree(store.nodes, root).leaves()
         except IntegrityError as exc:
             report.add("bad-node", str(exc).split(";")[0], versions=[vid])
             continue
+        version_leaves[vid] = leaves
         for leaf in leaves:
             leaf_versions.setdefault(leaf, set()).add(vid)
     file_versions = {}
@@ -164,6 +171,7 @@ def _check_manifests(store, report, version_id):
         except IntegrityError as exc:
             report.add("bad-node", str(exc).split(";")[0], versions=vids)
             continue
+        leaf_totals[leaf] = (len(entries), sum(e.size for e in entries))
         previous = None
         for e in entries:
             try:
@@ -175,6 +183,15 @@ def _check_manifests(store, report, version_id):
             previous = e.path
             if e.digest is not None:
                 file_versions.setdefault(e.digest, set()).update(vids)
+    # The version row's asset count and size must be its tree's (readers show both).
+    recorded = store.catalog.version_counts()
+    for vid, leaves in version_leaves.items():
+        if all(leaf in leaf_totals for leaf in leaves) and vid in recorded:
+            count = sum(leaf_totals[leaf][0] for leaf in leaves)
+            size = sum(leaf_totals[leaf][1] for leaf in leaves)
+            if (count, size) != recorded[vid]:
+                report.add("bad-record", f"version {vid}: records {recorded[vid][0]} asset(s) of "
+                           f"{recorded[vid][1]} bytes, its manifest holds {count} of {size}", versions=[vid])
     present = store.catalog.files_many(file_versions)
     for digest, vids in file_versions.items():
         if digest not in present:
@@ -232,3 +249,86 @@ def _result(store, report, notes):
         vids = set(versions).union(*(versions_of.get(d, ()) for d in files))
         problems.append({"kind": kind, "detail": detail, "versions": sorted({store.ref_of(v) for v in vids})})
     return {"ok": not problems, "problems": problems, "notes": notes}
+
+
+def _text(value):
+    """A TEXT column read as bytes (raw_rows) back as str; UnicodeDecodeError if damaged."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return str(value)
+
+
+def _field(report, vid, where, field, check, *args):
+    try:
+        check(*args)
+    except UnicodeDecodeError:
+        report.add("bad-record", f"{where}: its {field} is not UTF-8 text in the catalog", versions=[vid])
+    except ArtstoreError as exc:
+        report.add("bad-record", str(exc).split("; run 'artstore verify'")[0], versions=[vid])
+
+
+def _decoded(check):
+    """``check`` applied to TEXT columns read as bytes."""
+    return lambda *args: check(*(_text(a) if isinstance(a, bytes) else a for a in args))
+
+
+def check_records(cat, report, version_id=None):
+    """Every catalog field a command parses, as records.py parses it (DESIGN.md invariant
+    6): version numbers, times, sizes, metadata and remote identities, names and labels.
+    Each problem names its version ("bad-record")."""
+    totals = version_asset_totals(cat)
+    for row in raw_rows(cat, "versions", ["id", "artifact_id", "version", "created_at", "metadata",
+                                          "manifest_digest"], ["size", "asset_count"]):
+        vid = row["id"].decode("utf-8", "replace")
+        if version_id is not None and vid != version_id:
+            continue
+        where = f"version {vid}"
+        for field, check, args in (
+            ("version number", records.check_version_string, (row["version"], where)),
+            ("creation time", records.created_at, (row["created_at"], where)),
+            ("metadata", records.version_metadata, (row["metadata"], where)),
+            ("manifest digest", _text, (row["manifest_digest"],)),
+            ("size", records.count, (row["size"], where, "size")),
+            ("asset count", records.count, (row["asset_count"], where, "asset count")),
+        ):
+            _field(report, vid, where, field, _decoded(check), *args)
+        count, size = totals.get(row["id"], (0, 0))
+        if totals and isinstance(row["asset_count"], int) and isinstance(row["size"], int) and (
+            count != row["asset_count"] or size != row["size"]
+        ):  # schema 2's asset rows; a tree's totals are checked by _check_manifests
+            report.add("bad-record", f"{where}: records {row['asset_count']} asset(s) of {row['size']} bytes, "
+                       f"its asset rows hold {count} of {int(size)}", versions=[vid])
+    for row in raw_rows(cat, "assets", ["version_id", "logical_path", "metadata", "asset_type", "uri",
+                                        "remote_identity"], ["size", "file_digest", "remote"]):
+        vid = row["version_id"].decode("utf-8", "replace")
+        if version_id is not None and vid != version_id:
+            continue
+        where = f"version {vid}"
+        path = row["logical_path"].decode("utf-8", "replace")
+        for field, check, args in (
+            (f"logical path {path!r}", _text, (row["logical_path"],)),
+            (f"metadata of {path!r}", records.asset_metadata, (row["metadata"], where, path)),
+            (f"remote identity of {path!r}", records.remote_identity, (row["remote_identity"], where, path)),
+            (f"asset type of {path!r}", _text, (row["asset_type"],)),
+            (f"URI of {path!r}", _text, (row["uri"],)),
+            (f"size of {path!r}", records.count, (row["size"], where, f"size of {path!r}")),
+            (f"file digest of {path!r}", records.digest, (row["file_digest"], where)),
+        ):
+            _field(report, vid, where, field, _decoded(check) if check is not records.digest else check, *args)
+    if version_id is not None:
+        return
+    for table, columns in (("artifacts", ("workspace", "name", "type")), ("aliases", ("alias",)),
+                           ("version_tags", ("tag",)), ("artifact_tags", ("tag",)), ("runs", ("name",))):
+        for row in raw_rows(cat, table, list(columns)):
+            for column in columns:
+                value = row[column]
+                try:
+                    text = _text(value)
+                    if text is not None and column != "type":
+                        records.check_label(text, f"{table} row", column)
+                except UnicodeDecodeError:
+                    report.add("bad-record", f"a {table} row: its {column} is not UTF-8 text in the catalog")
+                except ArtstoreError as exc:
+                    report.add("bad-record", str(exc).split("; run 'artstore verify'")[0])

@@ -123,11 +123,20 @@ def test_read_only_store_gives_clear_errors(project, tmp_path):
         for name in files:
             os.chmod(os.path.join(dirpath, name), 0o444)
     try:
-        for args in (["add", "ds", "f"], ["download", "ds", str(tmp_path / "out")], ["gc"]):
+        writes = (["add", "ds", "f"], ["gc"], ["alias", "ds", "prod"],
+                  ["download", "ds", str(tmp_path / "run"), "--run", "r1"])
+        for args in writes:
             p = subprocess.run([sys.executable, "-m", "artstore", *args], cwd=project, capture_output=True,
                                text=True, preexec_fn=without_dac_override)
             assert p.returncode == 1, p
             assert "read-only" in p.stderr and len(p.stderr.strip().splitlines()) == 1, p
+            assert "internal error" not in p.stderr, p
+        # Reading never needs to write (see also test_hardening's read-only mount tests).
+        for args in (["download", "ds", str(tmp_path / "out")], ["list"], ["verify", "--read-data"]):
+            p = subprocess.run([sys.executable, "-m", "artstore", *args], cwd=project, capture_output=True,
+                               text=True, preexec_fn=without_dac_override)
+            assert p.returncode == 0, p
+        assert (tmp_path / "out" / "f").read_bytes() == b"data"
     finally:
         for dirpath, _dirs, files in os.walk(project / ".artstore"):
             os.chmod(dirpath, 0o755)
