@@ -241,6 +241,9 @@ class Git:
         self.env = {"GIT_DIR": self.dir, "GIT_WORK_TREE": tree, "GIT_CONFIG_GLOBAL": os.devnull,
                     "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
                     "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
+        # No automatic gc: it would pack the 100k loose objects in the middle of an edit's
+        # commit, and the .git growth would measure the repack, not the edit.
+        timed(["git", "config", "gc.auto", "0"], env=self.env)
 
     def commit(self, message):
         """Seconds of ``git add -A`` + ``git commit``."""
@@ -303,6 +306,7 @@ def dataset_scenarios(base, count, layout, label, edits, repeats, peer_names, wi
         readd_s, readd_rss, _ = best_of(repeats, lambda: artstore(project, "add", "ds", "data"))
         after, _ = checkpointed_size(project)
         note = f"best of {repeats}; catalog +{(after - before) / repeats:.0f} B per re-add"
+        s = None
         if restic:
             s, rss, _ = best_of(repeats, lambda: restic.add(tree))
             rows.append(row(scen, readd_s, "restic", s, "s", target=0.4, rss=readd_rss, baseline_rss=rss,
@@ -311,7 +315,7 @@ def dataset_scenarios(base, count, layout, label, edits, repeats, peer_names, wi
             rows.append(row(scen, readd_s, "restic", None, "s", target=0.4, rss=readd_rss, note=note))
         status_s, status_rss, _ = best_of(repeats, git.status)
         rows.append(row(scen, readd_s, "git status", status_s, "s", rss=readd_rss, baseline_rss=status_rss))
-        print(f"[{label}] re-add: artstore {readd_s:.2f}s git status {status_s:.2f}s", flush=True)
+        print(f"[{label}] re-add: artstore {readd_s:.2f}s restic {s} git status {status_s:.2f}s", flush=True)
 
     # A and B. One file changed: a line appended.
     targets = all_files(tree)
