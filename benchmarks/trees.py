@@ -441,7 +441,8 @@ def history_scenario(base, count, versions, repeats):
     os.makedirs(tree)
     files, total = make_tree(tree, count, "nested", seed=14)
     artstore(project, "init", "--workspace", "bench")
-    log_s, log_rss, out = timed([sys.executable, "-c", _HISTORY_SCRIPT, project, tree, str(versions)])
+    # cwd=project: "python -c" puts the cwd first on sys.path, ahead of PYTHONPATH.
+    log_s, log_rss, out = timed([sys.executable, "-c", _HISTORY_SCRIPT, project, tree, str(versions)], cwd=project)
     print(out.decode(), end="", flush=True)
     size, _free = checkpointed_size(project)
     per = log_s / versions
@@ -461,6 +462,22 @@ def history_scenario(base, count, versions, repeats):
                         note=f"best of {repeats}; {len(out.splitlines())} lines of output"))
     shutil.rmtree(project)
     return rows
+
+
+def artstore_source():
+    """Where the measured artstore was imported from, its commit and whether it had local changes."""
+    import subprocess
+
+    try:
+        where = subprocess.run([sys.executable, "-c", "import artstore, os; print(os.path.dirname(artstore.__file__))"],
+                               capture_output=True, text=True, timeout=60, cwd="/").stdout.strip()
+        head = subprocess.run(["git", "-C", where, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              timeout=60).stdout.strip()
+        dirty = subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=60).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{where} at {head or '?'}" + (" with uncommitted changes" if dirty else "")
 
 
 def default_base():
@@ -498,6 +515,8 @@ def main():
 
     rows = []
     started = time.time()
+    source = artstore_source()
+    print(f"artstore from {source}", flush=True)
     base_parent = args.base or default_base()
     if base_parent:
         os.makedirs(base_parent, exist_ok=True)
@@ -519,6 +538,7 @@ def main():
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "seconds": round(time.time() - started),
         "quick": quick,
+        "artstore": source,
         "peers": peer_versions(),
         "rows": rows,
     })
