@@ -520,28 +520,36 @@ def main():
     base_parent = args.base or default_base()
     if base_parent:
         os.makedirs(base_parent, exist_ok=True)
+    def save(complete):
+        save_json(args.json, {
+            "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}",
+            "python": platform.python_version(),
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+            "seconds": round(time.time() - started),
+            "quick": quick,
+            "complete": complete,
+            "artstore": source,
+            "peers": peer_versions(),
+            "rows": [r for r in rows if r["scenario"][0] in only],
+        })
+
     with tempfile.TemporaryDirectory(prefix="artstore-trees-", dir=base_parent) as base:
+        # The JSON is written after each group, so a failure later keeps what was measured.
         if only & set("ABCD"):
             rows += dataset_scenarios(base, count, "nested", "a", edits, repeats, peer_names,
                                       with_add_rows=bool(only & set("CD")))
+            save(False)
         if only & set("AB"):
             rows += dataset_scenarios(base, count, "flat", "b", edits, repeats, peer_names, with_add_rows=False)
+            save(False)
         if args.million and "E" in only:
             rows += million_scenario(base, tiny, repeats, peer_names)
+            save(False)
         if "F" in only:
             rows += history_scenario(base, hist_files, versions, repeats)
     rows = [r for r in rows if r["scenario"][0] in only]
     print_table(rows, COLUMNS[:-1])
-    save_json(args.json, {
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}",
-        "python": platform.python_version(),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "seconds": round(time.time() - started),
-        "quick": quick,
-        "artstore": source,
-        "peers": peer_versions(),
-        "rows": rows,
-    })
+    save(True)
 
 
 if __name__ == "__main__":
