@@ -120,3 +120,26 @@ def gcs_url():
     server, url = start_fake_gcs()
     yield url
     stop_fake_gcs(server)
+
+
+def craft_version(catalog_path, artifact_name, logical_path, file_digest, size):
+    """Insert version 9.0.0 of ``artifact_name`` holding one asset at ``logical_path``, as
+    an older release or a hostile copy of a store could hold it (no checks on the way)."""
+    import sqlite3
+    import uuid
+
+    import zstandard
+
+    from artstore import tree
+
+    text = tree.entry_text(logical_path, size, file_digest, "{}", None, None, None)
+    root, nodes = tree.build([(logical_path, text)])
+    conn = sqlite3.connect(catalog_path)
+    conn.executemany("INSERT OR IGNORE INTO nodes (digest, level, data) VALUES (?, ?, ?)",
+                     [(d, level, zstandard.compress(raw)) for d, (level, raw) in nodes.items()])
+    art = conn.execute("SELECT id FROM artifacts WHERE name = ?", (artifact_name,)).fetchone()[0]
+    conn.execute("INSERT INTO versions (id, artifact_id, version, created_at, metadata, manifest_digest, size, "
+                 "asset_count, local_size) VALUES (?, ?, '9.0.0', '2026-01-01T00:00:00+00:00', '{}', ?, ?, 1, ?)",
+                 (uuid.uuid4().hex, art, root.hex(), size, size))
+    conn.commit()
+    conn.close()

@@ -14,7 +14,7 @@ import sys
 import time
 
 import pytest
-from conftest import read_tree, run_cli, write_tree
+from conftest import craft_version, read_tree, run_cli, write_tree
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -89,24 +89,7 @@ def _craft_asset(store, logical_path, data=b"evil"):
     """A version holding ``logical_path`` as an older release or a hostile copy could."""
     v = store.log("seed", [InMemory(data, "seed.txt")])
     digest = bytes.fromhex(store.assets(v["artifact_version_id"])[0]["content_hash"])
-    import uuid
-
-    import zstandard
-
-    from artstore import tree
-
-    root, nodes = tree.build([(logical_path, tree.entry_text(logical_path, len(data), digest, "{}", None, None,
-                                                             None))])
-    conn = sqlite3.connect(store.catalog.path)
-    conn.executemany("INSERT OR IGNORE INTO nodes (digest, level, data) VALUES (?, ?, ?)",
-                     [(d, level, zstandard.compress(raw)) for d, (level, raw) in nodes.items()])
-    art = conn.execute("SELECT id FROM artifacts WHERE name = 'seed'").fetchone()[0]
-    vid = uuid.uuid4().hex
-    conn.execute("INSERT INTO versions (id, artifact_id, version, created_at, metadata, manifest_digest, size, "
-                 "asset_count, local_size) VALUES (?, ?, '9.0.0', '2026-01-01T00:00:00+00:00', '{}', ?, ?, 1, ?)",
-                 (vid, art, root.hex(), len(data), len(data)))
-    conn.commit()
-    conn.close()
+    craft_version(store.catalog.path, "seed", logical_path, digest, len(data))
     return "seed:9.0.0"
 
 

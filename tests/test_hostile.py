@@ -4,14 +4,13 @@ import os
 import sqlite3
 import subprocess
 import sys
-import uuid
 
 import pytest
-from conftest import run_cli, without_dac_override, write_tree
+from conftest import craft_version, run_cli, without_dac_override, write_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from artstore import Artifact, ArtstoreError, IntegrityError, InvalidInput, Store, tree
+from artstore import Artifact, ArtstoreError, IntegrityError, InvalidInput, Store
 from artstore.ingest import InMemory
 
 SPEC_CODES = {3, 4, 5}
@@ -54,19 +53,7 @@ def test_cli_rejections_are_clear(project, name, meta):
 
 def _craft_version(store, logical_path, file_digest, size):
     """Insert a version the way a malicious copy of a store could hold it."""
-    import zstandard
-
-    root, nodes = tree.build([(logical_path, tree.entry_text(logical_path, size, file_digest, "{}", None, None, None))])
-    conn = sqlite3.connect(store.catalog.path)
-    conn.executemany("INSERT OR IGNORE INTO nodes (digest, level, data) VALUES (?, ?, ?)",
-                     [(d, level, zstandard.compress(data)) for d, (level, data) in nodes.items()])
-    art = conn.execute("SELECT id FROM artifacts LIMIT 1").fetchone()[0]
-    vid = uuid.uuid4().hex
-    conn.execute("INSERT INTO versions (id, artifact_id, version, created_at, metadata, manifest_digest, size, "
-                 "asset_count) VALUES (?, ?, '9.0.0', '2026-01-01T00:00:00+00:00', '{}', ?, ?, 1)",
-                 (vid, art, root.hex(), size))
-    conn.commit()
-    conn.close()
+    craft_version(store.catalog.path, "ds", logical_path, file_digest, size)
 
 
 @pytest.mark.parametrize("hostile", ["../escape.txt", "/etc/escape.txt", "a/../../escape.txt", "a\\..\\..\\x"])
