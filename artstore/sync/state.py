@@ -39,19 +39,14 @@ class RemoteState:
     def refresh(self):
         """Read every index and bundle of the remote (new ones from the remote, the rest from
         the cache), each checked against its name before it is believed."""
-        t = self.transport
-        for entry in t.list(layout.PACKS):
-            if not entry.endswith(".idx"):
-                continue
-            name = entry[:-4]
-            data = self._cached("idx", name, lambda n=name: t.read(layout.index_key(n)))
-            self._add_index(name, data)
-        for entry in t.list(layout.META):
-            if not entry.endswith(".zst"):
-                continue
-            name = entry[:-4]
-            data = self._cached("meta", name, lambda n=name: t.read(layout.meta_key(n)))
-            self._add_meta(name, data)
+        for folder, suffix, kind, key, add in (
+            (layout.PACKS, ".idx", "idx", layout.index_key, self._add_index),
+            (layout.META, ".zst", "meta", layout.meta_key, self._add_meta),
+        ):
+            for entry in self.transport.list(folder):
+                if entry.endswith(suffix):
+                    name = entry[:-len(suffix)]
+                    add(name, self._cached(kind, name, lambda n=name, k=key: self.transport.read(k(n))))
         return self
 
     def _add_index(self, name, data):
