@@ -695,6 +695,21 @@ class Catalog:
         rows = self.query("SELECT * FROM runs WHERE id = ?", (run_id,))
         return rows[0] if rows else None
 
+    def runs_with_counts(self):
+        """Every run, most recently started first, with how many versions it produced and
+        consumed."""
+        return self.query(
+            "SELECT r.id, r.project, r.name, r.started_at, r.ended_at, "
+            "COALESCE(SUM(l.kind = 'produced'), 0) AS produced, COALESCE(SUM(l.kind = 'consumed'), 0) AS consumed "
+            "FROM runs r LEFT JOIN lineage l ON l.run_id = r.id GROUP BY r.id ORDER BY r.started_at DESC, r.id")
+
+    def versions_of_run(self, run_id):
+        """The versions a run produced or consumed, oldest record first, with their names."""
+        return self.query(
+            "SELECT l.kind, l.at, v.id AS version_id, v.version, a.workspace, a.name, a.type "
+            "FROM lineage l JOIN versions v ON v.id = l.version_id JOIN artifacts a ON a.id = v.artifact_id "
+            "WHERE l.run_id = ? ORDER BY l.at, a.workspace, a.name", (run_id,))
+
     def reindex_search(self):
         """Rebuild the full-text index from the catalog (inside a transaction)."""
         self.conn.execute("DELETE FROM search_index")

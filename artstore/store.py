@@ -551,6 +551,17 @@ class Store:
     def run(self, run_id):
         return self.catalog.run(run_id)
 
+    def runs(self):
+        """Every run, most recent first: id, project, name, started_at, ended_at, and the
+        counts of versions it ``produced`` and ``consumed``."""
+        return self.catalog.runs_with_counts()
+
+    def run_versions(self, run_id):
+        """What a run produced and consumed, oldest first: [{"kind", "at", "ref",
+        "workspace", "name", "version", "type", "version_id"}]."""
+        return [r | {"ref": f"{r['workspace']}/{r['name']}:{r['version']}"}
+                for r in self.catalog.versions_of_run(run_id)]
+
     def record_lineage(self, run_id, version_id, kind):
         with self.catalog.transaction() as cat:
             cat.ensure_run(run_id)

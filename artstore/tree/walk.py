@@ -64,6 +64,32 @@ class Tree:
             self._page(child, offset, limit, out)
             offset = 0
 
+    def iter_from(self, path):
+        """Entries in path order from the first whose path is >= ``path``: one node per
+        level to get there, then leaf after leaf as the caller asks for more (a folder
+        listing of a 100,000-entry tree reads a few nodes, not the whole tree)."""
+        stack = []  # (items of an internal node, index of the child being walked)
+        digest = self.root
+        while True:
+            level, items = self.nodes.load([digest])[digest]
+            if level == 0:
+                break
+            i = max(bisect.bisect_right(items, path, key=_path) - 1, 0)
+            stack.append((items, i))
+            digest = items[i][1]
+        yield from items[bisect.bisect_left(items, path, key=_path):]
+        while stack:
+            items, i = stack.pop()
+            if i + 1 >= len(items):
+                continue
+            stack.append((items, i + 1))
+            digest = items[i + 1][1]
+            level, children = self.nodes.load([digest])[digest]
+            while level:
+                stack.append((children, 0))
+                level, children = self.nodes.load([children[0][1]])[children[0][1]]
+            yield from children
+
     def find(self, path):
         """The entry at ``path``, or None: one node per level."""
         digest = self.root

@@ -1,0 +1,60 @@
+"""Running the app for ``artstore ui``: bind, print the URL, serve until SIGINT/SIGTERM."""
+
+import socket
+import sys
+import threading
+import webbrowser
+
+import uvicorn
+
+from .app import LOOPBACK_HOSTS, create_app
+
+DEFAULT_PORT = 8017
+
+
+def is_loopback(host):
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+
+def bind(host, port):
+    """A listening socket; port 0 picks a free port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(128)
+    return sock
+
+
+def url_of(host, sock):
+    port = sock.getsockname()[1]
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else (f"[{host}]" if ":" in host else host)
+    return f"http://{shown}:{port}/"
+
+
+def serve(store_dir, host, port, open_browser=False, echo=print):
+    """Serve the store until interrupted. The URL goes to stdout as soon as the socket
+    listens, so scripts (and tests) can read it before the first request."""
+    sock = bind(host, port)
+    url = url_of(host, sock)
+    if not is_loopback(host):
+        print(f"artstore ui: warning: listening on {host}, so other machines can read this store; "
+              "use --host 127.0.0.1 to keep it local", file=sys.stderr, flush=True)
+        allowed = None
+    else:
+        allowed = LOOPBACK_HOSTS + (() if host in LOOPBACK_HOSTS else (host,))
+    app = create_app(store_dir, allowed_hosts=allowed)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                            server_header=False, date_header=False)
+    server = uvicorn.Server(config)
+    echo(f"artstore ui: serving {store_dir} read-only at {url} (Ctrl-C stops it)")
+    if open_browser:
+        threading.Timer(0.5, webbrowser.open, (url,)).start()
+    try:
+        server.run(sockets=[sock])  # uvicorn stops cleanly on SIGINT and SIGTERM
+    finally:
+        sock.close()
