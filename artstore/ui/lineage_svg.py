@@ -16,7 +16,7 @@ from .text import shorten, visible
 NODE_W, NODE_H = 190, 38
 COL_GAP, ROW_GAP = 70, 18
 MARGIN = 12
-LABEL_CHARS = 26
+LABEL_CHARS = 24
 FOLD = 8
 
 

@@ -1,5 +1,6 @@
 """Running the app for ``artstore ui``: bind, print the URL, serve until SIGINT/SIGTERM."""
 
+import signal
 import socket
 import sys
 import threading
@@ -54,7 +55,16 @@ def serve(store_dir, host, port, open_browser=False, echo=print):
     echo(f"artstore ui: serving {store_dir} read-only at {url} (Ctrl-C stops it)")
     if open_browser:
         threading.Timer(0.5, webbrowser.open, (url,)).start()
+    # uvicorn shuts down gracefully on SIGINT and SIGTERM and then raises the signal again
+    # for the handler it found: these record it instead, so that stopping the server is a
+    # normal exit (status 0), not a death by signal or a KeyboardInterrupt.
+    stopped_by = []
+    previous = {sig: signal.signal(sig, lambda number, _frame: stopped_by.append(number))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.run(sockets=[sock])  # uvicorn stops cleanly on SIGINT and SIGTERM
+        server.run(sockets=[sock])
     finally:
         sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    echo("artstore ui: stopped")
