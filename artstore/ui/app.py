@@ -73,6 +73,7 @@ def templates():
     env = Environment(loader=FileSystemLoader(os.path.join(HERE, "templates")),
                       autoescape=select_autoescape(default=True, default_for_string=True))
     env.filters["t"] = lambda value: Markup(text.html("" if value is None else value))
+    env.filters["v"] = lambda value: text.visible("" if value is None else value)  # titles, attributes
     env.filters["bytes"] = human_bytes
     env.filters["when"] = when
     env.globals["urls"] = urls

@@ -13,8 +13,9 @@ def page_number(request):
         return 1
 
 
-def paged(rows, request, per=PAGE):
+def paged(rows, request, per=None):
     """(the rows of this page, paging data for the template's pager)."""
+    per = per or PAGE
     number = page_number(request)
     pages = max(1, (len(rows) + per - 1) // per)
     number = min(number, pages)

@@ -1,0 +1,479 @@
+"""`artstore ui` route tests (Starlette's TestClient on real stores), the folder listing,
+preview caps and lineage layout as units, and the command as a real subprocess."""
+
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
+
+import pytest
+import ui_store
+from conftest import run_cli, write_tree
+
+pytest.importorskip("starlette")
+from starlette.testclient import TestClient  # noqa: E402
+
+from artstore import Store  # noqa: E402
+from artstore.ingest import InMemory  # noqa: E402
+from artstore.ui import folders, lineage_svg, preview  # noqa: E402
+from artstore.ui.app import LOOPBACK_HOSTS, create_app  # noqa: E402
+from artstore.ui.views import common  # noqa: E402
+
+BIG = 5 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    big = (b"0123456789abcdef" * 4 + b"\n") * (BIG // 65 + 1)
+    return ui_store.build(tmp_path_factory.mktemp("ui") / "proj", big_file=big[:BIG])
+
+
+@pytest.fixture(scope="module")
+def client(root):
+    with TestClient(create_app(str(root / ".artstore"))) as c:
+        yield c
+
+
+PAGES = [
+    "/", "/?q=mni", "/?type=model", "/?tag=raw", "/?where=source%3Ddemo", "/runs",
+    "/a/demo/mnist", "/a/demo/mnist?cols=source,metrics.acc", "/a/demo/mnist/1.0.0", "/a/demo/mnist/baseline",
+    "/a/demo/mnist/latest", "/a/demo/mnist/1.0.0/lineage", "/a/demo/mnist/1.0.0/lineage?depth=4",
+    "/a/demo/mnist/1.0.0/files/data", "/a/demo/mnist/1.0.0/files/data/images/",
+    "/a/demo/mnist/1.0.0/files/data/labels.csv", "/a/demo/mnist/1.0.0/files/README.txt",
+    "/a/demo/mnist/1.0.0/files/config.json", "/a/demo/mnist/1.0.0/files/weights.bin",
+    "/a/demo/mnist/1.0.0/files/data/images/cat.png", "/a/demo/mnist/1.0.0/files/data/images/drawing.svg",
+    "/compare/demo/mnist:1.0.0...demo/mnist:2.0.0", "/compare/demo/mnist:2.0.0...demo/model:1.0.0",
+    "/a/demo/model/1.0.0", "/a/demo/big/1.0.0/files/big.txt",
+]
+HEADERS = {
+    "content-security-policy": "default-src 'self'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
+
+
+def check_headers(response):
+    for name, value in HEADERS.items():
+        assert value in response.headers.get(name, ""), (name, response.headers)
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_every_page_renders_with_the_security_headers(client, url):
+    r = client.get(url)
+    assert r.status_code == 200, r.text[-2000:]
+    assert r.headers["content-type"].startswith("text/html")
+    check_headers(r)
+    assert "<script" not in r.text.lower()  # the pages carry no script at all
+
+
+@pytest.mark.parametrize("url", [
+    "/nope", "/a/demo/nope", "/a/demo/mnist/9.9.9", "/a/demo/mnist/nope", "/a/nobody/mnist",
+    "/a/demo/mnist/1.0.0/files/nope.txt", "/a/demo/mnist/1.0.0/files/%2e%2e/%2e%2e/etc/passwd",
+    "/a/demo/mnist/1.0.0/files/data//labels.csv", "/a/demo/mnist/1.0.0/files/.artstore/config",
+    "/a/demo/mnist/1.0.0/files/%00", "/a/demo/mnist/1.0.0/raw/nope", "/a/demo/mnist/1.0.0/raw/data",
+    "/compare/garbage", "/compare/demo/mnist:1.0.0...demo/mnist:7.0.0", "/runs/nope", "/a/de%3Amo/mnist",
+    "/a/demo/mnist/1.0.0/files/data/labels.csv/more",
+])
+def test_what_names_nothing_is_a_404_page(client, url):
+    r = client.get(url)
+    assert r.status_code == 404, r.text[-1000:]
+    assert "Traceback" not in r.text and "Not found" in r.text
+    check_headers(r)
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+@pytest.mark.parametrize("url", ["/", "/a/demo/mnist/1.0.0", "/nope"])
+def test_only_get_and_head_are_answered(client, method, url):
+    r = client.request(method, url)
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET, HEAD"
+    check_headers(r)
+
+
+def test_head_and_static_files(client):
+    assert client.head("/a/demo/mnist/1.0.0").status_code == 200
+    r = client.get("/static/style.css")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/css")
+    check_headers(r)
+    assert "http" not in r.text.replace("http://www.w3.org", "")  # no external resource
+
+
+def hostile_pages(client):
+    """Every page that shows a hostile name, path, tag, alias or metadata."""
+    link = "/a/demo/" + quote(ui_store.HOSTILE_NAME, safe="")
+    art = client.get("/").text
+    assert f'href="{link}"' in art and ui_store.HOSTILE_NAME not in art
+    version = link + "/1.0.0"
+    parts = [quote(p, safe="") for p in ui_store.HOSTILE_PATH.split("/")]
+    folder = version + "/files/" + "/".join(parts[:-1])
+    file = version + "/files/" + "/".join(parts)
+    rtl = version + "/files/" + quote(ui_store.RTL, safe="")
+    return ["/", "/runs", link, link + "?cols=" + quote(ui_store.SCRIPT, safe=""), version, version + "/lineage",
+            folder, file, rtl, "/?tag=" + quote(ui_store.RTL, safe="")]
+
+
+def test_hostile_names_paths_and_metadata_render_inert(client):
+    pages = hostile_pages(client)
+    for url in pages:
+        r = client.get(url)
+        assert r.status_code == 200, (url, r.text[-1000:])
+        body = re.sub(r"<form .*?</form>", "", r.text, flags=re.S)  # the user's own query stays as typed
+        assert "<script" not in body.lower(), url
+        assert "<img src=x" not in body and "onerror=alert" not in body.replace("onerror=alert(", "ESC"), url
+        assert "\u202e" not in body and "\u200b" not in body, url  # bidi and zero-width shown, not obeyed
+    file_page = client.get(pages[7]).text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in file_page  # the file's content, as text
+    version_page = client.get(pages[4]).text
+    assert "U+202E" in version_page and "&lt;img src=x onerror=alert(3)&gt;" in version_page
+    assert "&quot;&gt;&lt;img src=x onerror=alert(2)&gt;" in version_page  # metadata value and alias
+
+
+def test_links_never_come_from_the_host_header(client):
+    r = client.get("/a/demo/mnist/1.0.0", headers={"Host": "evil.example:666"})
+    assert r.status_code == 200 and "evil.example" not in r.text
+    assert 'href="/a/demo/mnist/1.0.0/files/data"' in r.text
+
+
+def test_a_loopback_server_refuses_other_host_names(root):
+    """DNS rebinding: a page on another origin that resolves to 127.0.0.1 gets nothing."""
+    with TestClient(create_app(str(root / ".artstore"), allowed_hosts=LOOPBACK_HOSTS)) as c:
+        assert c.get("/", headers={"Host": "evil.example"}).status_code == 400
+        assert c.get("/", headers={"Host": "127.0.0.1:8017"}).status_code == 200
+        assert c.get("/", headers={"Host": "localhost"}).status_code == 200
+
+
+def test_previews_read_at_most_the_cap(client):
+    r = client.get("/a/demo/big/1.0.0/files/big.txt")
+    assert r.status_code == 200
+    assert preview.PREVIEW_BYTES < len(r.content) < preview.PREVIEW_BYTES + 20_000
+    assert "The first 64.0 KiB of 5.0 MiB" in r.text
+
+
+def test_preview_reads_only_the_first_chunks(root, monkeypatch):
+    store = Store.open(root)
+    read = []
+    original = store.read_asset
+
+    def counting(ref, path):
+        for chunk in original(ref, path):
+            read.append(len(chunk))
+            yield chunk
+
+    monkeypatch.setattr(store, "read_asset", counting)
+    head, truncated = preview.read_head(store, "demo/big:1.0.0", "big.txt")
+    store.close()
+    assert truncated and len(head) == preview.PREVIEW_BYTES
+    assert sum(read) <= 256 * 1024 < BIG  # one chunk at most (FastCDC's largest), not 5 MB
+
+
+def test_raw_serves_images_inline_and_everything_else_as_a_download(client):
+    png = client.get("/a/demo/mnist/1.0.0/raw/data/images/cat.png")
+    assert png.headers["content-type"] == "image/png" and "content-disposition" not in png.headers
+    assert png.content == ui_store.png_bytes()
+    for path in ("data/images/drawing.svg", "README.txt", "weights.bin"):
+        r = client.get(f"/a/demo/mnist/1.0.0/raw/{path}")
+        assert r.headers["content-type"] == "application/octet-stream", path
+        assert r.headers["content-disposition"].startswith("attachment;"), path
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.content == ui_store.dataset_files()[path]
+    big = client.get("/a/demo/big/1.0.0/raw/big.txt")
+    assert len(big.content) == BIG == int(big.headers["content-length"])
+
+
+def test_image_types_need_the_bytes_to_agree_with_the_name():
+    assert preview.image_type("a.png", ui_store.png_bytes()) == "image/png"
+    assert preview.image_type("a.png", b"<svg onload=alert(1)>") is None
+    assert preview.image_type("a.svg", b"<svg/>") is None
+    assert preview.image_type("a.webp", b"RIFF\0\0\0\0WEBPVP8 ") == "image/webp"
+    assert preview.image_type("a.webp", b"RIFF\0\0\0\0AVI ") is None
+
+
+def test_csv_and_json_previews(client):
+    csv_page = client.get("/a/demo/mnist/1.0.0/files/data/labels.csv").text
+    table = csv_page.split('<table class="csv">')[1].split("</table>")[0]
+    assert table.count("<tr>") == 1 + preview.CSV_ROWS  # header + first rows
+    json_page = client.get("/a/demo/mnist/1.0.0/files/config.json").text
+    assert '&quot;layers&quot;: [\n    1,' in json_page  # pretty-printed
+    binary = client.get("/a/demo/mnist/1.0.0/files/weights.bin").text
+    assert "Binary file: no preview" in binary
+
+
+def test_artifacts_filters(client):
+    assert "demo/model" not in client.get("/?q=mni").text
+    by_type = client.get("/?type=model").text
+    assert "demo/model" in by_type and "demo/mnist" not in by_type
+    tagged = client.get("/?tag=raw").text
+    assert "demo/mnist:1.0.0" in tagged and "demo/mnist:2.0.0" not in tagged
+    assert "2 version(s) match" in client.get("/?where=source%3Ddemo").text
+    better = client.get("/?where=metrics.acc%3E0.8").text
+    assert "demo/mnist:2.0.0" in better and "demo/mnist:1.0.0" not in better
+    bad = client.get("/?where=%3D%3D%3D")
+    assert bad.status_code == 200 and 'class="error"' in bad.text
+
+
+def test_artifact_page_versions_newest_first_with_columns_and_pages(client, monkeypatch):
+    page = client.get("/a/demo/mnist?cols=source,metrics.acc").text
+    assert page.index(">2.0.0<") < page.index(">1.0.0<")
+    assert '<th class="meta">metrics.acc</th>' in page and '<td class="meta">0.9</td>' in page
+    assert "baseline" in page and "prepare" in page and "raw" in page
+    monkeypatch.setattr(common, "PAGE", 1)
+    first = client.get("/a/demo/mnist").text
+    second = client.get("/a/demo/mnist?page=2").text
+    assert ">2.0.0<" in first and ">1.0.0<" not in first and "page 1 of 2" in first
+    assert ">1.0.0<" in second and ">2.0.0<" not in second
+
+
+def test_version_page(client):
+    page = client.get("/a/demo/mnist/1.0.0").text
+    for text in ("baseline", "raw", "prepare", "with next (2.0.0)", "&quot;source&quot;: &quot;demo&quot;",
+                 'href="/a/demo/mnist/1.0.0/files/data"', "README.txt", '<svg xmlns="http://www.w3.org/2000/svg"'):
+        assert text in page, text
+
+
+def test_compare_page(client):
+    page = client.get("/compare/demo/mnist:1.0.0...demo/mnist:2.0.0").text
+    for text in ("1 added", "1 removed", "1 modified", "4 unchanged", "README.txt", "rows",
+                 "Line two, edited.", 'class="add"', 'class="del"'):
+        assert text in page, text
+    added = client.get("/compare/demo/mnist:1.0.0...demo/mnist:2.0.0?show=added").text
+    assert "data/new.txt" in added
+    unchanged = client.get("/compare/demo/mnist:1.0.0...demo/mnist:2.0.0?show=unchanged").text
+    assert "data/labels.csv" in unchanged
+
+
+def test_runs_pages(client, root):
+    page = client.get("/runs").text
+    for run in ("prepare", "clean", "train", "sweep"):
+        assert f">{run}</a>" in page
+    store = Store.open(root)
+    train = store.run_named("train")
+    store.close()
+    run_page = client.get(f"/runs/{train}").text
+    produced = run_page.split('class="versions produced"')[1].split("</ul>")[0]
+    consumed = run_page.split('class="versions consumed"')[1].split("</ul>")[0]
+    assert "demo/model:1.0.0" in produced and "demo/mnist:1.0.0" in consumed
+
+
+def test_the_ui_never_writes_the_store(root, client):
+    def state():
+        out = {}
+        for dirpath, _dirs, names in os.walk(root / ".artstore"):
+            for name in names:
+                path = os.path.join(dirpath, name)
+                if name != "lock":
+                    with open(path, "rb") as f:
+                        out[path] = hashlib.sha256(f.read()).hexdigest()
+        return out
+
+    before = state()
+    for url in PAGES + ["/a/demo/big/1.0.0/raw/big.txt"]:
+        client.get(url)
+    assert state() == before
+
+
+# -- lineage graph ----------------------------------------------------------------------------
+
+
+def graph(fan_out):
+    nodes = [{"id": "version:v", "kind": "version", "label": "ws/focus:1.0.0"},
+             {"id": "run:p", "kind": "run", "label": "producer"},
+             {"id": "run:c", "kind": "run", "label": "consumer <b>"}]
+    edges = [{"from": "run:p", "to": "version:v", "kind": "produced"},
+             {"from": "version:v", "to": "run:c", "kind": "consumed"}]
+    for i in range(fan_out):
+        nodes.append({"id": f"version:o{i}", "kind": "version", "label": f"ws/out-{i:02d}:1.0.0"})
+        edges.append({"from": "run:c", "to": f"version:o{i}", "kind": "produced"})
+    return {"root": "version:v", "nodes": nodes, "edges": edges}
+
+
+def test_lineage_layout_puts_producers_left_and_consumers_right():
+    laid = lineage_svg.layout(graph(2))
+    col = {n["id"]: n["col"] for n in laid["nodes"]}
+    assert col == {"version:v": 0, "run:p": -1, "run:c": 1, "version:o0": 2, "version:o1": 2}
+    xs = {n["id"]: n["x"] for n in laid["nodes"]}
+    assert xs["run:p"] < xs["version:v"] < xs["run:c"] < xs["version:o0"] == xs["version:o1"]
+
+
+def test_lineage_svg_draws_runs_and_versions_as_distinct_shapes():
+    svg, _laid = lineage_svg.render(graph(2), lambda node: f"/expand/{node}")
+    assert svg.count("<ellipse") == 2 and svg.count("<rect") == 3
+    assert svg.count('class="node version focus"') == 1
+    assert "consumer &lt;b&gt;" in svg and "<b>" not in svg
+    assert 'href="/runs/p"' in svg and 'href="/a/ws/out-00/1.0.0"' in svg
+
+
+def test_lineage_folds_a_large_fan_out_into_one_expandable_node():
+    svg, laid = lineage_svg.render(graph(30), lambda node: f"/expand/{node}")
+    more = [n for n in laid["nodes"] if n["kind"] == "more"]
+    assert len(more) == 1 and more[0]["hidden"] == 30 - (lineage_svg.FOLD - 1)
+    assert len(laid["nodes"]) == 3 + lineage_svg.FOLD
+    assert "+23 more" in svg and 'href="/expand/run:c"' in svg
+    _svg, full = lineage_svg.render(graph(30), lambda node: "", expanded=("run:c",))
+    assert len(full["nodes"]) == 33 and not [n for n in full["nodes"] if n["kind"] == "more"]
+
+
+def test_lineage_page_on_a_store_folds_the_sweep(client):
+    folded = client.get("/a/demo/model/1.0.0/lineage").text
+    assert f"+{ui_store.FAN_OUT - lineage_svg.FOLD + 1} more" in folded
+    href = re.search(r'<a href="([^"]*expand=[^"]*)"><g class="node more"', folded).group(1)
+    expanded = client.get(href.replace("&amp;", "&")).text
+    assert "more</text>" not in expanded and expanded.count('class="node version') == ui_store.FAN_OUT + 2
+
+
+# -- folder listing ----------------------------------------------------------------------------
+
+
+def naive_listing(paths, folder):
+    prefix = folder + "/" if folder else ""
+    out = []
+    for p in sorted(paths):
+        if p.startswith(prefix):
+            name, slash, _ = p[len(prefix):].partition("/")
+            row = ("folder" if slash else "file", name)
+            if row not in out:
+                out.append(row)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tree_store(tmp_path_factory):
+    """One version with folders of every shape: big and small, nested, names that sort
+    around '/' ('a-b', 'a.b', 'a0', 'a/...')."""
+    paths = [f"flat/f{i:04d}.txt" for i in range(700)]
+    paths += [f"nested/d{i:02d}/f{j}.txt" for i in range(40) for j in range(12)]
+    paths += ["a-b", "a.b", "a0", "a/x", "a/y/z", "a/y.txt", "top.txt", "zz/deep/er/still.txt"]
+    root = tmp_path_factory.mktemp("tree") / "proj"
+    store = Store.init(root, workspace="ws")
+    store.log("t", [InMemory(p.encode(), p) for p in paths], version="1.0.0")
+    tree = store.manifest(store.resolve("ws/t:1.0.0")[1]["id"]).tree
+    yield store, tree, paths
+    store.close()
+
+
+@pytest.mark.parametrize("folder", ["", "flat", "nested", "nested/d07", "a", "a/y", "zz", "zz/deep/er"])
+@pytest.mark.parametrize("limit", [1, 7, 200, 5000])
+def test_folder_listing_pages_through_one_level(tree_store, folder, limit):
+    _store, tree, paths = tree_store
+    seen, after = [], None
+    while True:
+        rows, more = folders.listing(tree, folder, after, limit)
+        assert len(rows) <= limit
+        seen += [(r["kind"], r["name"]) for r in rows]
+        if not more:
+            break
+        after = rows[-1]["name"]
+    assert seen == naive_listing(paths, folder)
+
+
+def test_folder_checks(tree_store):
+    _store, tree, _paths = tree_store
+    assert folders.is_folder(tree, "nested/d07") and folders.is_folder(tree, "a")
+    assert not folders.is_folder(tree, "a.b") and not folders.is_folder(tree, "nope")
+
+
+def test_version_page_pages_a_big_folder(tree_store, tmp_path):
+    store, _tree, _paths = tree_store
+    with TestClient(create_app(store.dir)) as c:
+        page = c.get("/a/ws/t/1.0.0/files/flat").text
+        assert page.count('<tr class="file">') == 200 and "more files" in page
+        nxt = re.search(r'href="([^"]*after=[^"]*)">more files', page).group(1).replace("&amp;", "&")
+        assert "after=f0199.txt" in nxt
+        assert ">f0200.txt<" in c.get(nxt).text
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def test_help_does_not_import_the_web_stack(project):
+    code = ("import sys\nfrom artstore.cli import main\n"
+            "try:\n    main(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('starlette', 'uvicorn', 'jinja2') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=project)
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc
+
+
+def test_missing_extra_is_one_line(project):
+    code = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in ('starlette', 'uvicorn', 'jinja2'):\n"
+            "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "from artstore.cli import run\n"
+            "sys.argv = ['artstore', 'ui', '--port', '0']\n"
+            "run()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=project, timeout=60)
+    assert proc.returncode == 5, proc
+    assert proc.stderr.strip().splitlines() == [
+        "artstore: error: artstore ui needs the 'ui' extra: pip install 'artstore[ui]'"]
+
+
+def start_ui(cwd, *args):
+    proc = subprocess.Popen([sys.executable, "-m", "artstore", "ui", "--port", "0", *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    match = re.search(r"http://[^ ]+/", line)
+    assert match, (line, proc.stderr.read() if proc.poll() is not None else "")
+    return proc, match.group(0)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_command_serves_and_stops_cleanly(project, sig):
+    write_tree(project, {"data/a.txt": b"hello"})
+    assert run_cli("add", "ds", "data", "--run", "prep", cwd=project).code == 0
+    proc, url = start_ui(project)
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url + "a/ws/ds/1.0.0/files/a.txt", timeout=10) as r:
+            assert r.status == 200 and b"hello" in r.read()
+        # Requests from several threads at once: each gets its own catalog connection.
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(lambda u: urllib.request.urlopen(u, timeout=30).status,
+                                     [url, url + "a/ws/ds", url + "a/ws/ds/1.0.0", url + "runs"] * 10))
+        assert statuses == [200] * 40
+    finally:
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, (out, err)
+    assert "stopped" in out and "Traceback" not in err
+
+
+def test_command_warns_when_listening_on_every_interface(project):
+    proc, url = start_ui(project, "--host", "0.0.0.0")
+    proc.terminate()
+    out, err = proc.communicate(timeout=20)
+    assert "warning: listening on 0.0.0.0" in err and url.startswith("http://127.0.0.1:")
+
+
+def test_command_says_when_the_port_is_taken(project):
+    proc, url = start_ui(project)
+    try:
+        port = url.rsplit(":", 1)[1].strip("/")
+        r = run_cli("ui", "--port", port, cwd=project, timeout=30)
+        assert r.code == 5 and "choose another --port" in r.err and len(r.err.strip().splitlines()) == 1
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+
+
+def test_pages_work_on_a_store_the_command_line_made(project):
+    """The shape of `make demo` (scripts/demo.sh): versions logged with --run, changed, downloaded."""
+    write_tree(project, {"data/images/batch-0.bin": os.urandom(70_000), "data/labels.csv": b"1,2\n" * 500})
+    assert run_cli("add", "mnist", "data", "--version", "1.0.0", "--alias", "baseline", "--meta", "source=demo",
+                   "--run", "prepare", cwd=project).code == 0
+    write_tree(project, {"data/labels.csv": b"1,3\n" * 500})
+    assert run_cli("add", "mnist", "data", "--version", "2.0.0", "--run", "clean", cwd=project).code == 0
+    assert run_cli("download", "mnist:1.0.0", "restored", "--run", "train", cwd=project).code == 0
+    with TestClient(create_app(str(project / ".artstore"))) as c:
+        for url in ("/", "/a/ws/mnist", "/a/ws/mnist/1.0.0", "/a/ws/mnist/2.0.0/files/images",
+                    "/a/ws/mnist/1.0.0/files/labels.csv", "/a/ws/mnist/1.0.0/files/images/batch-0.bin",
+                    "/compare/ws/mnist:1.0.0...ws/mnist:2.0.0", "/runs", "/a/ws/mnist/1.0.0/lineage"):
+            r = c.get(url)
+            assert r.status_code == 200, (url, r.text[-1000:])
+        assert "train" in c.get("/a/ws/mnist/1.0.0").text
