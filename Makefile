@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test lint docs bench fuzz clean
+.PHONY: demo test lint docs bench fuzz clean browser
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: lint
 # ARTSTORE_FUZZ_EXAMPLES sets the example count (default 2000, about 10 minutes).
 fuzz: $(VENV)/.installed-test
 	$(PY) -m pytest -m fuzz tests/test_fuzz.py -q -p no:cacheprovider
+
+# Debian's Chromium and its driver for tests/test_ui_browser.py (CI runs this as root).
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver)
 
 docs: $(VENV)/.installed-docs
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html

@@ -42,3 +42,14 @@ def test_quick_sync_benchmark_runs_every_scenario(tmp_path):
     scenarios = " ".join(r["scenario"] for r in json.loads(out.read_text())["rows"])
     for label in ("push", "clone", "one-file edit", "pull 1 version of 10"):
         assert label in scenarios, label
+
+
+def test_quick_ui_benchmark_times_every_page(tmp_path):
+    out = tmp_path / "ui.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "ui.py"), "--quick", "--repeats", "1",
+           "--base", str(tmp_path), "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]  # 1: a target missed (timings are not asserted)
+    scenarios = " ".join(r["scenario"] for r in json.loads(out.read_text())["rows"])
+    for label in ("artifact page", "version page", "folder page", "file page", "compare"):
+        assert label in scenarios, label
