@@ -2,6 +2,7 @@
 preview caps and lineage layout as units, and the command as a real subprocess."""
 
 import hashlib
+import html
 import os
 import re
 import signal
@@ -132,6 +133,27 @@ def test_hostile_names_paths_and_metadata_render_inert(client):
     version_page = client.get(pages[4]).text
     assert "U+202E" in version_page and "&lt;img src=x onerror=alert(3)&gt;" in version_page
     assert "&quot;&gt;&lt;img src=x onerror=alert(2)&gt;" in version_page  # metadata value and alias
+
+
+def test_every_link_on_every_page_leads_to_a_page(client):
+    """Crawl the site from / (hostile names included): every link a page makes answers 200,
+    so names, versions and paths are encoded into links and decoded back the same."""
+    seen, todo, failed = set(), ["/"], []
+    while todo and len(seen) < 600:
+        url = todo.pop(0)
+        if url in seen:
+            continue
+        seen.add(url)
+        r = client.get(url)
+        if r.status_code != 200:
+            failed.append((url, r.status_code))
+        if r.headers["content-type"].startswith("text/html"):
+            for link in re.findall(r'href="(/[^"]*)"', r.text):
+                link = html.unescape(link)
+                if link not in seen and not link.startswith("/static/"):
+                    todo.append(link)
+    assert failed == []
+    assert len(seen) > 150  # the crawl reached the versions, files, compares and runs
 
 
 def test_links_never_come_from_the_host_header(client):
