@@ -15,7 +15,8 @@ def index(store, request):
     type_filter = q.get("type", "").strip() or None
     tag = q.get("tag", "").strip() or None
     where = [w for w in q.getlist("where") if w.strip()]
-    types = sorted({a["type"] for a in store.list_artifacts()})
+    everything = store.list_artifacts()
+    types = sorted({a["type"] for a in everything})
     context = {"q": name_filter, "type": type_filter or "", "tag": tag or "", "where": where, "types": types,
                "error": None, "found": None, "artifacts": None}
     if tag or where:
@@ -29,12 +30,13 @@ def index(store, request):
             rows = [r for r in rows if name_filter.lower() in r["name"].lower()]
         context["found"], context["pager"] = paged(rows, request)
         return "artifacts.html", context
-    listed = [a for a in store.list_artifacts(type_filter)
-              if name_filter.lower() in a["name"].lower()]
+    listed = [a for a in everything if (type_filter is None or a["type"] == type_filter)
+              and name_filter.lower() in a["name"].lower()]
     shown, context["pager"] = paged(listed, request)
     for a in shown:
         if a["latest"] is not None:
-            info = store.describe(*store.resolve(a["name"], a["workspace"]))
+            art, latest = store.resolve(a["name"], a["workspace"], a["latest"])
+            info = store.describe(art, latest, latest_id=latest["id"])
             a.update(aliases=info["aliases"], tags=info["artifact_tags"] + info["tags"], size=info["size"],
                      created_at=info["created_at"])
     context["artifacts"] = shown
