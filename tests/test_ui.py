@@ -269,6 +269,17 @@ def test_compare_page(client):
     assert "data/labels.csv" in unchanged
 
 
+def test_compare_form_redirects_to_the_stable_link(client):
+    page = client.get("/a/demo/mnist").text
+    assert 'name="a" value="1.0.0"' in page and 'name="b" value="2.0.0"' in page
+    r = client.get("/compare?workspace=demo&name=mnist&a=baseline&b=latest", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/compare/demo/mnist:1.0.0...demo/mnist:2.0.0"
+    assert client.get("/compare?workspace=demo&name=mnist&a=7.0.0&b=latest").status_code == 404
+    evil = client.get("/compare?workspace=demo&name=mnist&a=1.0.0&b=2.0.0", headers={"Host": "evil.example"},
+                      follow_redirects=False)
+    assert evil.headers["location"].startswith("/compare/")  # a path, never built from the Host header
+
+
 def test_runs_pages(client, root):
     page = client.get("/runs").text
     for run in ("prepare", "clean", "train", "sweep"):
@@ -470,6 +481,7 @@ def test_command_warns_when_listening_on_every_interface(project):
     proc, url = start_ui(project, "--host", "0.0.0.0")
     proc.terminate()
     out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, (out, err)  # stopped at once after its URL: still a clean exit
     assert "warning: listening on 0.0.0.0" in err and url.startswith("http://127.0.0.1:")
 
 

@@ -129,6 +129,7 @@ def create_app(store_dir, allowed_hosts=None):
         Route("/a/{workspace}/{name}/{version}/lineage", page(versions.lineage)),
         Route("/a/{workspace}/{name}/{version}/files/{path:path}", page(versions.files)),
         Route("/a/{workspace}/{name}/{version}/raw/{path:path}", page(versions.raw)),
+        Route("/compare", page(compare.pick)),
         Route("/compare/{spec:path}", page(compare.compare)),
         Route("/runs", page(runs.index)),
         Route("/runs/{run_id}", page(runs.run)),

@@ -52,16 +52,18 @@ def serve(store_dir, host, port, open_browser=False, echo=print):
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                             server_header=False, date_header=False)
     server = uvicorn.Server(config)
-    echo(f"artstore ui: serving {store_dir} read-only at {url} (Ctrl-C stops it)")
-    if open_browser:
-        threading.Timer(0.5, webbrowser.open, (url,)).start()
     # uvicorn shuts down gracefully on SIGINT and SIGTERM and then raises the signal again
-    # for the handler it found: these record it instead, so that stopping the server is a
-    # normal exit (status 0), not a death by signal or a KeyboardInterrupt.
-    stopped_by = []
-    previous = {sig: signal.signal(sig, lambda number, _frame: stopped_by.append(number))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+    # for the handler it found. These handlers, in place before the URL is printed, ask the
+    # same shutdown (even before uvicorn has started) and keep the exit normal: status 0,
+    # not a death by signal or a KeyboardInterrupt.
+    def stop(_number, _frame):
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        echo(f"artstore ui: serving {store_dir} read-only at {url} (Ctrl-C stops it)")
+        if open_browser:
+            threading.Timer(0.5, webbrowser.open, (url,)).start()
         server.run(sockets=[sock])
     finally:
         sock.close()

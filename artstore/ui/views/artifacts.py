@@ -64,6 +64,8 @@ def artifact(store, request):
         "art": art, "versions": shown, "pager": pager, "cols": cols,
         "cols_text": ",".join(cols), "suggested": sorted(latest_meta)[:20],
         "artifact_tags": store.catalog.tags_of_artifact(art["id"]),
+        # The compare form starts from the two newest versions.
+        "compare_a": rows[1]["version"] if len(rows) > 1 else "", "compare_b": rows[0]["version"] if rows else "",
     }
 
 

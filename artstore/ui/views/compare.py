@@ -5,9 +5,11 @@ differs, and a line diff for small modified text files."""
 import difflib
 import json
 
+from starlette.responses import RedirectResponse
+
 from ... import names
 from ...errors import NotFound
-from .. import preview
+from .. import preview, urls
 from .common import paged
 
 KINDS = ("added", "removed", "modified", "unchanged")
@@ -66,6 +68,18 @@ def compare(store, request):
         "metadata_changed": [(k, _json(a), _json(b)) for k, (a, b) in d["metadata_changed"].items()],
         "diffs": diffs, "kinds": KINDS, "diff_cap": preview.PREVIEW_BYTES,
     }
+
+
+def pick(store, request):
+    """/compare?a=VERSION&b=VERSION&workspace=W&name=N (the artifact page's form, which
+    cannot build a path without script): redirect to the stable /compare/A...B link."""
+    q = request.query_params
+    workspace, name = q.get("workspace", ""), q.get("name", "")
+    names.check_name(workspace, "workspace")
+    art_a, va = store.resolve(name, workspace, q.get("a", "").strip() or None)
+    art_b, vb = store.resolve(name, workspace, q.get("b", "").strip() or None)
+    return RedirectResponse(urls.compare((art_a["workspace"], art_a["name"], va["version"]),
+                                         (art_b["workspace"], art_b["name"], vb["version"])), status_code=303)
 
 
 def _json(value):
