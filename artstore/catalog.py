@@ -488,6 +488,28 @@ class Catalog:
     def version_rows(self, artifact_id):
         return self.query("SELECT * FROM versions WHERE artifact_id = ?", (artifact_id,))
 
+    def version_numbers(self, artifact_id):
+        """(id, version) of every version of an artifact: what ordering them needs, without
+        the metadata of each (10,000 versions: a few ms instead of the full rows' 70)."""
+        with sql_errors(self.path):
+            return self.conn.execute("SELECT id, version FROM versions WHERE artifact_id = ?",
+                                     (artifact_id,)).fetchall()
+
+    def labels_of_versions(self, version_ids):
+        """({version id: sorted aliases}, {version id: sorted tags}) of the given versions."""
+        aliases, tags = {}, {}
+        for vid, alias in self._rows_in(
+                "SELECT version_id, alias FROM aliases WHERE version_id IN ({marks}) ORDER BY alias", version_ids):
+            aliases.setdefault(vid, []).append(alias)
+        for vid, tag in self._rows_in(
+                "SELECT version_id, tag FROM version_tags WHERE version_id IN ({marks}) ORDER BY tag", version_ids):
+            tags.setdefault(vid, []).append(tag)
+        return aliases, tags
+
+    def run_names(self, run_ids):
+        """{run id: name} of the given runs."""
+        return dict(self._rows_in("SELECT id, name FROM runs WHERE id IN ({marks})", run_ids))
+
     def version_by_id(self, version_id):
         rows = self.query("SELECT * FROM versions WHERE id = ?", (version_id,))
         return rows[0] if rows else None

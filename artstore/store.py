@@ -213,19 +213,51 @@ class Store:
             names.check_text(artifact_type, "artifact type")
         out = []
         for art in self.catalog.list_artifacts(artifact_type):
-            rows = sorted(self.catalog.version_rows(art["id"]), key=_semver_key)
+            numbers = self.version_numbers(art["id"])
             out.append({
                 "workspace": art["workspace"],
                 "name": art["name"],
                 "type": art["type"],
-                "latest": rows[-1]["version"] if rows else None,
-                "versions": len(rows),
+                "latest": numbers[-1][1] if numbers else None,
+                "versions": len(numbers),
             })
         return out
 
     def version_rows(self, artifact_id):
         """Version rows of an artifact, lowest version first."""
         return sorted(self.catalog.version_rows(artifact_id), key=_semver_key)
+
+    def version_numbers(self, artifact_id):
+        """(id, version) of an artifact's versions, lowest version first (no other column
+        is read: ordering 10,000 versions costs a few ms)."""
+        return sorted(self.catalog.version_numbers(artifact_id), key=lambda r: names.version_key(r[1]))
+
+    def versions_page(self, name, workspace=None, offset=0, limit=50, newest_first=True):
+        """(total, one page of ``versions``' dicts, each also with its ``metadata``): only
+        the page's rows are read whole, so an artifact of 10,000 versions pages fast."""
+        art = self.artifact(name, workspace)
+        numbers = self.version_numbers(art["id"])
+        ordered = numbers[::-1] if newest_first else numbers
+        ids = [vid for vid, _version in ordered[offset:offset + limit]]
+        rows = {r["id"]: r for r in self.catalog.versions_by_ids(ids)}
+        aliases, tags = self.catalog.labels_of_versions(ids)
+        run_names = self.catalog.run_names({r["run_id"] for r in rows.values() if r["run_id"]})
+        latest_id = numbers[-1][0] if numbers else None
+        out = []
+        for vid in ids:
+            row = rows[vid]
+            metadata = records.check_version(row, records.where_of(art, row))  # damage is exit 6, never a crash
+            mine = aliases.get(vid, [])
+            if vid == latest_id:
+                mine = sorted(set(mine) | {"latest"})
+            out.append({
+                "version": row["version"], "aliases": mine, "tags": tags.get(vid, []),
+                "created_at": row["created_at"], "size": row["size"], "manifest_digest": row["manifest_digest"],
+                "assets_count": row["asset_count"], "artifact_version_id": vid,
+                "source_experiment_key": row["run_id"], "source_run_name": run_names.get(row["run_id"]),
+                "assets": row["asset_count"], "metadata": metadata,
+            })
+        return len(numbers), out
 
     def versions(self, name, workspace=None):
         """One dict per version of an artifact, lowest version first: version, aliases,
@@ -261,11 +293,16 @@ class Store:
             workspace = workspace or ref_ws
         art = self.artifact(name, workspace)
         ref = f"{art['workspace']}/{art['name']}"
-        rows = self.version_rows(art["id"])
-        if not rows:
+        # Only ids and version numbers are read to find the highest (an artifact may have
+        # 10,000 versions); the one row wanted is read whole.
+        numbers = self.version_numbers(art["id"])
+        if not numbers:
             raise NotFound(f"artifact {ref} has no versions")
         if version_or_alias is None or version_or_alias == "latest":
-            return art, rows[-1]
+            row = self.catalog.version_by_id(numbers[-1][0])
+            if row is None:  # removed since the numbers were read
+                raise NotFound(f"artifact {ref} changed while it was read; try again")
+            return art, row
         text = str(version_or_alias)
         # A plain SemVer string names itself: no need to import semantic_version (50 ms of
         # start-up) to look it up; anything else goes through the full parser.
@@ -290,7 +327,7 @@ class Store:
         """Everything the API and CLI show about one version, as plain data. ``latest_id``
         saves listing the artifact's versions again when the caller already has them."""
         if latest_id is None:
-            latest_id = self.version_rows(art["id"])[-1]["id"]
+            latest_id = self.version_numbers(art["id"])[-1][0]
         aliases = self.catalog.aliases_of_version(vrow["id"])
         if latest_id == vrow["id"]:
             aliases = sorted(set(aliases) | {"latest"})

@@ -3,9 +3,9 @@
 
 import json
 
-from ... import records
 from ...errors import InvalidInput
 from ...names import check_name
+from . import common
 from .common import paged
 
 
@@ -47,25 +47,24 @@ def artifact(store, request):
     p = request.path_params
     check_name(p["workspace"], "workspace")
     art = store.artifact(p["name"], p["workspace"])
-    rows = store.versions(art["name"], art["workspace"])
-    rows.reverse()  # newest (highest) first
-    shown, pager = paged(rows, request)
+    per = common.PAGE
+    # Only this page's rows are read whole (an artifact may have 10,000 versions).
+    number = common.page_number(request)
+    total, shown = store.versions_page(art["name"], art["workspace"], (number - 1) * per, per)
+    pager = common.pager(total, request, per)
+    if pager["page"] != number:  # past the last page: show the last one
+        total, shown = store.versions_page(art["name"], art["workspace"], (pager["page"] - 1) * per, per)
     cols = [c.strip() for c in request.query_params.get("cols", "").split(",") if c.strip()][:12]
-    metadata = {}
-    if shown:
-        # Only this page's rows are read again for their metadata (10,000 versions stay fast).
-        for vrow in store.catalog.versions_by_ids([r["artifact_version_id"] for r in shown]):
-            metadata[vrow["id"]] = records.version_metadata(vrow["metadata"], records.where_of(art, vrow))
     for r in shown:
-        meta = metadata.get(r["artifact_version_id"], {})
-        r["cols"] = [_cell(_dig(meta, c)) for c in cols]
-    latest_meta = metadata.get(shown[0]["artifact_version_id"], {}) if shown and pager["page"] == 1 else {}
+        r["cols"] = [_cell(_dig(r["metadata"], c)) for c in cols]
+    newest = shown[:2] if pager["page"] == 1 else store.versions_page(art["name"], art["workspace"], 0, 2)[1]
     return "artifact.html", {
         "art": art, "versions": shown, "pager": pager, "cols": cols,
-        "cols_text": ",".join(cols), "suggested": sorted(latest_meta)[:20],
+        "cols_text": ",".join(cols), "suggested": sorted(newest[0]["metadata"])[:20] if newest else [],
         "artifact_tags": store.catalog.tags_of_artifact(art["id"]),
         # The compare form starts from the two newest versions.
-        "compare_a": rows[1]["version"] if len(rows) > 1 else "", "compare_b": rows[0]["version"] if rows else "",
+        "compare_a": newest[1]["version"] if len(newest) > 1 else "",
+        "compare_b": newest[0]["version"] if newest else "",
     }
 
 

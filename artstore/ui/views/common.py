@@ -13,14 +13,18 @@ def page_number(request):
         return 1
 
 
+def pager(total, request, per=None):
+    """Paging data for the template's pager: the page asked for, within 1..pages."""
+    per = per or PAGE
+    pages = max(1, (total + per - 1) // per)
+    return {"page": min(page_number(request), pages), "pages": pages, "total": total, "per": per}
+
+
 def paged(rows, request, per=None):
     """(the rows of this page, paging data for the template's pager)."""
-    per = per or PAGE
-    number = page_number(request)
-    pages = max(1, (len(rows) + per - 1) // per)
-    number = min(number, pages)
-    start = (number - 1) * per
-    return rows[start:start + per], {"page": number, "pages": pages, "total": len(rows), "per": per}
+    p = pager(len(rows), request, per)
+    start = (p["page"] - 1) * p["per"]
+    return rows[start:start + p["per"]], p
 
 
 def version_of(store, request):

@@ -16,12 +16,11 @@ MAX_DEPTH = 6
 
 
 def _overview(store, art, vrow):
-    info = store.describe(art, vrow)
-    rows = store.version_rows(art["id"])
-    ids = [r["id"] for r in rows]
-    i = ids.index(vrow["id"])
-    info["previous"] = rows[i - 1]["version"] if i > 0 else None
-    info["next"] = rows[i + 1]["version"] if i + 1 < len(rows) else None
+    numbers = store.version_numbers(art["id"])  # ids and numbers only, lowest first
+    info = store.describe(art, vrow, latest_id=numbers[-1][0])
+    i = [vid for vid, _version in numbers].index(vrow["id"])
+    info["previous"] = numbers[i - 1][1] if i > 0 else None
+    info["next"] = numbers[i + 1][1] if i + 1 < len(numbers) else None
     info["metadata_json"] = json.dumps(info["metadata"], indent=2, ensure_ascii=False, sort_keys=True)
     return info
 
