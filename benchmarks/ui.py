@@ -3,7 +3,9 @@
     python benchmarks/ui.py            # an artifact of 10,000 versions; versions of 100,000 files
     python benchmarks/ui.py --quick    # 300 versions, 3,000 files: keeps the script working (tests)
 
-Every version is logged through the Python API (a real commit each). Pages are requested
+The first 300 versions of the big artifact are logged through the Python API (a real
+commit each), the rest crafted as catalog rows (see log_history); the 100,000-file
+versions are logged through the API. Pages are requested
 in-process through Starlette's TestClient: the time is the server's (routing, catalog
 reads, tree walks, template), with no network or browser; each request opens its own
 Store, as the server does. "first" is the first request after the store was built, "best"
@@ -11,6 +13,7 @@ the fastest of --repeats. Writes benchmarks/results/ui.json.
 """
 
 import argparse
+import json
 import os
 import random
 import sys
@@ -28,18 +31,54 @@ from artstore.ingest import InMemory, StoredFile  # noqa: E402
 TARGET_S = 0.3
 
 
-def log_history(store, versions):
-    """Artifact 'hist': ``versions`` versions, each a shared data file plus its own small
-    file, with metadata like a training run's."""
+def metadata(rng, i):
+    return {"seed": i, "metrics": {"accuracy": round(rng.random(), 4), "loss": rng.random()},
+            "params": {"lr": rng.choice([1e-3, 3e-4]), "batch": rng.choice([32, 64])}}
+
+
+def log_history(store, versions, logged):
+    """Artifact 'hist': ``versions`` versions of a shared data file plus a small file of
+    their own, with metadata like a training run's, an alias every 1,000 and a tag every 7.
+    The first ``logged`` are logged through the API (a real commit each); the rest are
+    inserted as catalog rows sharing the last logged version's tree, as conftest's
+    craft_version does: logging 10,000 versions one by one takes a quarter of an hour
+    here (each commit reads every earlier version's row), and the pages read the rows the
+    same however they were made."""
+    import sqlite3
+    import uuid
+    from datetime import datetime, timedelta, timezone
+
     rng = random.Random(16)
     first = store.log("hist", [InMemory(os.urandom(4000), "data.bin")], metadata={"seed": 0})
     asset = store.assets(first["artifact_version_id"])[0]
     shared = (bytes.fromhex(asset["content_hash"]), asset["size"])
-    for i in range(1, versions):
+    for i in range(1, min(logged, versions)):
         store.log("hist", [StoredFile(*shared, "data.bin"), InMemory(f"{i}\n".encode(), "run.txt")],
-                  metadata={"seed": i, "metrics": {"accuracy": round(rng.random(), 4), "loss": rng.random()},
-                            "params": {"lr": rng.choice([1e-3, 3e-4]), "batch": rng.choice([32, 64])}},
-                  aliases=["best"] if i % 1000 == 0 else (), version_tags=["sweep"] if i % 7 == 0 else ())
+                  metadata=metadata(rng, i), aliases=[f"best-{i}"] if i % 1000 == 0 else (),
+                  version_tags=["sweep"] if i % 7 == 0 else ())
+    if versions <= logged:
+        return
+    conn = sqlite3.connect(os.path.join(store.dir, "catalog.db"))
+    with conn:
+        template = conn.execute("SELECT * FROM versions ORDER BY created_at DESC LIMIT 1").fetchone()
+        columns = [d[0] for d in conn.execute("SELECT * FROM versions LIMIT 0").description]
+        row = dict(zip(columns, template, strict=True))
+        start = datetime.now(timezone.utc)
+        rows, aliases, tags = [], [], []
+        for i in range(logged, versions):
+            vid = uuid.uuid4().hex
+            rows.append(row | {"id": vid, "version": f"{i + 1}.0.0", "run_id": None,
+                               "created_at": (start + timedelta(seconds=i)).isoformat(timespec="microseconds"),
+                               "metadata": json.dumps(metadata(rng, i), sort_keys=True, separators=(",", ":"))})
+            if i % 1000 == 0:
+                aliases.append((row["artifact_id"], f"best-{i}", vid))
+            if i % 7 == 0:
+                tags.append((vid, "sweep"))
+        conn.executemany(f"INSERT INTO versions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                         [tuple(r.values()) for r in rows])
+        conn.executemany("INSERT INTO aliases (artifact_id, alias, version_id) VALUES (?, ?, ?)", aliases)
+        conn.executemany("INSERT INTO version_tags (version_id, tag) VALUES (?, ?)", tags)
+    conn.close()
 
 
 def log_wide(store, files, folders):
@@ -71,6 +110,8 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--versions", type=int)
     parser.add_argument("--files", type=int)
+    parser.add_argument("--logged", type=int, default=300,
+                        help="versions of 'hist' logged through the API; the rest are crafted rows")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--base", default="/work/benchtmp-ui" if os.path.isdir("/work/benchtmp-ui") else None)
     parser.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results", "ui.json"))
@@ -86,14 +127,14 @@ def main():
         project = os.path.join(base, "p")
         store = Store.init(project, workspace="bench")
         t = time.perf_counter()
-        log_history(store, versions)
+        log_history(store, versions, args.logged)
         log_hist_s = time.perf_counter() - t
         t = time.perf_counter()
         log_wide(store, files, 100)
         log_wide_s = time.perf_counter() - t
         store.close()
-        print(f"logged {versions} versions in {log_hist_s:.1f} s, 2 x {files} files in {log_wide_s:.1f} s",
-              flush=True)
+        print(f"made {versions} versions ({min(args.logged, versions)} logged) in {log_hist_s:.1f} s, "
+              f"logged 2 x {files} files in {log_wide_s:.1f} s", flush=True)
         mid = versions // 2
         pages = [
             (f"artifact page, {versions} versions (page 1)", "/a/bench/hist"),
@@ -114,6 +155,7 @@ def main():
             rows = time_pages(client, pages, args.repeats)
     print_table(rows, ["scenario", "first_s", "best_s", "target_s", "met", "bytes"])
     save_json(args.json, {"date": time.strftime("%Y-%m-%d %H:%M"), "quick": args.quick, "versions": versions,
+                          "logged_versions": min(args.logged, versions),
                           "files": files, "log_history_s": log_hist_s, "log_wide_s": log_wide_s, "rows": rows})
     return 0 if all(r["met"] for r in rows) else 1
 
