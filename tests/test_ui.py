@@ -511,3 +511,23 @@ def test_pages_work_on_a_store_the_command_line_made(project):
             r = c.get(url)
             assert r.status_code == 200, (url, r.text[-1000:])
         assert "train" in c.get("/a/ws/mnist/1.0.0").text
+
+
+def test_versions_page_orders_like_versions_and_reads_only_its_rows(tmp_path):
+    store = Store.init(tmp_path / "p", workspace="ws")
+    try:
+        for v in ["1.0.0-rc.1", "1.0.0", "1.9.0", "1.10.0", "2.0.0-alpha", "1.2.3", "10.0.0", "2.0.0"]:
+            store.log("a", [InMemory(v.encode(), "f")], version=v, metadata={"v": v},
+                      aliases=["prod"] if v == "1.9.0" else (), version_tags=["t"] if v == "1.2.3" else ())
+        everything = store.versions("a", "ws")[::-1]
+        total, page = store.versions_page("a", "ws", 0, 100)
+        assert total == 8 and [r["version"] for r in page] == [r["version"] for r in everything]
+        assert [r["version"] for r in page][:3] == ["10.0.0", "2.0.0", "2.0.0-alpha"]
+        for mine, theirs in zip(page, everything, strict=True):
+            assert {k: mine[k] for k in theirs} == theirs and mine["metadata"] == {"v": mine["version"]}
+        assert [r["version"] for r in store.versions_page("a", "ws", 2, 3)[1]] == ["2.0.0-alpha", "1.10.0", "1.9.0"]
+        assert store.versions_page("a", "ws", 50, 10) == (8, [])
+        assert store.resolve("a", "ws")[1]["version"] == "10.0.0" == store.resolve("ws/a:latest")[1]["version"]
+        assert store.list_artifacts()[0]["latest"] == "10.0.0"
+    finally:
+        store.close()
