@@ -14,6 +14,7 @@ import click
 from . import __version__
 from .completion import complete_name, complete_ref
 from .errors import ArtstoreError, InvalidInput
+from .nogc import nogc
 
 
 class Context:
@@ -308,6 +309,7 @@ def _parse_meta(pairs, metadata_file):
               help="Log nothing (exit 0) if the content equals the latest version's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new version as JSON.")
 @click.pass_obj
+@nogc  # the whole command: listing, then logging, allocate several objects per file
 def add(obj, name, paths, artifact_type, version, aliases, tags, meta, metadata_file, logical_path,
         run_name, new_run, no_sync, max_synced_objects, sync_fallback, excludes, skip_if_unchanged, as_json):
     """Log PATHS (files, directories, s3:// gs:// file:// or other URIs) as a new version of NAME.

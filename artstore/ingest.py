@@ -303,7 +303,8 @@ class Ingestor:
         self._seen = set()  # chunk ids queued or written by this ingest, or known stored
         self._pending = []
         self._pending_bytes = 0
-        self._stat_cache = {}
+        self._stat_cache = {}  # path -> stat-cache row, for the paths in _prefetched
+        self._prefetched = set()
         self.bytes_read = 0
         self.files_read = 0
         # Chunks the index knows but whose pack is missing or not its recorded size: they
@@ -417,7 +418,9 @@ class Ingestor:
 
     def prefetch(self, os_paths):
         """Load the stat-cache entries of these files in a few queries (not one per file)."""
-        self._stat_cache.update(self.catalog.stat_cache_many([_absolute(p) for p in os_paths]))
+        os_paths = [_absolute(p) for p in os_paths]
+        self._stat_cache.update(self.catalog.stat_cache_many(os_paths))
+        self._prefetched.update(os_paths)
 
     def store_file(self, os_path, before=None):
         """Store one file from disk (or find it unchanged through the stat cache).
@@ -430,11 +433,11 @@ class Ingestor:
                 before = os.stat(os_path)
             except FileNotFoundError:
                 raise NotFound(f"no such file: {os_path}") from None
-        cached = self._stat_cache[key] if key in self._stat_cache else self.catalog.stat_cache_get(key)
-        if cached is not None and _stat_matches(before, cached) and not self.needs_restore(cached[5]):
+        cached = self._stat_cache.get(key) if key in self._prefetched else self.catalog.stat_cache_get(key)
+        if cached is not None and _stat_matches(before, cached) and not self.needs_restore(cached[6]):
             if self.progress:
                 self.progress(before.st_size)
-            return FileRecord(cached[5], cached[0])
+            return FileRecord(cached[6], cached[1])
         if before.st_size < self.cdc.min_size:
             cached_at, data, after_fd, after = read_small_file(os_path, before.st_size, before)
             record = self._store_bytes(data)
@@ -542,7 +545,7 @@ def _identity(st):
 
 
 def _stat_matches(st, cached):
-    size, mtime_ns, ctime_ns, inode, device, _digest, cached_at_ns = cached
+    _path, size, mtime_ns, ctime_ns, inode, device, _digest, cached_at_ns = cached
     return (
         st.st_size == size
         and st.st_mtime_ns == mtime_ns
