@@ -33,16 +33,33 @@ def _opaque_name(uri):
 
 
 class ArtifactAsset:
-    """An asset added to an Artifact that is not logged yet."""
+    """An asset added to an Artifact that is not logged yet. Its metadata and type are its
+    source's (what is logged), read through properties: a directory of 100,000 files makes
+    100,000 of these, so each holds only what is its own."""
+
+    __slots__ = ("_source", "remote", "link")
 
     def __init__(self, source, remote=False, link=None):
         self._source = source
         self.remote = remote
         self.link = link
-        self.logical_path = source.logical_path
-        self.metadata = dict(source.metadata)
-        self.asset_type = source.asset_type
-        self.local_path_or_data = getattr(source, "os_path", None) or getattr(source, "data", None)
+
+    @property
+    def logical_path(self):
+        return self._source.logical_path
+
+    @property
+    def metadata(self):
+        return self._source.metadata
+
+    @property
+    def asset_type(self):
+        return self._source.asset_type
+
+    @property
+    def local_path_or_data(self):
+        source = self._source
+        return getattr(source, "os_path", None) or getattr(source, "data", None)
 
     @property
     def size(self):
@@ -136,8 +153,7 @@ class Artifact:
                     raise InvalidInput(
                         f"the artifact already has an asset at {clash[0]!r}; pass overwrite=True to replace it"
                     )
-            for src in new.values():
-                self._put(ArtifactAsset(src), True)
+            self._assets.update((path, ArtifactAsset(src)) for path, src in new.items())
             return
         if logical_path is None:
             raise InvalidInput("adding bytes or a file object needs logical_path=...")

@@ -413,32 +413,31 @@ class Catalog:
             return None
         with sql_errors(self.path):
             return self.conn.execute(
-                "SELECT size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns "
+                "SELECT path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns "
                 "FROM stat_cache WHERE path = ?",
                 (path,),
             ).fetchone()
 
-    def stat_cache_many(self, paths):
-        """path -> stat-cache row (as stat_cache_get) for those of ``paths`` cached, and
-        path -> None for the others. One range scan over the paths' common directory,
-        since the files of one add usually share it."""
-        out = dict.fromkeys(paths)
+    def stat_cache_rows(self, paths):
+        """Stat-cache rows (as stat_cache_get: the path, then size, mtime_ns, ctime_ns,
+        inode, device, digest, cached_at_ns) covering every cached path of ``paths``, and
+        maybe other cached paths beside them: one range scan over the paths' common
+        directory, since the files of one add usually share it. Rows are yielded, not
+        kept: the caller compares each and keeps what it needs."""
         paths = [p for p in paths if _encodable(p)]
         if not paths:
-            return out
+            return
         # The common prefix of the smallest and largest path is every path's, cut back to
         # a directory (os.path.commonpath does the same in a second per 100k paths).
         prefix = os.path.commonprefix([min(paths), max(paths)])
         low = prefix[: prefix.rfind("/") + 1] or "/"
         high = low[:-1] + "0"  # the next string after every "low..." ("0" follows "/")
         with sql_errors(self.path):
-            rows = self.conn.execute(
+            yield from self.conn.execute(
                 "SELECT path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns "
                 "FROM stat_cache WHERE path >= ? AND path < ?",
                 (low, high),
             )
-            out.update((row[0], row[1:]) for row in rows if row[0] in out)
-        return out
 
     def stat_cache_put(self, rows):
         """Record (path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns) rows.

@@ -67,7 +67,7 @@ def fsync_dir(path):
 
 
 def _zstd():
-    # Imported on first use: listing versions must not pay for it (see cli.py start-up).
+    # Imported on first use: listing versions must not pay for it (start-up, see docs/performance.rst).
     import zstandard
 
     return zstandard
@@ -161,7 +161,7 @@ class PackWriter:
             self._file_worker.send(("chunks", [(cid, data, len(data), RAW) for cid, data in batch]))
             return
         if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor  # not at start-up (see cli.py)
+            from concurrent.futures import ThreadPoolExecutor  # not at start-up
 
             self._pool = ThreadPoolExecutor(self.ENCODE_THREADS, thread_name_prefix="artstore-encoder")
         self._file_worker.send(("chunks", self._pool.submit(self._encode_batch, batch)))
@@ -331,7 +331,7 @@ class _PackFileWorker:
         self._write(index + FOOTER.pack(len(entries), index_offset, INDEX_MAGIC))
         name = pack_name(self._header, index)
         if self._sealer is None:
-            from concurrent.futures import ThreadPoolExecutor  # not at start-up (see cli.py)
+            from concurrent.futures import ThreadPoolExecutor  # not at start-up
 
             self._sealer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="artstore-pack-sealer")
         job = (self._file, self._tmp_path, name, self._size, entries)

@@ -85,7 +85,7 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
         writer = store.new_writer()
         try:
             ingestor = ingest.Ingestor(store.catalog, writer, store.config.chunking, progress)
-            ingestor.prefetch([s.os_path for s in sources if isinstance(s, ingest.LocalFile)])
+            ingestor.prefetch([s for s in sources if isinstance(s, ingest.LocalFile)])
             asset_rows = [_asset_row(store, ingestor, src, m)
                           for src, m in zip(sources, asset_metadata, strict=True)]
             ingestor.flush()

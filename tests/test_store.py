@@ -149,6 +149,37 @@ def test_stat_cache_skips_reading_unchanged_files(store, tmp_path):
     assert third["files_read"] == 1
 
 
+def test_prefetched_hit_is_tied_to_the_stat_it_was_compared_with(store, tmp_path):
+    """prefetch compares the stat walk took; a file stored with another stat (it changed
+    since it was listed) is looked up again, not answered from the prefetched hit."""
+    from artstore import ingest
+
+    path = tmp_path / "d" / "f.bin"
+    write_tree(tmp_path / "d", {"f.bin": b"first content"})
+    os.utime(path, (1_600_000_000, 1_600_000_000))
+    add_dir(store, "ds", tmp_path / "d")
+    (listed,), _ = sources_for_path(str(tmp_path / "d"))
+    path.write_bytes(b"other content")  # same size, new mtime: changed after the listing
+    os.utime(path, (1_600_000_100, 1_600_000_100))
+    writer = store.new_writer()
+    try:
+        ingestor = ingest.Ingestor(store.catalog, writer, store.config.chunking)
+        ingestor.prefetch([listed])
+        assert ingestor.store_file(listed.os_path, listed.stat_result).digest == _b3(b"first content")
+        assert ingestor.files_read == 0  # the listed stat matches the cache: not read
+        fresh = os.stat(path)
+        assert ingestor.store_file(listed.os_path, fresh).digest == _b3(b"other content")
+        assert ingestor.files_read == 1
+    finally:
+        writer.abort()
+
+
+def _b3(data):
+    import blake3
+
+    return blake3.blake3(data).digest()
+
+
 def test_racy_entry_is_read_again(store, tmp_path):
     (tmp_path / "f").write_bytes(b"one")
     store.log("r", [LocalFile(str(tmp_path / "f"), "f")])  # mtime is "now": racy

@@ -1,0 +1,146 @@
+"""Commands that share a store through remotes: remote add/list/rm, push, pull, clone."""
+
+
+import click
+
+from .app import main
+from .output import emit_json, human_bytes, table
+
+
+@main.group(cls=click.Group)
+def remote():
+    """Name the remotes this store shares versions through (file://, s3://, gs://).
+
+    \b
+    Example:
+      artstore remote add origin s3://team-bucket/artstore
+      artstore remote list
+    """
+
+
+@remote.command("add")
+@click.argument("name")
+@click.argument("url")
+@click.pass_obj
+def remote_add(obj, name, url):
+    """Add remote NAME at URL (file:///path or a path, s3://bucket/prefix, gs://bucket/prefix).
+
+    \b
+    Example:
+      artstore remote add origin s3://team-bucket/artstore
+    """
+    obj.store.add_remote(name, url)
+    click.echo(f"remote {name} -> {url}")
+
+
+@remote.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def remote_list(obj, as_json):
+    """List the remotes.
+
+    \b
+    Example:
+      artstore remote list --json
+    """
+    rows = [{"name": n, "url": u} for n, u in sorted(obj.store.remotes().items())]
+    if as_json:
+        emit_json(rows)
+    else:
+        click.echo(table(rows, ["name", "url"]))
+
+
+@remote.command("rm")
+@click.argument("name")
+@click.pass_obj
+def remote_rm(obj, name):
+    """Forget remote NAME (nothing on the remote is deleted).
+
+    \b
+    Example:
+      artstore remote rm origin
+    """
+    obj.store.remove_remote(name)
+    click.echo(f"removed remote {name}")
+
+
+def _remote_and_refs(store, args):
+    """push/pull [REMOTE] [REF...]: the first argument is a remote if one has that name
+    (or it is a URL), else every argument is a ref and the remote is origin."""
+    if args and (args[0] in store.remotes() or "://" in args[0]):
+        return args[0], list(args[1:])
+    return None, list(args)
+
+
+@main.command()
+@click.argument("args", nargs=-1, metavar="[REMOTE] [REF]...")
+@click.option("--all", "all_versions", is_flag=True, help="Push every version of every artifact (the default).")
+@click.option("--force", is_flag=True, help="Move aliases someone else moved on the remote since your last pull.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def push(obj, args, all_versions, force, as_json):
+    """Send versions to REMOTE (default origin): only what it lacks crosses the wire.
+
+    REF is name (all its versions) or name:version. Packs, nodes and version records are
+    written create-only, then the artifact refs move by compare-and-swap.
+
+    \b
+    Example:
+      artstore push
+      artstore push origin mnist:2.0.0
+    """
+    store = obj.store
+    name, refs = _remote_and_refs(store, args)
+    with obj.progress(0, "pushing", as_json) as progress:
+        result = store.push(name, refs, all_versions, force, progress)
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(f"pushed {result['versions']} version(s) to {result['remote']}: {result['chunks']} chunk(s) in "
+                   f"{result['packs']} pack(s), {human_bytes(result['bytes_sent'])} sent")
+
+
+@main.command()
+@click.argument("args", nargs=-1, metavar="[REMOTE] [REF]...")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def pull(obj, args, as_json):
+    """Bring versions from REMOTE (default origin): only what this store lacks.
+
+    Remote aliases are brought in (they win over local ones); tags are joined.
+
+    \b
+    Example:
+      artstore pull
+      artstore pull origin mnist:production
+    """
+    store = obj.store
+    name, refs = _remote_and_refs(store, args)
+    with obj.progress(0, "pulling", as_json) as progress:
+        result = store.pull(name, refs, progress)
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(f"pulled {result['versions']} version(s) from {result['remote']}: {result['chunks']} chunk(s), "
+                   f"{human_bytes(result['bytes_received'])} received")
+
+
+@main.command()
+@click.argument("url")
+@click.argument("directory", required=False)
+@click.option("--workspace", help="Default workspace of the new store (default: your user name).")
+@click.pass_obj
+def clone(obj, url, directory, workspace):
+    """Make a new store in DIRECTORY with URL as remote origin, and pull every version.
+
+    \b
+    Example:
+      artstore clone s3://team-bucket/artstore my-project
+    """
+    from ..store import Store
+
+    with obj.progress(0, "cloning", False) as progress:
+        store = Store.clone(url, directory, workspace=workspace, progress=progress)
+    n = len(store.catalog.version_roots())
+    click.echo(f"cloned {url} into {store.root}: {n} version(s)")
+    store.close()
