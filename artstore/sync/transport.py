@@ -171,9 +171,20 @@ class S3Transport(Transport):
     def write_ref(self, key, data, token):
         match = {"IfNoneMatch": "*"} if token is None else {"IfMatch": token}
         try:
-            self._call(key, self.fs.pipe_file, self.path(key), data, **match)
+            self._call(key, self._put_ref, self.path(key), data, match)
         except FileExistsError:  # s3fs's name for 412 PreconditionFailed
             raise self._stale(key) from None
+
+    def _put_ref(self, path, data, match):
+        try:
+            return self.fs.pipe_file(path, data, **match)
+        except OSError as exc:
+            # s3fs names a 412 FileExistsError on some paths and a plain OSError (EINVAL,
+            # "At least one of the pre-conditions you specified did not hold") on others:
+            # seen when two pushes move one alias at once. Either way the ref moved.
+            if not isinstance(exc, FileExistsError) and "pre-conditions you specified did not hold" in str(exc):
+                raise FileExistsError(str(exc)) from None
+            raise
 
 
 class GCSTransport(Transport):
