@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
@@ -284,6 +285,8 @@ def test_runs_pages(client, root):
     page = client.get("/runs").text
     for run in ("prepare", "clean", "train", "sweep"):
         assert f">{run}</a>" in page
+    assert f"+{ui_store.FAN_OUT - 5} more" in page and "demo/shard-04:1.0.0" in page  # the sweep, shortened
+    assert "demo/shard-05:1.0.0" not in page
     store = Store.open(root)
     train = store.run_named("train")
     store.close()
@@ -475,6 +478,24 @@ def test_command_serves_and_stops_cleanly(project, sig):
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, (out, err)
     assert "stopped" in out and "Traceback" not in err
+
+
+def test_open_starts_the_browser_on_the_printed_url(project, tmp_path):
+    opened = tmp_path / "opened"
+    browser = f"{sys.executable} -c \"import sys; open('{opened}', 'w').write(sys.argv[1])\" %s"
+    proc = subprocess.Popen([sys.executable, "-m", "artstore", "ui", "--port", "0", "--open"], cwd=project,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, BROWSER=browser))
+    try:
+        url = re.search(r"http://[^ ]+/", proc.stdout.readline()).group(0)
+        for _ in range(100):
+            if opened.exists() and opened.read_text():
+                break
+            time.sleep(0.1)
+        assert opened.read_text() == url
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
 
 
 def test_command_warns_when_listening_on_every_interface(project):

@@ -3,13 +3,15 @@
 from ...errors import NotFound
 from .common import paged
 
+SHOWN = 5  # versions named per run and kind on the runs page; the run's page has them all
+
 
 def index(store, request):
     rows = store.runs()
     shown, pager = paged(rows, request)
     for r in shown:
         r["versions"] = store.run_versions(r["id"])
-    return "runs.html", {"runs": shown, "pager": pager}
+    return "runs.html", {"runs": shown, "pager": pager, "shown": SHOWN}
 
 
 def run(store, request):
