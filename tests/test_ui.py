@@ -217,6 +217,15 @@ def test_image_types_need_the_bytes_to_agree_with_the_name():
     assert preview.image_type("a.webp", b"RIFF\0\0\0\0AVI ") is None
 
 
+def test_a_remote_reference_shows_where_its_bytes_are(client):
+    listing = client.get("/a/demo/refs/1.0.0").text
+    assert "train.csv</a> <span class=\"label remote\">remote</span>" in listing
+    page = client.get("/a/demo/refs/1.0.0/files/train.csv")
+    assert page.status_code == 200 and "s3://bucket/data/train.csv" in page.text
+    assert "remote reference, not fetched" in page.text and "Preview" not in page.text
+    assert client.get("/a/demo/refs/1.0.0/raw/train.csv").status_code == 404
+
+
 def test_csv_and_json_previews(client):
     csv_page = client.get("/a/demo/mnist/1.0.0/files/data/labels.csv").text
     table = csv_page.split('<table class="csv">')[1].split("</table>")[0]

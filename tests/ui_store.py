@@ -7,7 +7,7 @@ import struct
 import zlib
 
 from artstore import Store
-from artstore.ingest import InMemory
+from artstore.ingest import InMemory, RemoteRef
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(2)>'
@@ -80,6 +80,9 @@ def build(root, big_file=None):
                   version_tags=[SCRIPT.replace("/", ""), RTL],
                   metadata={SCRIPT: IMG, "quote": "\"'`", "rtl": RTL, "nested": {IMG: [SCRIPT]}},
                   run_id=hostile)
+        # A remote reference whose bytes were never fetched: no preview, no raw bytes.
+        store.log("refs", [RemoteRef("s3://bucket/data/train.csv", "train.csv", 1234), InMemory(b"x", "local.txt")],
+                  version="1.0.0")
         if big_file is not None:
             store.log("big", [InMemory(big_file, "big.txt")], version="1.0.0")
     finally:
