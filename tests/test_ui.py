@@ -217,6 +217,11 @@ def test_image_types_need_the_bytes_to_agree_with_the_name():
     assert preview.image_type("a.webp", b"RIFF\0\0\0\0AVI ") is None
 
 
+def test_the_files_root_is_the_version_page(client):
+    r = client.get("/a/demo/mnist/baseline/files/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/a/demo/mnist/1.0.0"
+
+
 def test_a_remote_reference_shows_where_its_bytes_are(client):
     listing = client.get("/a/demo/refs/1.0.0").text
     assert "train.csv</a> <span class=\"label remote\">remote</span>" in listing

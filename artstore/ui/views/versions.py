@@ -3,7 +3,7 @@ one file (capped preview), its raw bytes, and its lineage graph on its own."""
 
 import json
 
-from starlette.responses import StreamingResponse
+from starlette.responses import RedirectResponse, StreamingResponse
 
 from ... import paths
 from ...errors import NotFound
@@ -77,6 +77,8 @@ def _path(request):
 def files(store, request):
     """/files/<path>: the file page of an asset, or the listing of a folder."""
     art, vrow = version_of(store, request)
+    if not request.path_params["path"].strip("/"):  # .../files/ is the top folder: the version page
+        return RedirectResponse(urls.version(art["workspace"], art["name"], vrow["version"]), status_code=303)
     path = _path(request)
     manifest = store.manifest(vrow["id"])
     entry = manifest.find(path)
