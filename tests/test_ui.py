@@ -350,6 +350,17 @@ def test_lineage_layout_puts_producers_left_and_consumers_right():
     assert xs["run:p"] < xs["version:v"] < xs["run:c"] < xs["version:o0"] == xs["version:o1"]
 
 
+def test_lineage_draws_a_cycle_once():
+    """A run that consumed a version and produced it too (edges both ways)."""
+    g = {"root": "version:v", "nodes": [{"id": "version:v", "kind": "version", "label": "ws/a:1.0.0"},
+                                        {"id": "run:r", "kind": "run", "label": "r"}],
+         "edges": [{"from": "run:r", "to": "version:v", "kind": "produced"},
+                   {"from": "version:v", "to": "run:r", "kind": "consumed"}]}
+    svg, laid = lineage_svg.render(g, lambda node: "")
+    assert sorted(n["id"] for n in laid["nodes"]) == ["run:r", "version:v"]
+    assert svg.count("<ellipse") == 1 and svg.count('class="edge') == 2
+
+
 def test_lineage_svg_draws_runs_and_versions_as_distinct_shapes():
     svg, _laid = lineage_svg.render(graph(2), lambda node: f"/expand/{node}")
     assert svg.count("<ellipse") == 2 and svg.count("<rect") == 3

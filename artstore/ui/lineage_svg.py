@@ -38,8 +38,13 @@ def layout(graph, fold=FOLD, expanded=()):
         current = queue.pop(0)
         found = [(other, kind, +1) for other, kind in out_edges.get(current, ())] + \
                 [(other, kind, -1) for other, kind in in_edges.get(current, ())]
-        new = sorted((f for f in found if f[0] not in col and f[0] in nodes),
-                     key=lambda f: (f[2], nodes[f[0]]["kind"], nodes[f[0]]["label"]))
+        # A neighbour met both ways (a run that consumed and produced the same version)
+        # is placed once, on its first side.
+        unique = {}
+        for f in found:
+            if f[0] not in col and f[0] in nodes:
+                unique.setdefault(f[0], f)
+        new = sorted(unique.values(), key=lambda f: (f[2], nodes[f[0]]["kind"], nodes[f[0]]["label"]))
         shown = new
         if len(new) > fold and current not in expanded:
             shown, hidden = new[:fold - 1], new[fold - 1:]
