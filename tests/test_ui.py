@@ -42,7 +42,7 @@ def client(root):
 
 
 PAGES = [
-    "/", "/?q=mni", "/?type=model", "/?tag=raw", "/?where=source%3Ddemo", "/runs",
+    "/", "/?q=mni", "/?search=demo", "/?type=model", "/?tag=raw", "/?where=source%3Ddemo", "/runs",
     "/a/demo/mnist", "/a/demo/mnist?cols=source,metrics.acc", "/a/demo/mnist/1.0.0", "/a/demo/mnist/baseline",
     "/a/demo/mnist/latest", "/a/demo/mnist/1.0.0/lineage", "/a/demo/mnist/1.0.0/lineage?depth=4",
     "/a/demo/mnist/1.0.0/files/data", "/a/demo/mnist/1.0.0/files/data/images/",
@@ -250,6 +250,10 @@ def test_artifacts_filters(client):
     assert "2 version(s) match" in client.get("/?where=source%3Ddemo").text
     better = client.get("/?where=metrics.acc%3E0.8").text
     assert "demo/mnist:2.0.0" in better and "demo/mnist:1.0.0" not in better
+    found = client.get("/?search=torch").text
+    assert "demo/model:1.0.0" in found and "demo/mnist:1.0.0" not in found and "[torch]" in found
+    hostile = client.get("/?search=" + quote(ui_store.SCRIPT)).text
+    assert "<script" not in hostile.lower().split("<form", 1)[0] + hostile.lower().split("</form>", 1)[1]
     bad = client.get("/?where=%3D%3D%3D")
     assert bad.status_code == 200 and 'class="error"' in bad.text
 

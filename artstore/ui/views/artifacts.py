@@ -8,6 +8,8 @@ from ...names import check_name
 from . import common
 from .common import paged
 
+SEARCH_LIMIT = 500  # best matches shown for a full-text search
+
 
 def index(store, request):
     q = request.query_params
@@ -15,10 +17,20 @@ def index(store, request):
     type_filter = q.get("type", "").strip() or None
     tag = q.get("tag", "").strip() or None
     where = [w for w in q.getlist("where") if w.strip()]
+    search = q.get("search", "").strip()
     everything = store.list_artifacts()
     types = sorted({a["type"] for a in everything})
     context = {"q": name_filter, "type": type_filter or "", "tag": tag or "", "where": where, "types": types,
-               "error": None, "found": None, "artifacts": None}
+               "search": search, "error": None, "found": None, "artifacts": None}
+    if search:
+        # Full text (artstore search): names, types, tags, aliases, metadata keys and values.
+        try:
+            rows = store.search_rows(search, artifact_type=type_filter, limit=SEARCH_LIMIT)
+        except InvalidInput as exc:
+            context["error"] = str(exc)
+            rows = []
+        context["found"], context["pager"] = paged(rows, request)
+        return "artifacts.html", context
     if tag or where:
         # Metadata and tags belong to versions: the answer is the versions that match.
         try:
