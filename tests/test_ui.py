@@ -3,6 +3,7 @@ preview caps and lineage layout as units, and the command as a real subprocess."
 
 import hashlib
 import html
+import json
 import os
 import re
 import signal
@@ -72,6 +73,31 @@ def test_every_page_renders_with_the_security_headers(client, url):
     assert r.headers["content-type"].startswith("text/html")
     check_headers(r)
     assert "<script" not in r.text.lower()  # the pages carry no script at all
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_every_page_gives_its_data_as_json(client, url):
+    r = client.get(url + ("&" if "?" in url else "?") + "format=json")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    check_headers(r)
+    data = r.json()
+    assert '"svg":' not in json.dumps(data)  # the lineage graph's data, not its drawing
+
+
+def test_json_pages_hold_the_data_the_html_shows(client):
+    versions = client.get("/a/demo/mnist?format=json").json()
+    assert [v["version"] for v in versions["versions"]] == ["2.0.0", "1.0.0"]
+    version = client.get("/a/demo/mnist/1.0.0?format=json").json()
+    assert version["v"]["aliases"] == ["baseline"] and version["v"]["metadata"]["source"] == "demo"
+    assert [r["name"] for r in version["listing"]["rows"]] == ["README.txt", "config.json", "data", "weights.bin"]
+    assert {n["label"] for n in version["lineage"]["graph"]["nodes"]} >= {"prepare", "train", "demo/mnist:1.0.0"}
+    diff = client.get("/compare/demo/mnist:1.0.0...demo/mnist:2.0.0?format=json").json()
+    assert diff["counts"] == {"added": 1, "removed": 1, "modified": 1, "unchanged": 4}
+    missing = client.get("/a/demo/mnist/7.0.0?format=json")
+    assert missing.status_code == 404 and "has no version 7.0.0" in missing.json()["error"]
+    hostile = client.get(hostile_pages(client)[4] + "?format=json")
+    assert hostile.headers["content-type"] == "application/json"  # data as it is, never read as HTML
+    assert hostile.json()["v"]["metadata"][ui_store.SCRIPT] == ui_store.IMG
 
 
 @pytest.mark.parametrize("url", [

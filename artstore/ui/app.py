@@ -11,7 +11,7 @@ import os
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.applications import Starlette
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -113,8 +113,12 @@ def create_app(store_dir, allowed_hosts=None):
                     keep_open = getattr(result, "owns_store", False)
                     return result
                 name, context = result
+                if request.query_params.get("format") == "json":
+                    return JSONResponse(plain(context))
                 return HTMLResponse(env.get_template(name).render(**context, request_path=request.url.path))
             except ArtstoreError as exc:
+                if request.query_params.get("format") == "json":
+                    return JSONResponse({"error": str(exc)}, error_status(exc))
                 return error_page(env, exc)
             finally:
                 if not keep_open:
@@ -146,16 +150,40 @@ def create_app(store_dir, allowed_hosts=None):
     return Guard(app, allowed_hosts)
 
 
+# What only the HTML needs; ``?format=json`` gives the rest of a page's data.
+PRESENTATION = frozenset({"svg", "crumbs", "metadata_json", "cols_text", "suggested", "diff_cap", "cap", "kinds",
+                          "shown", "started_after", "request_path"})
+
+
+def plain(value):
+    """A page's data as JSON-ready values (datasette's ``.json``): tree entries as objects,
+    digests as hex, presentation-only keys left out."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items() if k not in PRESENTATION}
+    if hasattr(value, "_asdict"):
+        return plain(value._asdict())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def error_status(exc):
+    if isinstance(exc, (NotFound, InvalidInput)):
+        return 404  # a URL that names nothing (bad names and paths too)
+    if isinstance(exc, StoreLocked):
+        return 503
+    return 500
+
+
 def error_page(env, exc, status=None):
     """The page for a failure: not found (bad names and paths are 404 too: a URL that
     names nothing), a damaged store, a busy store, or an internal error without traceback."""
     if status is None:
-        if isinstance(exc, (NotFound, InvalidInput)):
-            status = 404
-        elif isinstance(exc, StoreLocked):
-            status = 503
-        else:
-            status = 500
+        status = error_status(exc)
     if isinstance(exc, ArtstoreError):
         message = str(exc)
     elif status == 404:

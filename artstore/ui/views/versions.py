@@ -47,7 +47,8 @@ def _graph(store, art, vrow, request, depth):
                             expand=sorted(set(expanded) | {node_id}))
 
     svg, laid = lineage_svg.render(graph, expand_href, expanded=expanded)
-    return {"svg": svg, "nodes": len(laid["nodes"]), "edges": len(laid["edges"]), "depth": depth}
+    return {"svg": svg, "nodes": len(laid["nodes"]), "edges": len(laid["edges"]), "depth": depth,
+            "graph": {"nodes": graph["nodes"], "edges": graph["edges"]}}
 
 
 def version(store, request):
