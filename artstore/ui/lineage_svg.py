@@ -13,10 +13,10 @@ from html import escape
 from . import urls
 from .text import shorten, visible
 
-NODE_W, NODE_H = 190, 38
-COL_GAP, ROW_GAP = 70, 18
+NODE_W, NODE_H = 168, 36
+COL_GAP, ROW_GAP = 48, 16
 MARGIN = 12
-LABEL_CHARS = 24
+LABEL_CHARS = 22
 FOLD = 8
 
 
@@ -45,9 +45,14 @@ def layout(graph, fold=FOLD, expanded=()):
             if f[0] not in col and f[0] in nodes:
                 unique.setdefault(f[0], f)
         new = sorted(unique.values(), key=lambda f: (f[2], nodes[f[0]]["kind"], nodes[f[0]]["label"]))
-        shown = new
+        shown, hidden = new, []
         if len(new) > fold and current not in expanded:
             shown, hidden = new[:fold - 1], new[fold - 1:]
+        for other, _kind, side in shown:
+            col[other] = col[current] + side
+            order.append(other)
+            queue.append(other)
+        if hidden:  # one node for the rest, below the shown ones
             more = "more:" + current
             side = hidden[0][2]
             nodes[more] = {"id": more, "kind": "more", "label": f"+{len(hidden)} more", "of": current,
@@ -55,10 +60,6 @@ def layout(graph, fold=FOLD, expanded=()):
             col[more] = col[current] + side
             order.append(more)
             edges.append((current, more, "more") if side > 0 else (more, current, "more"))
-        for other, _kind, side in shown:
-            col[other] = col[current] + side
-            order.append(other)
-            queue.append(other)
     for e in graph["edges"]:
         if e["from"] in col and e["to"] in col:
             edges.append((e["from"], e["to"], e["kind"]))
