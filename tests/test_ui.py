@@ -607,3 +607,23 @@ def test_versions_page_orders_like_versions_and_reads_only_its_rows(tmp_path):
         assert store.list_artifacts()[0]["latest"] == "10.0.0"
     finally:
         store.close()
+
+
+def test_a_damaged_store_is_an_error_page_not_a_traceback(tmp_path):
+    import sqlite3
+
+    store = Store.init(tmp_path / "p", workspace="ws")
+    store.log("ds", [InMemory(b"a", "a.txt"), InMemory(b"b", "dir/b.txt")], version="1.0.0")
+    store.close()
+    conn = sqlite3.connect(tmp_path / "p" / ".artstore" / "catalog.db")
+    conn.execute("DROP TRIGGER nodes_immutable")  # as a hand-edited or damaged catalog might be
+    conn.execute("UPDATE nodes SET data = x'28b52ffd0000'")
+    conn.commit()
+    conn.close()
+    with TestClient(create_app(str(tmp_path / "p" / ".artstore"))) as c:
+        assert c.get("/a/ws/ds").status_code == 200  # the versions list needs no manifest
+        for url in ("/a/ws/ds/1.0.0", "/a/ws/ds/1.0.0/files/a.txt", "/a/ws/ds/1.0.0/raw/a.txt"):
+            r = c.get(url)
+            assert r.status_code == 500, url
+            assert "The store is damaged" in r.text and "artstore verify" in r.text and "Traceback" not in r.text
+            check_headers(r)
