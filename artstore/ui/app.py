@@ -115,7 +115,7 @@ def create_app(store_dir, allowed_hosts=None):
                 name, context = result
                 if request.query_params.get("format") == "json":
                     return JSONResponse(plain(context))
-                return HTMLResponse(env.get_template(name).render(**context, request_path=request.url.path))
+                return HTMLResponse(env.get_template(name).render(**context))
             except ArtstoreError as exc:
                 if request.query_params.get("format") == "json":
                     return JSONResponse({"error": str(exc)}, error_status(exc))
@@ -152,7 +152,7 @@ def create_app(store_dir, allowed_hosts=None):
 
 # What only the HTML needs; ``?format=json`` gives the rest of a page's data.
 PRESENTATION = frozenset({"svg", "crumbs", "metadata_json", "cols_text", "suggested", "diff_cap", "cap", "kinds",
-                          "shown", "started_after", "request_path"})
+                          "shown"})
 
 
 def plain(value):
@@ -193,5 +193,5 @@ def error_page(env, exc, status=None):
     title = {404: "Not found", 503: "Busy", 405: "Not allowed"}.get(status, "Error")
     if isinstance(exc, IntegrityError):
         title = "The store is damaged"
-    html = env.get_template("error.html").render(title=title, message=message, status=status, request_path="")
+    html = env.get_template("error.html").render(title=title, message=message, status=status)
     return HTMLResponse(html, status)

@@ -30,7 +30,7 @@ def _listing(store, vrow, folder, request):
     after = request.query_params.get("after") or None
     rows, more = folders.listing(tree, folder, after, FOLDER_PAGE)
     return {"rows": rows, "more": more, "after": rows[-1]["name"] if more and rows else None,
-            "folder": folder, "crumbs": _crumbs(folder), "started_after": after}
+            "folder": folder, "crumbs": _crumbs(folder)}
 
 
 def _crumbs(folder):
