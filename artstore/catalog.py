@@ -494,6 +494,14 @@ class Catalog:
             return self.conn.execute("SELECT id, version FROM versions WHERE artifact_id = ?",
                                      (artifact_id,)).fetchall()
 
+    def versions_with_manifest(self, artifact_id, manifest_digest, exclude=None):
+        """Version numbers of an artifact's versions whose manifest is ``manifest_digest``
+        (other than the version ``exclude``)."""
+        with sql_errors(self.path):
+            return [row[0] for row in self.conn.execute(
+                "SELECT version FROM versions WHERE artifact_id = ? AND manifest_digest = ? AND id IS NOT ?",
+                (artifact_id, manifest_digest, exclude))]
+
     def labels_of_versions(self, version_ids):
         """({version id: sorted aliases}, {version id: sorted tags}) of the given versions."""
         aliases, tags = {}, {}
