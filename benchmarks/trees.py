@@ -269,6 +269,29 @@ def make_restic(base, label, peer_names):
     return factory(home)
 
 
+def like_for_like_add_rows(base, tree, scen, add_s, restic_off_s, layout, peer_names):
+    """D with the two tools at the same compression setting: both compressing at their
+    defaults (artstore zstd auto, restic auto), and both storing raw bytes."""
+    factory = available_peers().get("restic") if "restic" in peer_names else None
+    if factory is None:
+        return []
+    home = os.path.join(base, f"restic-defaults-{layout}")
+    os.makedirs(home)
+    restic_auto = factory(home, defaults=True).add(tree)
+    raw = os.path.join(base, f"proj-raw-{layout}")
+    os.makedirs(raw)
+    artstore(raw, "init", "--workspace", "bench", "--compression", "none")
+    raw_s, raw_rss, _ = artstore(raw, "add", "ds", tree)
+    shutil.rmtree(home)
+    shutil.rmtree(raw)
+    return [
+        row(scen + ", both compressing", add_s, "restic (auto)", restic_auto[0], "s", target=0.7,
+            baseline_rss=restic_auto[1], note="artstore zstd auto (default) vs restic's default auto"),
+        row(scen + ", neither compressing", raw_s, "restic (off)", restic_off_s, "s", target=0.7, rss=raw_rss,
+            note="artstore --compression none vs restic --compression off (the same restic run as above)"),
+    ]
+
+
 # -- scenarios ----------------------------------------------------------------------------
 
 def dataset_scenarios(base, count, layout, label, edits, repeats, peer_names, with_add_rows):
@@ -295,8 +318,11 @@ def dataset_scenarios(base, count, layout, label, edits, repeats, peer_names, wi
     if with_add_rows:
         scen = f"D. add {count} new files ({layout})"
         rows.append(row(scen, add_s, "restic", restic_add[0], "s", target=0.7, rss=add_rss,
-                        baseline_rss=restic_add[1], note=f"{data_note}; catalog {cat_first / MB:.1f} MB"))
+                        baseline_rss=restic_add[1],
+                        note=f"{data_note}; catalog {cat_first / MB:.1f} MB; artstore compresses (its "
+                        "default, zstd auto), restic does not (--compression off)"))
         rows.append(row(scen, add_s, "git add+commit", git_add_s, "s", rss=add_rss))
+        rows += like_for_like_add_rows(base, tree, scen, add_s, restic_add[0], layout, peer_names)
     print(f"[{label}] add: artstore {add_s:.2f}s restic {restic_add[0]} git {git_add_s:.2f}s", flush=True)
 
     # C. Re-add of unchanged files (each tool has seen the files once already).
