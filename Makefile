@@ -28,7 +28,7 @@ demo: $(VENV)/.installed
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check artstore tests benchmarks
 
-test: lint
+test: lint browser
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
 
 # The long fuzz run (tests/test_fuzz.py): random command lines against a populated store.
@@ -36,10 +36,15 @@ test: lint
 fuzz: $(VENV)/.installed-test
 	$(PY) -m pytest -m fuzz tests/test_fuzz.py -q -p no:cacheprovider
 
-# Debian's Chromium and its driver for tests/test_ui_browser.py (CI runs this as root).
+# Debian's Chromium and its driver for tests/test_ui_browser.py, installed by `make test`
+# where it can be (root with apt-get, as in CI); elsewhere the browser tests say what to do.
 browser:
-	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-		(apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver; \
+		else \
+			echo "make: Chromium is not installed (apt-get install chromium chromium-driver, as root)"; \
+		fi
 
 docs: $(VENV)/.installed-docs
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
