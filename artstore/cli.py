@@ -37,6 +37,7 @@ class Context:
             else:
                 # The command line never falls back to the per-user store unasked.
                 self._store = Store.open(self.store_path, fallback=False)
+            self._store.notice = self.info  # lazy fetches say what they fetch, unless -q
         return self._store
 
     def info(self, message):
@@ -46,10 +47,16 @@ class Context:
     @contextlib.contextmanager
     def progress(self, length, label, as_json=False, unit="B"):
         """A callback that advances a progress bar on stderr, or None off a terminal, with
-        -q or with --json. ``length`` may be a function, called only when a bar is drawn."""
+        -q or with --json. ``length`` may be a function, called only when a bar is drawn,
+        or None when the work learns it (the callback then has ``set_total``)."""
         from .progress import make_progress
 
-        bar = make_progress(length, label, enabled=not (self.quiet or as_json), unit=unit)
+        if length is None:  # known only during the work: the callee calls set_total
+            from .progress import make_later_progress
+
+            bar = make_later_progress(label, enabled=not (self.quiet or as_json), unit=unit)
+        else:
+            bar = make_progress(length, label, enabled=not (self.quiet or as_json), unit=unit)
         try:
             yield bar
         finally:
@@ -751,7 +758,8 @@ def fetch(obj, ref, as_json):
     """Pull version REF's remote assets into the store, so it downloads offline.
 
     Fetching freezes a dataset that lives in a bucket: later downloads read the stored
-    bytes, even with no network and after the bucket changed.
+    bytes, even with no network and after the bucket changed. A lazy version (pulled
+    with --metadata-only or cloned with --lazy) gets all of its data from its remote.
 
     \b
     Example:
@@ -780,19 +788,38 @@ def fetch(obj, ref, as_json):
 @click.option("--repack-threshold", type=click.FloatRange(0, 1), metavar="F",
               help="Rewrite packs whose dead share is above F (default: the store config's "
               "gc_repack_threshold, 0.3); 0 frees every dead byte.")
+@click.option("--remote", "remote_name", metavar="REMOTE",
+              help="Collect REMOTE (name or URL) instead: delete objects marked unreferenced by an earlier run "
+              "more than the grace period ago (config remote_gc_grace, 1 hour), then mark what is unreferenced now.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def gc(obj, dry_run, repack_threshold, as_json):
+def gc(obj, dry_run, repack_threshold, remote_name, as_json):
     """Remove data no version references and compact packs.
 
     A pack with only a few dead bytes is kept as it is (rewriting it would cost more than
     it frees); the summary says how many bytes stay dead that way.
 
+    With --remote, gc works on a remote in two phases so that a concurrent push is never
+    broken: a run marks what no version there references, a later run (after the grace
+    period) deletes what is marked and still unreferenced.
+
     \b
     Example:
       artstore rm mnist:1.0.0 && artstore gc
       artstore gc --repack-threshold 0
+      artstore gc --remote origin --dry-run
     """
+    if remote_name is not None:
+        r = obj.store.gc_remote(remote_name, dry_run=dry_run)
+        if as_json:
+            _emit_json(r)
+            return
+        verb = ("would delete", "would mark") if dry_run else ("deleted", "marked")
+        click.echo(f"{verb[0]} {r['deleted']} object(s) ({human_bytes(r['bytes_freed'])}) from {r['remote']}; "
+                   f"{verb[1]} {r['marked']} unreferenced object(s) ({human_bytes(r['bytes_marked'])}) for deletion "
+                   f"after {r['grace_seconds']:g} s; {r['pending']} marked earlier wait; "
+                   f"{r['resurrected']} referenced again kept")
+        return
     s = obj.store.gc(dry_run=dry_run, repack_threshold=repack_threshold)
     if as_json:
         _emit_json(s)
@@ -1018,7 +1045,7 @@ def push(obj, args, all_versions, force, as_json):
     """
     store = obj.store
     name, refs = _remote_and_refs(store, args)
-    with obj.progress(0, "pushing", as_json) as progress:
+    with obj.progress(None, "pushing", as_json) as progress:
         result = store.push(name, refs, all_versions, force, progress)
     if as_json:
         _emit_json(result)
@@ -1029,47 +1056,58 @@ def push(obj, args, all_versions, force, as_json):
 
 @main.command()
 @click.argument("args", nargs=-1, metavar="[REMOTE] [REF]...")
+@click.option("--metadata-only", is_flag=True,
+              help="Bring versions, labels and lineage but no data: reads fetch it from the remote when needed.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def pull(obj, args, as_json):
+def pull(obj, args, metadata_only, as_json):
     """Bring versions from REMOTE (default origin): only what this store lacks.
 
-    Remote aliases are brought in (they win over local ones); tags are joined.
+    Remote aliases are brought in (they win over local ones); tags are joined. With
+    --metadata-only the versions are lazy: download and cat fetch the chunks they need
+    from the remote (and keep them); 'artstore pull REF' or 'artstore fetch REF' brings
+    a lazy version's data.
 
     \b
     Example:
       artstore pull
       artstore pull origin mnist:production
+      artstore pull --metadata-only
     """
     store = obj.store
     name, refs = _remote_and_refs(store, args)
-    with obj.progress(0, "pulling", as_json) as progress:
-        result = store.pull(name, refs, progress)
+    with obj.progress(None, "pulling", as_json) as progress:
+        result = store.pull(name, refs, progress, metadata_only=metadata_only)
     if as_json:
         _emit_json(result)
     else:
-        click.echo(f"pulled {result['versions']} version(s) from {result['remote']}: {result['chunks']} chunk(s), "
-                   f"{human_bytes(result['bytes_received'])} received")
+        lazy = f" ({result['lazy']} lazy: data stays on the remote until read)" if result.get("lazy") else ""
+        click.echo(f"pulled {result['versions']} version(s) from {result['remote']}{lazy}: {result['chunks']} "
+                   f"chunk(s), {human_bytes(result['bytes_received'])} received")
 
 
 @main.command()
 @click.argument("url")
 @click.argument("directory", required=False)
 @click.option("--workspace", help="Default workspace of the new store (default: your user name).")
+@click.option("--lazy", is_flag=True,
+              help="Copy versions without their data (partial clone): reads fetch chunks from origin on demand.")
 @click.pass_obj
-def clone(obj, url, directory, workspace):
+def clone(obj, url, directory, workspace, lazy):
     """Make a new store in DIRECTORY with URL as remote origin, and pull every version.
 
     \b
     Example:
       artstore clone s3://team-bucket/artstore my-project
+      artstore clone --lazy s3://team-bucket/artstore my-project
     """
     from .store import Store
 
-    with obj.progress(0, "cloning", False) as progress:
-        store = Store.clone(url, directory, workspace=workspace, progress=progress)
+    with obj.progress(None, "cloning", False) as progress:
+        store = Store.clone(url, directory, workspace=workspace, progress=progress, lazy=lazy)
     n = len(store.catalog.version_roots())
-    click.echo(f"cloned {url} into {store.root}: {n} version(s)")
+    how = " (lazy: data is fetched from origin when read)" if lazy else ""
+    click.echo(f"cloned {url} into {store.root}: {n} version(s){how}")
     store.close()
 
 

@@ -8,14 +8,15 @@ object it lacks; running it again finishes the work (every write is create-only 
 
 import os
 import shutil
+import time
 import uuid
 
 from .. import chunkstore, manifests, tree
 from ..catalog import split_chunks
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import Conflict, InvalidInput, NotFound, RemoteUnavailable
 from ..faults import checkpoint
-from . import known_refs, layout, records
-from .state import RemoteState
+from . import known_refs, layout, records, transfer
+from .state import RemoteState, read_markers
 
 CAS_TRIES = 5
 
@@ -61,8 +62,17 @@ def push(store, name, transport, refs=(), all_versions=False, force=False, progr
     """Send versions to the remote. Returns a summary."""
     with store.lock.shared():
         chosen = select(store, refs, all_versions)
+        lazy = store.catalog.lazy_versions()
+        for art, v in chosen:
+            if v["id"] in lazy and lazy[v["id"]] != name:
+                raise NotFound(f"{art['workspace']}/{art['name']}:{v['version']} is lazy (its data is on remote "
+                               f"{lazy[v['id']]}); run 'artstore fetch {art['name']}:{v['version']}' first")
         ensure_format(transport)
-        state = RemoteState(store, name, transport).refresh()
+        # Objects a remote gc marked for deletion count as absent: this push re-sends what
+        # it needs of them rather than depend on them (docs/storage.rst, "Remote gc").
+        started = time.monotonic()
+        marked = set().union(*(objects for _k, _t, objects in read_markers(transport)))
+        state = RemoteState(store, name, transport).refresh(skip=marked)
         docs = {}
         for art, _v in chosen:
             key = layout.ref_key(art["workspace"], art["name"])
@@ -82,6 +92,12 @@ def push(store, name, transport, refs=(), all_versions=False, force=False, progr
             if there is None:  # a ref names only records the remote holds (push order)
                 todo.append((art, v))
         sent = _send_objects(store, state, transport, todo, progress)
+        grace = store.config.storage["remote_gc_grace"]
+        if todo and time.monotonic() - started >= grace:
+            raise RemoteUnavailable(
+                f"this push ran longer than the remote gc grace period ({grace:g} s), so a remote gc may have "
+                "removed what it sent; nothing was published; run the push again"
+            )
         for art, v in todo:
             checkpoint("push-version")
             transport.put_new(layout.version_key(v["id"]), layout.encode(records.version_record(store, art, v)))
@@ -126,35 +142,37 @@ def _send_objects(store, state, transport, todo, progress):
 
 
 def _upload_packs(store, transport, chunk_ids, progress):
+    """Copy the chunks' stored frames (as the local packs hold them: no re-encoding) into
+    new packs in a work folder, then upload them several at a time."""
     if not chunk_ids:
         return 0, 0
     work = os.path.join(store.tmp_dir, f"push-{uuid.uuid4().hex[:12]}")
     os.makedirs(work)
     try:
         writer = chunkstore.PackWriter(work, work, compression=store.config.storage["compression"],
+                                       compression_level=store.config.storage["compression_level"],
                                        target_size=store.config.storage["pack_target_size"])
-        source = chunkstore.ChunkSource(store.pack_dir, store.catalog.chunk_locations(chunk_ids))
+        locations = store.catalog.chunk_locations(chunk_ids)
+        reader = chunkstore.PackReader(store.pack_dir)
         try:
             for cid in chunk_ids:
-                writer.add(cid, source.read(cid))  # read back hash-checked
+                loc = locations.get(cid)
+                if loc is None:
+                    raise NotFound(f"chunk {cid.hex()} of a version to push is not in the store; "
+                                   "run 'artstore verify'")
+                pack, offset, stored, size, compression = loc
+                frame = reader.read_stored(pack, offset, stored)
+                chunkstore.decode(frame, size, compression, cid, f"pack {pack}")  # never spread damage
+                writer.add_stored(cid, frame, size, compression)
             sealed = writer.finish()
         except BaseException:
             writer.abort()
             raise
         finally:
-            source.close()
-        sent = 0
-        for pack in sealed:
-            path = os.path.join(work, pack.name + ".pack")
-            header, index, _entries = chunkstore.read_pack_index(path)
-            checkpoint("push-pack")
-            transport.put_new_file(layout.pack_key(pack.name), path)
-            checkpoint("push-index")
-            transport.put_new(layout.index_key(pack.name), header + index)
-            sent += pack.size + len(header) + len(index)
-            if progress:
-                progress(pack.size)
-        return len(sealed), sent
+            reader.close()
+        if progress and hasattr(progress, "set_total"):
+            progress.set_total(sum(p.size for p in sealed))
+        return len(sealed), transfer.upload_packs(transport, work, sealed, progress)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
