@@ -62,7 +62,9 @@ def push(store, remote=None, refs=(), all_versions=False, force=False, progress=
 
 def pull(store, remote=None, refs=(), progress=None, metadata_only=False):
     name, t = open_named(store, remote)
-    result = pull_mod.pull(store, name, t, refs, progress, metadata_only)
+    # A lazy version remembers the remote's name, or its URL when it was given as one.
+    result = pull_mod.pull(store, name, t, refs, progress, metadata_only,
+                           lazy_remote=name if name in remotes(store) else t.url)
     lazy_here = result.pop("lazy_here")
     if lazy_here and refs and not metadata_only:
         # ``pull REF`` of a version already here but lazy brings its data (as fetch does).
@@ -70,7 +72,7 @@ def pull(store, remote=None, refs=(), progress=None, metadata_only=False):
 
         lazy_of = store.catalog.lazy_versions()
         got, nbytes = lazy.complete(store, {v: lazy_of[v] for v in lazy_here if v in lazy_of},
-                                    lambda n: open_named(store, n)[1], progress, notice=None)
+                                    lambda n: _open_lazy(store, n), progress, notice=None)
         result["chunks"] += got
         result["bytes_received"] += nbytes
     return result
@@ -85,12 +87,16 @@ def fill_lazy(store, version_id, chunk_ids, progress=None, notice=None):
     name = store.catalog.lazy_versions().get(version_id)
     if name is None:
         return 0, 0
-    if name not in remotes(store):
-        raise NotFound(f"{store.ref_of(version_id)} is lazy: its data is on remote {name!r}, which this store no "
-                       f"longer names; add it again with 'artstore remote add {name} URL'")
-    _name, t = open_named(store, name)
-    return lazy.fill(store, name, t, chunk_ids, store.ref_of(version_id), progress,
+    return lazy.fill(store, name, _open_lazy(store, name), chunk_ids, store.ref_of(version_id), progress,
                      notice or lazy.announce)
+
+
+def _open_lazy(store, name):
+    """(cache name, Transport) of the remote a lazy version names (a name or a URL)."""
+    if name not in remotes(store) and "://" not in name:
+        raise NotFound(f"lazy versions have their data on remote {name!r}, which this store no longer names; "
+                       f"add it again with 'artstore remote add {name} URL'")
+    return open_named(store, name)
 
 
 def complete_lazy(store, version_id, progress=None, notice=None):
@@ -100,7 +106,7 @@ def complete_lazy(store, version_id, progress=None, notice=None):
     name = store.catalog.lazy_versions().get(version_id)
     if name is None:
         return 0, 0
-    return lazy.complete(store, {version_id: name}, lambda n: open_named(store, n)[1], progress,
+    return lazy.complete(store, {version_id: name}, lambda n: _open_lazy(store, n), progress,
                          notice or lazy.announce)
 
 

@@ -31,14 +31,16 @@ def announce(message):
     print(message, file=sys.stderr, flush=True)
 
 
-def fill(store, name, transport, chunk_ids, what, progress=None, notice=announce):
-    """Fetch the chunks of ``chunk_ids`` this store lacks from remote ``name`` and commit
-    them; ``what`` names what needs them in messages. Returns (chunks, bytes)."""
+def fill(store, name, remote, chunk_ids, what, progress=None, notice=announce):
+    """Fetch the chunks of ``chunk_ids`` this store lacks from remote ``name`` (``remote``:
+    its cache name and Transport) and commit them; ``what`` names what needs them in
+    messages. Returns (chunks, bytes)."""
     missing = _missing(store, chunk_ids)
     if not missing:
         return 0, 0
+    cache_name, transport = remote
     try:
-        state = RemoteState(store, name, transport).refresh(meta=False)
+        state = RemoteState(store, cache_name, transport).refresh(meta=False)
         have = [c for c in missing if c in state.chunks]
         stored = sum(state.chunks[c][2] for c in have)
         if notice:
@@ -75,7 +77,7 @@ def _unlink_pack(store, name):
 
 def complete(store, versions, open_remote, progress=None, notice=announce):
     """Bring every missing chunk of the lazy ``versions`` ({version id: remote name}) and
-    forget that they were lazy. ``open_remote(name)`` gives the remote's Transport."""
+    forget that they were lazy. ``open_remote(name)`` gives (cache name, Transport)."""
     got = nbytes = 0
     by_remote = {}
     for vid, name in versions.items():

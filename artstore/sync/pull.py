@@ -43,7 +43,7 @@ def remote_refs(transport, refs=()):
     return wanted, versions
 
 
-def pull(store, name, transport, refs=(), progress=None, metadata_only=False):
+def pull(store, name, transport, refs=(), progress=None, metadata_only=False, lazy_remote=None):
     """Bring the remote's versions (or those of ``refs``). With ``metadata_only`` the
     versions come without the chunks this store lacks: they are recorded as lazy, their
     data on remote ``name`` (sync/lazy.py). Returns a summary; ``lazy_here`` lists the
@@ -55,7 +55,6 @@ def pull(store, name, transport, refs=(), progress=None, metadata_only=False):
             layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
         except FileNotFoundError:
             raise NotFound(f"no artstore remote at {transport.url} (nothing was pushed there yet)") from None
-        state = RemoteState(store, name, transport).refresh()
         arts, only = remote_refs(transport, refs)
         docs, wanted, lazy_here = {}, [], []
         lazy = store.catalog.lazy_versions()
@@ -84,6 +83,9 @@ def pull(store, name, transport, refs=(), progress=None, metadata_only=False):
                         raise IntegrityError(f"{transport.url} names {ws}/{art_name}:{version} but lacks {what}") \
                             from None
                     wanted.append(records.check_version_record(record, vid, what))
+        # Indexes and bundles are read after the refs and records (the reverse of a push's
+        # writes), so a push running meanwhile cannot make them name what we did not list.
+        state = RemoteState(store, name, transport).refresh()
         nodes, entries = _needed_nodes(store, state, wanted)
         files = _needed_files(store, state, wanted, entries)
         packs, got = ([], 0) if metadata_only else _fetch_chunks(store, state, transport, files, progress)
@@ -105,7 +107,7 @@ def pull(store, name, transport, refs=(), progress=None, metadata_only=False):
                     cat.add_asset_ids([(rec["id"], p, i) for p, i in rec.get("asset_ids", [])])
                     cat.add_fetched([(a, rec["id"], bytes.fromhex(d)) for a, d in rec.get("fetched", [])])
                 if metadata_only:
-                    cat.mark_lazy([rec["id"] for rec in wanted], name)
+                    cat.mark_lazy([rec["id"] for rec in wanted], lazy_remote or name)
                 _apply_labels(store, cat, docs)
         except BaseException:
             for pack in packs:  # sealed but never committed (gc would remove them too)

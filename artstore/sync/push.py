@@ -92,17 +92,25 @@ def push(store, name, transport, refs=(), all_versions=False, force=False, progr
             if there is None:  # a ref names only records the remote holds (push order)
                 todo.append((art, v))
         sent = _send_objects(store, state, transport, todo, progress)
-        grace = store.config.storage["remote_gc_grace"]
-        if todo and time.monotonic() - started >= grace:
-            raise RemoteUnavailable(
-                f"this push ran longer than the remote gc grace period ({grace:g} s), so a remote gc may have "
-                "removed what it sent; nothing was published; run the push again"
-            )
         for art, v in todo:
+            _within_grace(store, started)
             checkpoint("push-version")
             transport.put_new(layout.version_key(v["id"]), layout.encode(records.version_record(store, art, v)))
+        _within_grace(store, started)
         moved = _update_refs(store, name, transport, chosen, docs, force)
     return {"remote": transport.url, "versions": len(todo), "refs": moved, **sent}
+
+
+def _within_grace(store, started):
+    """A push publishes (records, then refs) only while it is younger than the remote gc
+    grace period: what it sent or relied on cannot have been swept before that
+    (docs/storage.rst, "Remote gc")."""
+    grace = store.config.storage["remote_gc_grace"]
+    if time.monotonic() - started >= grace:
+        raise RemoteUnavailable(
+            f"this push ran longer than the remote gc grace period ({grace:g} s), so a remote gc may have "
+            "removed what it sent; nothing was published; run the push again"
+        )
 
 
 def _read_ref(transport, key, art):

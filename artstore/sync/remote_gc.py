@@ -36,8 +36,11 @@ def collect(store, name, transport, dry_run=False, grace=3600.0, now=None):
     except FileNotFoundError:
         raise NotFound(f"no artstore remote at {transport.url} (nothing was pushed there yet)") from None
     markers = read_markers(transport)  # listed before the refs are read (see the module docstring)
+    roots, fetched = _roots(transport)
+    # Indexes and bundles are listed after the refs were read (restic's read order, the
+    # reverse of a push's writes): everything those refs reach is then in the listing.
     state = RemoteState(store, name, transport).refresh()
-    live_chunks, live_files, live_nodes = _reachable(state, transport)
+    live_chunks, live_files, live_nodes = _reachable(state, roots, fetched)
     pack_sizes = transport.sizes(layout.PACKS)
     bundle_sizes = transport.sizes(layout.META)
     probe_sizes = transport.sizes(PROBES)
@@ -85,11 +88,9 @@ def collect(store, name, transport, dry_run=False, grace=3600.0, now=None):
     return summary
 
 
-def _reachable(state, transport):
-    """(chunk ids, file digests, node digests) that the versions named by refs need.
-    Anything a ref reaches that the remote lacks or cannot read is IntegrityError."""
-    decompress = zstandard.ZstdDecompressor().decompress
-    chunks, files, nodes = set(), set(), set()
+def _roots(transport):
+    """(root node digests, fetched file digests) of every version a ref names."""
+    files = set()
     arts, _ = remote_refs(transport)
     frontier = []
     for key in arts:
@@ -105,6 +106,14 @@ def _reachable(state, transport):
                 raise _damaged(f"{key} names {what}, which is missing") from None
             frontier.append(bytes.fromhex(record["manifest_digest"]))
             files.update(bytes.fromhex(d) for _a, d in record.get("fetched", []))
+    return frontier, files
+
+
+def _reachable(state, frontier, fetched):
+    """(chunk ids, file digests, node digests) that the versions need, from their roots.
+    Anything they reach that the remote lacks or cannot read is IntegrityError."""
+    decompress = zstandard.ZstdDecompressor().decompress
+    chunks, files, nodes = set(), set(fetched), set()
     while frontier:
         nxt = []
         for digest in set(frontier) - nodes:
