@@ -139,17 +139,18 @@ def _send_objects(store, state, transport, todo, progress):
         raise NotFound(f"file {missing[0].hex()} of a version to push is not in the store; run 'artstore verify'")
     chunk_ids = list(dict.fromkeys(c for _size, blob in files.values() for c in split_chunks(blob)
                                    if c not in state.chunks))
-    packs, bytes_sent = _upload_packs(store, transport, chunk_ids, progress)
+    packs, bytes_sent = _upload_packs(store, transport, chunk_ids, progress, state.remember)
     if files or node_rows:
         name, data = state.meta_bundle(files, node_rows)
         checkpoint("push-meta")
         transport.put_new(layout.meta_key(name), data)
+        state.remember("meta", name, data)
         bytes_sent += len(data)
     return {"packs": packs, "chunks": len(chunk_ids), "files": len(files), "nodes": len(node_rows),
             "bytes_sent": bytes_sent}
 
 
-def _upload_packs(store, transport, chunk_ids, progress):
+def _upload_packs(store, transport, chunk_ids, progress, remember=None):
     """Copy the chunks' stored frames (as the local packs hold them: no re-encoding) into
     new packs in a work folder, then upload them several at a time."""
     if not chunk_ids:
@@ -180,7 +181,7 @@ def _upload_packs(store, transport, chunk_ids, progress):
             reader.close()
         if progress and hasattr(progress, "set_total"):
             progress.set_total(sum(p.size for p in sealed))
-        return len(sealed), transfer.upload_packs(transport, work, sealed, progress)
+        return len(sealed), transfer.upload_packs(transport, work, sealed, progress, remember)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -31,12 +31,18 @@ class RemoteState:
         except FileNotFoundError:
             pass
         data = fetch()
+        self.remember(kind, name, data)
+        return data
+
+    def remember(self, kind, name, data):
+        """Cache an index or bundle this store has just uploaded (the next push would
+        otherwise read back what it wrote)."""
+        path = os.path.join(self.cache, kind, name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.tmp-{os.getpid()}"
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-        return data
 
     def refresh(self, meta=True, skip=()):
         """Read every index and bundle of the remote (new ones from the remote, the rest from

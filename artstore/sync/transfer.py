@@ -20,9 +20,10 @@ RANGE_GAP = 1 << 20  # chunks of one pack closer than this are fetched with one 
 RANGE_MAX = 16 << 20  # and one read holds at most this much (bounds memory: WORKERS x 2 reads)
 
 
-def upload_packs(transport, pack_dir, sealed, progress=None):
+def upload_packs(transport, pack_dir, sealed, progress=None, remember=None):
     """Upload sealed local packs and their indexes; returns the bytes sent. A pack's index
-    goes up only after the pack itself (an index names chunks the remote must hold)."""
+    goes up only after the pack itself (an index names chunks the remote must hold).
+    ``remember(kind, name, bytes)`` caches each index sent (RemoteState.remember)."""
 
     def one(pack):
         path = os.path.join(pack_dir, pack.name + ".pack")
@@ -31,6 +32,8 @@ def upload_packs(transport, pack_dir, sealed, progress=None):
         transport.put_new_file(layout.pack_key(pack.name), path)
         checkpoint("push-index")
         transport.put_new(layout.index_key(pack.name), header + index)
+        if remember:
+            remember("idx", pack.name, header + index)
         if progress:
             progress(pack.size)
         return pack.size + len(header) + len(index)
