@@ -73,7 +73,11 @@ def fetch_chunks(transport, reads, writer, progress=None):
     def read(job):
         name, start, end, _run = job
         checkpoint("pull-read")
-        data = transport.read_range(layout.pack_key(name), start, end)
+        try:
+            data = transport.read_range(layout.pack_key(name), start, end)
+        except FileNotFoundError:
+            raise IntegrityError(f"remote pack {layout.pack_key(name)} is missing though an index names it; "
+                                 "run 'artstore verify --remote-store'") from None
         if len(data) != end - start:
             raise IntegrityError(f"remote pack {name} is shorter than its index says")
         return data
