@@ -211,13 +211,20 @@ def main():
 
                 fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": f"http://{host}:{port}"},
                                        skip_instance_cache=True)
-                fs.mkdir("bench")
+
+                def bucket_of(label, fs=fs):
+                    # A bucket per scenario: moto lists in time proportional to a bucket's
+                    # keys (and once answered 500 to a listing in a bucket shared by them all).
+                    name = "b-" + label.lower().replace("_", "-").replace(".", "-")[:50]
+                    if not fs.exists(name):
+                        fs.mkdir(name)
+                    return name
 
                 def url_of(label):
-                    return f"s3://bench/{label}"
+                    return f"s3://{bucket_of(label)}/store"
 
                 def prefix_of(label):
-                    return f"bench/raw-{label}"
+                    return f"{bucket_of(label)}/raw"
             else:
                 def url_of(label):
                     return f"file://{base}/remote-{label}"
@@ -231,16 +238,17 @@ def main():
                                       url_of(tag.replace(" ", "_").replace(":", "_")), fs,
                                       prefix_of(tag.replace(" ", "_").replace(":", "_")), target)
                 rows += [dict(x, scenario=f"[{backend}] {x['scenario']}") for x in r]
+                print(json.dumps(rows[-3:]), flush=True)
+                save_json(args.json, {"date": time.strftime("%Y-%m-%d %H:%M"), "partial": True, "rows": rows})
                 if backend == "s3" and args.dvc:
                     ours = r[0]["artstore_s"]
                     tag_ = tag.replace(" ", "_").replace(":", "_")
-                    if not fs.exists("benchdvc"):  # its own bucket: moto lists in time proportional to a bucket
-                        fs.mkdir("benchdvc")
-                    push_s, pull_s = dvc_rows(args.dvc, base, tag_, data, f"s3://benchdvc/{tag_}",
+                    push_s, pull_s = dvc_rows(args.dvc, base, tag_, data, f"s3://{bucket_of('dvc-' + tag_)}/dvc",
                                               os.environ["AWS_ENDPOINT_URL"])
                     rows.append(_row(f"[{backend}] push {label}", ours, "dvc push", push_s,
                                      0.1 if "small" in label else None))
                     rows.append(_row(f"[{backend}] clone {label}", r[1]["artstore_s"], "dvc pull", pull_s, None))
+                    print(json.dumps(rows[-2:]), flush=True)
                 if make is small_store:
                     # One changed file of the dataset: what the next push sends.
                     victim = os.path.join(tree, "d000", "f000007.csv")

@@ -237,26 +237,41 @@ def test_remote_gc_beside_a_concurrent_push_breaks_nothing(remote_url, tmp_path,
 
 
 def test_push_copies_stored_frames_without_reencoding(tmp_path, monkeypatch):
+    """A local pack whose chunks are all wanted goes up as it is; from a pack only partly
+    wanted the stored frames are copied into a new pack. Neither path encodes again."""
     from artstore import chunkstore
 
     url = f"file://{tmp_path / 'remote'}"
+    text = b"compressible text\n" * 50_000
+    with _new_store(tmp_path / "x") as x:  # the remote gets the text's chunks from another store first
+        x.log("other", [InMemory(text, "t")])
+        x.push(url)
     with _new_store(tmp_path / "a") as a:
-        a.log("ds", [InMemory(b"compressible text\n" * 50_000, "f"), InMemory(os.urandom(200_000), "r")])
+        a.log("ds", [InMemory(text, "f"), InMemory(os.urandom(200_000), "r")])
+        a.log("ds2", [InMemory(b"more text\n" * 30_000, "g")])
         rows = a.catalog.query("SELECT id, stored_size, compression FROM chunks")
         local = {r["id"]: (r["stored_size"], r["compression"]) for r in rows}
+        local_packs = {p["name"] for p in a.catalog.packs()}
 
         def no_encoding(*_a, **_k):
             raise AssertionError("push must not encode chunks again")
 
         monkeypatch.setattr(chunkstore.Encoder, "encode", no_encoding)
-        a.push(url)
+        sent = a.push(url)
+        assert sent["packs"] == 2
     remote = {}
+    names = set()
     for idx in (tmp_path / "remote" / "packs").glob("*.idx"):
+        names.add(idx.stem)
         data = idx.read_bytes()[chunkstore.HEADER_SIZE:]
         for i in range(0, len(data), chunkstore.INDEX_ENTRY.size):
             cid, _off, stored, _size, compression = chunkstore.INDEX_ENTRY.unpack_from(data, i)
             remote[cid] = (stored, compression)
     assert remote == local and any(c == chunkstore.ZSTD for _s, c in remote.values())
+    assert len(names & local_packs) == 1  # ds2's pack went up whole; ds's random chunks were copied
+    with Store.clone(url, tmp_path / "b") as b:
+        assert b.verify(read_data=True)["ok"]
+        assert b"".join(b.read_asset("ds", "f")) == text
 
 
 def test_missing_credentials_is_one_line_exit_7(s3_url, tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ import uuid
 
 from .. import chunkstore, manifests, tree
 from ..catalog import split_chunks
-from ..errors import Conflict, InvalidInput, NotFound, RemoteUnavailable
+from ..errors import Conflict, IntegrityError, InvalidInput, NotFound, RemoteUnavailable
 from ..faults import checkpoint
 from . import known_refs, layout, records, transfer
 from .state import RemoteState, read_markers
@@ -91,7 +91,7 @@ def push(store, name, transport, refs=(), all_versions=False, force=False, progr
                 raise Conflict(f"{transport.url} has {art['name']} as type {doc['type']!r}, not {art['type']!r}")
             if there is None:  # a ref names only records the remote holds (push order)
                 todo.append((art, v))
-        sent = _send_objects(store, state, transport, todo, progress)
+        sent = _send_objects(store, state, transport, todo, progress, marked)
         for art, v in todo:
             _within_grace(store, started)
             checkpoint("push-version")
@@ -120,7 +120,7 @@ def _read_ref(transport, key, art):
     return records.check_ref(layout.decode(data, key), key), token
 
 
-def _send_objects(store, state, transport, todo, progress):
+def _send_objects(store, state, transport, todo, progress, marked=frozenset()):
     """Upload what the remote lacks of the versions' chunks (as new packs), file rows and
     nodes (one bundle). Returns counts and bytes."""
     cat = store.catalog
@@ -139,7 +139,7 @@ def _send_objects(store, state, transport, todo, progress):
         raise NotFound(f"file {missing[0].hex()} of a version to push is not in the store; run 'artstore verify'")
     chunk_ids = list(dict.fromkeys(c for _size, blob in files.values() for c in split_chunks(blob)
                                    if c not in state.chunks))
-    packs, bytes_sent = _upload_packs(store, transport, chunk_ids, progress, state.remember)
+    packs, bytes_sent = _upload_packs(store, transport, chunk_ids, progress, state.remember, marked)
     if files or node_rows:
         name, data = state.meta_bundle(files, node_rows)
         checkpoint("push-meta")
@@ -150,40 +150,85 @@ def _send_objects(store, state, transport, todo, progress):
             "bytes_sent": bytes_sent}
 
 
-def _upload_packs(store, transport, chunk_ids, progress, remember=None):
-    """Copy the chunks' stored frames (as the local packs hold them: no re-encoding) into
-    new packs in a work folder, then upload them several at a time."""
+def _upload_packs(store, transport, chunk_ids, progress, remember=None, marked=frozenset()):
+    """Send the chunks: a local pack all of whose chunks are wanted goes up as it is (the
+    first push of a version: no copy at all); the other chunks' stored frames are copied
+    (as the local packs hold them: no re-encoding) into new packs in a work folder. Packs
+    upload several at a time. Returns (packs, bytes sent)."""
     if not chunk_ids:
         return 0, 0
+    locations = store.catalog.chunk_locations(chunk_ids)
+    for cid in chunk_ids:
+        if cid not in locations:
+            raise NotFound(f"chunk {cid.hex()} of a version to push is not in the store; run 'artstore verify'")
+    whole, rest = _whole_packs(store, chunk_ids, locations, marked)
     work = os.path.join(store.tmp_dir, f"push-{uuid.uuid4().hex[:12]}")
     os.makedirs(work)
     try:
-        writer = chunkstore.PackWriter(work, work, compression=store.config.storage["compression"],
-                                       compression_level=store.config.storage["compression_level"],
-                                       target_size=store.config.storage["pack_target_size"])
-        locations = store.catalog.chunk_locations(chunk_ids)
-        reader = chunkstore.PackReader(store.pack_dir)
-        try:
-            for cid in chunk_ids:
-                loc = locations.get(cid)
-                if loc is None:
-                    raise NotFound(f"chunk {cid.hex()} of a version to push is not in the store; "
-                                   "run 'artstore verify'")
-                pack, offset, stored, size, compression = loc
-                frame = reader.read_stored(pack, offset, stored)
-                chunkstore.decode(frame, size, compression, cid, f"pack {pack}")  # never spread damage
-                writer.add_stored(cid, frame, size, compression)
-            sealed = writer.finish()
-        except BaseException:
-            writer.abort()
-            raise
-        finally:
-            reader.close()
+        sealed = _copy_frames(store, work, rest, locations) if rest else []
         if progress and hasattr(progress, "set_total"):
-            progress.set_total(sum(p.size for p in sealed))
-        return len(sealed), transfer.upload_packs(transport, work, sealed, progress, remember)
+            progress.set_total(sum(p.size for p in whole + sealed))
+        sent = transfer.upload_packs(transport, store.pack_dir, whole, progress, remember,
+                                     check=lambda pack: _check_pack(store, pack))
+        sent += transfer.upload_packs(transport, work, sealed, progress, remember)
+        return len(whole) + len(sealed), sent
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _whole_packs(store, chunk_ids, locations, marked):
+    """([SealedPack] of local packs to upload as they are, [chunk ids] to copy). A local
+    pack qualifies when its own index lists exactly wanted chunks at the places the
+    catalog has them, and a remote gc has not marked a pack of that name (a push must
+    not depend on a marked object: docs/storage.rst, "Remote gc")."""
+    by_pack = {}
+    for cid in chunk_ids:
+        by_pack.setdefault(locations[cid][0], []).append(cid)
+    whole, rest = [], []
+    for name, cids in by_pack.items():
+        path = os.path.join(store.pack_dir, name + ".pack")
+        entries = None
+        if layout.pack_key(name) not in marked and layout.index_key(name) not in marked:
+            try:
+                _header, _index, entries = chunkstore.read_pack_index(path)
+            except (OSError, IntegrityError):
+                entries = None  # damaged or missing: the copy path reads and names it
+        wanted = set(cids)
+        if entries and len(entries) == len(wanted) and all(
+                e[0] in wanted and locations[e[0]][1:] == e[1:] for e in entries):
+            whole.append(chunkstore.SealedPack(name, os.path.getsize(path), entries))
+        else:
+            rest.extend(cids)
+    return whole, rest
+
+
+def _check_pack(store, pack):
+    """Every chunk of a local pack read and checked before it leaves (never spread damage)."""
+    reader = chunkstore.PackReader(store.pack_dir)
+    try:
+        for cid, offset, stored, size, compression in pack.entries:
+            reader.read(cid, pack.name, offset, stored, size, compression)
+    finally:
+        reader.close()
+
+
+def _copy_frames(store, work, chunk_ids, locations):
+    writer = chunkstore.PackWriter(work, work, compression=store.config.storage["compression"],
+                                   compression_level=store.config.storage["compression_level"],
+                                   target_size=store.config.storage["pack_target_size"])
+    reader = chunkstore.PackReader(store.pack_dir)
+    try:
+        for cid in chunk_ids:
+            pack, offset, stored, size, compression = locations[cid]
+            frame = reader.read_stored(pack, offset, stored)
+            chunkstore.decode(frame, size, compression, cid, f"pack {pack}")  # never spread damage
+            writer.add_stored(cid, frame, size, compression)
+        return writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        reader.close()
 
 
 def _update_refs(store, name, transport, chosen, docs, force):

@@ -20,13 +20,17 @@ RANGE_GAP = 1 << 20  # chunks of one pack closer than this are fetched with one 
 RANGE_MAX = 16 << 20  # and one read holds at most this much (bounds memory: WORKERS x 2 reads)
 
 
-def upload_packs(transport, pack_dir, sealed, progress=None, remember=None):
+def upload_packs(transport, pack_dir, sealed, progress=None, remember=None, check=None):
     """Upload sealed local packs and their indexes; returns the bytes sent. A pack's index
     goes up only after the pack itself (an index names chunks the remote must hold).
-    ``remember(kind, name, bytes)`` caches each index sent (RemoteState.remember)."""
+    ``remember(kind, name, bytes)`` caches each index sent (RemoteState.remember);
+    ``check(pack)`` runs first, on the worker (reading a pack to check it overlaps the
+    uploads of others)."""
 
     def one(pack):
         path = os.path.join(pack_dir, pack.name + ".pack")
+        if check:
+            check(pack)
         header, index, _entries = chunkstore.read_pack_index(path)
         checkpoint("push-pack")
         transport.put_new_file(layout.pack_key(pack.name), path)
