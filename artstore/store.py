@@ -693,6 +693,7 @@ class Store:
 
             found = transport.open_remote(url).list(layout.REFS)
             workspace = found[0] if len(found) == 1 else None
+        existed = os.path.exists(path)
         store = cls.init(path, workspace=workspace)
         try:
             store.add_remote("origin", url)
@@ -701,7 +702,7 @@ class Store:
             store.close()
             import shutil
 
-            shutil.rmtree(store.dir, ignore_errors=True)
+            shutil.rmtree(store.dir if existed else store.root, ignore_errors=True)  # nothing half-made stays
             raise
         return store
 

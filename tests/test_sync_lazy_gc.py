@@ -300,3 +300,9 @@ def test_gc_remote_cli_dry_run_and_json(tmp_path):
     r = run_cli("gc", "--remote", "origin", "--json", cwd=tmp_path / "a")
     assert r.code == 0 and r.json()["marked"] == 1, r  # the first push's probe
     assert run_cli("gc", "--remote", "nosuch", cwd=tmp_path / "a").code == 3
+
+
+def test_a_failed_clone_leaves_no_directory_behind(tmp_path):
+    r = run_cli("clone", "--lazy", f"file://{tmp_path / 'nothing'}", tmp_path / "y", cwd=tmp_path)
+    assert r.code == 3 and len(r.err.strip().splitlines()) == 1, r
+    assert not (tmp_path / "y").exists()
