@@ -84,6 +84,10 @@ def fetch_chunks(transport, reads, writer, progress=None):
                                  "run 'artstore verify --remote-store'") from None
         if len(data) != end - start:
             raise IntegrityError(f"remote pack {name} is shorter than its index says")
+        view = memoryview(data)
+        for offset, cid, stored, size, compression in job[3]:  # checked here, beside other reads
+            chunkstore.decode(view[offset - start:offset - start + stored], size, compression, cid,
+                              f"remote pack {name}")
         return data
 
     got = nbytes = 0
@@ -103,13 +107,12 @@ def fetch_chunks(transport, reads, writer, progress=None):
 
 
 def _add(item, writer, progress, got, nbytes):
-    (name, start, _end, run), future = item
+    """Hand a finished read's chunks (checked by the reading thread) to the writer."""
+    (_name, start, _end, run), future = item
     data = future.result()
     view = memoryview(data)
     for offset, cid, stored, size, compression in run:
-        frame = view[offset - start:offset - start + stored]
-        chunkstore.decode(frame, size, compression, cid, f"remote pack {name}")  # raises on damage
-        writer.add_stored(cid, bytes(frame), size, compression)
+        writer.add_stored(cid, bytes(view[offset - start:offset - start + stored]), size, compression)
         got += 1
         nbytes += stored
     if progress:

@@ -201,9 +201,11 @@ class S3Transport(Transport):
     scheme = "s3"
 
     def read_ref(self, key):
+        # The ETag is read before the bytes: if the ref changes in between, the token is
+        # older than the bytes, so a compare-and-swap with it fails and the writer re-reads.
         try:
             info = self._call(key, self.fs.info, self.path(key))
-            data = self._call(key, self.fs.cat_file, self.path(key), version_id=info.get("VersionId"))
+            data = self._call(key, self.fs.cat_file, self.path(key))
         except FileNotFoundError:
             return None, None
         return data, info["ETag"]
@@ -264,7 +266,7 @@ def open_remote(url, options=None):
         if not parts.netloc:
             raise InvalidInput(f"{url} names no bucket; write {scheme}://bucket/prefix")
         scheme = "gs" if scheme == "gcs" else scheme
-        fs = remote_refs.filesystem(scheme, options)
+        fs = remote_refs.filesystem(scheme, {**(options or {}), "version_aware": False} if scheme == "s3" else options)
         root = (parts.netloc + parts.path).rstrip("/")
         return (S3Transport if scheme == "s3" else GCSTransport)(f"{scheme}://{root}", fs, root)
     raise InvalidInput(f"artstore cannot use {scheme}:// as a remote; use file://, s3:// or gs://")
