@@ -204,12 +204,10 @@ def _whole_packs(store, chunk_ids, locations, marked):
 
 def _check_pack(store, pack):
     """Every chunk of a local pack read and checked before it leaves (never spread damage)."""
-    reader = chunkstore.PackReader(store.pack_dir)
-    try:
-        for cid, offset, stored, size, compression in pack.entries:
-            reader.read(cid, pack.name, offset, stored, size, compression)
-    finally:
-        reader.close()
+    with open(os.path.join(store.pack_dir, pack.name + ".pack"), "rb") as f:
+        data = memoryview(f.read())  # one read, not one pread per chunk (20,000 small files)
+    for cid, offset, stored, size, compression in pack.entries:
+        chunkstore.decode(data[offset:offset + stored], size, compression, cid, f"pack {pack.name}")
 
 
 def _copy_frames(store, work, chunk_ids, locations):
