@@ -777,9 +777,11 @@ def fetch(obj, ref, as_json):
     if as_json:
         _emit_json(result)
     else:
+        lazy = (f"; {result['lazy_chunks']} chunk(s) of its data from its remote "
+                f"({human_bytes(result['lazy_bytes'])})" if result.get("lazy_chunks") else "")
         click.echo(
             f"fetched {result['fetched']} remote asset(s) of {result['ref']} ({human_bytes(result['bytes'])}); "
-            f"{human_bytes(result['stored_bytes'])} new data stored"
+            f"{human_bytes(result['stored_bytes'])} new data stored{lazy}"
         )
 
 
