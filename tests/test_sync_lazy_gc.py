@@ -306,3 +306,20 @@ def test_a_failed_clone_leaves_no_directory_behind(tmp_path):
     r = run_cli("clone", "--lazy", f"file://{tmp_path / 'nothing'}", tmp_path / "y", cwd=tmp_path)
     assert r.code == 3 and len(r.err.strip().splitlines()) == 1, r
     assert not (tmp_path / "y").exists()
+
+
+def test_cli_pull_metadata_only_then_fetch(tmp_path):
+    url = f"file://{tmp_path / 'remote'}"
+    with _new_store(tmp_path / "a") as a:
+        a.log("ds", [InMemory(os.urandom(150_000), "f")])
+        a.push(url)
+    with _new_store(tmp_path / "b"):
+        pass
+    r = run_cli("pull", url, "--metadata-only", cwd=tmp_path / "b")
+    assert r.code == 0 and "1 lazy" in r.out, r
+    r = run_cli("verify", cwd=tmp_path / "b")
+    assert r.code == 0 and "lazy (data on remote file://" in r.out + r.err, r
+    r = run_cli("fetch", "ds", cwd=tmp_path / "b")
+    assert r.code == 0 and "of its data from its remote" in r.out and "fetching" in r.err, r
+    r = run_cli("verify", "--read-data", cwd=tmp_path / "b")
+    assert r.code == 0 and "lazy" not in r.out + r.err, r
