@@ -323,3 +323,30 @@ def test_cli_pull_metadata_only_then_fetch(tmp_path):
     assert r.code == 0 and "of its data from its remote" in r.out and "fetching" in r.err, r
     r = run_cli("verify", "--read-data", cwd=tmp_path / "b")
     assert r.code == 0 and "lazy" not in r.out + r.err, r
+
+
+@pytest.mark.parametrize("step", ["remote-gc-mark", "remote-gc-delete", "remote-gc-unmark"])
+def test_a_remote_gc_killed_at_any_step_is_finished_by_the_next(tmp_path, monkeypatch, step):
+    url = f"file://{tmp_path / 'remote'}"
+    project = tmp_path / "a"
+    with _new_store(project) as a:
+        a.log("keep", [InMemory(os.urandom(200_000), "f")])
+        a.add_remote("origin", url)
+        a.push()
+        a.log("lost", [InMemory(os.urandom(200_000), "f")])
+        _orphans_from_a_push_killed_before_its_refs(a, url, monkeypatch)
+    cfg = project / ".artstore" / "config"
+    cfg.write_text(cfg.read_text().replace("[storage]\n", "[storage]\nremote_gc_grace = 0\n"))
+    if step != "remote-gc-mark":
+        assert run_cli("gc", "--remote", "origin", cwd=project).code == 0
+    r = run_cli("gc", "--remote", "origin", cwd=project, env={"ARTSTORE_FAULT": f"{step}:kill"})
+    assert r.code == -9, r
+    assert run_cli("verify", "--remote-store", "origin", "--read-data", cwd=project).code == 0
+    for _ in range(2):
+        assert run_cli("gc", "--remote", "origin", cwd=project).code == 0
+    r = run_cli("gc", "--remote", "origin", "--json", cwd=project)
+    assert r.json()["marked"] == 0 and r.json()["deleted"] == 0, r  # nothing left behind
+    assert not list((tmp_path / "remote" / "gc").iterdir())
+    assert run_cli("verify", "--remote-store", "origin", "--read-data", cwd=project).code == 0
+    assert run_cli("clone", url, tmp_path / "b", cwd=tmp_path).code == 0
+    assert run_cli("verify", "--read-data", cwd=tmp_path / "b").code == 0
