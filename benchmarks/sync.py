@@ -226,6 +226,8 @@ def main():
                 def prefix_of(label):
                     return f"{bucket_of(label)}/raw"
             else:
+                REQUESTS = None  # only moto's server counts requests
+
                 def url_of(label):
                     return f"file://{base}/remote-{label}"
 
