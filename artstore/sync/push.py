@@ -11,7 +11,7 @@ import shutil
 import time
 import uuid
 
-from .. import chunkstore, manifests, tree
+from .. import chunkstore, tree
 from ..catalog import split_chunks
 from ..errors import Conflict, IntegrityError, InvalidInput, NotFound, RemoteUnavailable
 from ..faults import checkpoint
@@ -127,10 +127,16 @@ def _send_objects(store, state, transport, todo, progress, marked=frozenset()):
     roots = [bytes.fromhex(v["manifest_digest"]) for _a, v in todo]
     internal, leaves = tree.reachable(store.nodes, roots)
     node_rows = cat.nodes_rows([d for d in internal | leaves if d not in state.nodes])
+    # Only the entries of leaves the remote lacks: a leaf it holds came in a bundle with (or
+    # after) the file rows of its entries, so a one-file edit of a 100,000-file version
+    # reads one leaf, not all of them. Not while a remote gc has bundles marked: those
+    # count as absent, and the file rows of a leaf held elsewhere may be in one of them.
     digests = set()
-    for _vids, e in manifests.all_entries(store, {v["id"] for _a, v in todo}):
-        if e.digest is not None:
-            digests.add(e.digest)
+    bundles_marked = any(k.startswith(layout.META + "/") for k in marked)
+    new_leaves = [d for d in leaves if bundles_marked or d not in state.nodes]
+    for start in range(0, len(new_leaves), 256):
+        for _level, entries in store.nodes.load(new_leaves[start:start + 256]).values():
+            digests.update(e.digest for e in entries if e.digest is not None)
     for _a, v in todo:
         digests.update(d for _asset, d in cat.fetched_rows(v["id"]))
     files = {d: row for d, row in cat.files_many(d for d in digests if d not in state.files).items()}
