@@ -7,6 +7,7 @@ into a new local pack committed before the read goes on: a second read is local.
 ``complete`` brings all of a version's chunks and then forgets that it was lazy.
 """
 
+import os
 import sys
 
 from .. import manifests
@@ -67,8 +68,6 @@ def _missing(store, chunk_ids):
 
 
 def _unlink_pack(store, name):
-    import os
-
     try:
         os.unlink(os.path.join(store.pack_dir, name + ".pack"))
     except FileNotFoundError:
