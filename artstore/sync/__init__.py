@@ -10,5 +10,5 @@ changed only by compare-and-swap (docs/storage.rst, "Remote format").
 - ``push`` / ``pull``: moving versions, their nodes, files and chunks, then refs;
 - ``lazy``: versions whose data stays on a remote until read (clone --lazy);
 - ``remote_gc``: two-phase gc of a remote with a grace period; ``check``: verify a remote;
-- ``commands``: the store-level entry points (Store's facade calls only these).
+- ``commands``: the store-level entry points (what the Store facade calls).
 """
