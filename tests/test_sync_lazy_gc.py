@@ -350,3 +350,21 @@ def test_a_remote_gc_killed_at_any_step_is_finished_by_the_next(tmp_path, monkey
     assert run_cli("verify", "--remote-store", "origin", "--read-data", cwd=project).code == 0
     assert run_cli("clone", url, tmp_path / "b", cwd=tmp_path).code == 0
     assert run_cli("verify", "--read-data", cwd=tmp_path / "b").code == 0
+
+
+def test_a_damaged_local_pack_is_never_indexed_on_the_remote(tmp_path):
+    url = f"file://{tmp_path / 'remote'}"
+    with _new_store(tmp_path / "a") as a:
+        a.log("ds", [InMemory(os.urandom(300_000), "f")])
+        a.add_remote("origin", url)
+        pack = os.path.join(a.pack_dir, os.listdir(a.pack_dir)[0])
+    with open(pack, "rb") as f:
+        data = bytearray(f.read())
+    data[1000] ^= 0xFF
+    os.chmod(pack, 0o644)
+    with open(pack, "wb") as f:
+        f.write(bytes(data))
+    r = run_cli("push", cwd=tmp_path / "a")
+    assert r.code == 6 and len(r.err.strip().splitlines()) == 1, r
+    assert not list((tmp_path / "remote" / "packs").glob("*.idx"))  # nothing names the bad pack
+    assert not (tmp_path / "remote" / "refs").exists()

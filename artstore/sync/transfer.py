@@ -24,16 +24,18 @@ def upload_packs(transport, pack_dir, sealed, progress=None, remember=None, chec
     """Upload sealed local packs and their indexes; returns the bytes sent. A pack's index
     goes up only after the pack itself (an index names chunks the remote must hold).
     ``remember(kind, name, bytes)`` caches each index sent (RemoteState.remember);
-    ``check(pack)`` runs first, on the worker (reading a pack to check it overlaps the
-    uploads of others)."""
+    ``check(pack)`` must pass before the pack's index goes up; it runs beside the upload."""
 
     def one(pack):
         path = os.path.join(pack_dir, pack.name + ".pack")
-        if check:
-            check(pack)
+        # The check runs while the pack uploads: a pack found damaged never gets its index,
+        # so nothing names it and remote gc removes it.
+        checking = checker.submit(check, pack) if check else None
         header, index, _entries = chunkstore.read_pack_index(path)
         checkpoint("push-pack")
         transport.put_new_file(layout.pack_key(pack.name), path)
+        if checking is not None:
+            checking.result()
         checkpoint("push-index")
         transport.put_new(layout.index_key(pack.name), header + index)
         if remember:
@@ -44,7 +46,8 @@ def upload_packs(transport, pack_dir, sealed, progress=None, remember=None, chec
 
     if not sealed:
         return 0
-    with ThreadPoolExecutor(min(WORKERS, len(sealed)), thread_name_prefix="artstore-upload") as pool:
+    with ThreadPoolExecutor(2, thread_name_prefix="artstore-check") as checker, \
+            ThreadPoolExecutor(min(WORKERS, len(sealed)), thread_name_prefix="artstore-upload") as pool:
         return sum(pool.map(one, sealed))
 
 
