@@ -200,7 +200,10 @@ def _fetch_chunks(store, state, transport, files, progress):
 
 
 def _check_files(store, files, packs):
-    """Every new file's chunks, read back in order, hash to its digest."""
+    """Every new file's chunks, read back in order, hash to its digest. A file of one
+    chunk whose id is the file's digest (both are the BLAKE3 of the same bytes) and whose
+    size is the chunk's is not read back: that chunk was checked against its id when it
+    was fetched (most small files; at 100,000 files the read-back cost 1.5 s)."""
     if not files:
         return
     ids = {c for _s, blob in files.values() for c in split_chunks(blob)}
@@ -211,8 +214,12 @@ def _check_files(store, files, packs):
     source = chunkstore.ChunkSource(store.pack_dir, locations)
     try:
         for digest, (size, blob) in files.items():
+            chunks = split_chunks(blob)
+            if len(chunks) == 1 and chunks[0] == digest and chunks[0] in locations \
+                    and locations[digest][3] == size:
+                continue
             h, n = blake3.blake3(), 0
-            for cid in split_chunks(blob):
+            for cid in chunks:
                 data = source.read(cid)
                 h.update(data)
                 n += len(data)
