@@ -146,7 +146,7 @@ def test_remote_gc_marks_then_deletes_after_the_grace_period(remote_url, tmp_pat
         assert b.verify(read_data=True)["ok"] and len(b.list_artifacts()) == 2
 
 
-def test_a_push_after_a_mark_resurrects_nothing_it_depends_on(remote_url, tmp_path, monkeypatch):  # noqa: F811
+def test_a_push_after_a_mark_does_not_depend_on_marked_objects(remote_url, tmp_path, monkeypatch):  # noqa: F811
     """A push that finds objects marked for deletion re-sends what it needs of them, and a
     sweep keeps a marked object that a ref reaches again."""
     with _new_store(tmp_path / "a") as a:
