@@ -368,3 +368,15 @@ def test_a_damaged_local_pack_is_never_indexed_on_the_remote(tmp_path):
     assert r.code == 6 and len(r.err.strip().splitlines()) == 1, r
     assert not list((tmp_path / "remote" / "packs").glob("*.idx"))  # nothing names the bad pack
     assert not (tmp_path / "remote" / "refs").exists()
+
+
+def test_a_lazy_read_of_a_vanished_file_remote_is_exit_7(tmp_path):
+    url = f"file://{tmp_path / 'remote'}"
+    with _new_store(tmp_path / "a") as a:
+        a.log("ds", [InMemory(os.urandom(150_000), "f")])
+        a.push(url)
+    Store.clone(url, tmp_path / "b", lazy=True).close()
+    os.rename(tmp_path / "remote", tmp_path / "moved")
+    r = run_cli("download", "ds", tmp_path / "out", cwd=tmp_path / "b")
+    assert r.code == 7 and len(r.err.strip().splitlines()) == 1 and "is lazy" in r.err, r
+    assert "fetching" not in r.err and not (tmp_path / "out").exists()

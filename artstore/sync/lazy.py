@@ -12,7 +12,8 @@ import sys
 
 from .. import manifests
 from ..catalog import split_chunks
-from ..errors import RemoteUnavailable
+from ..errors import IntegrityError, RemoteUnavailable
+from . import layout
 from .state import RemoteState
 from .transfer import fetch_missing
 
@@ -41,9 +42,16 @@ def fill(store, name, remote, chunk_ids, what, progress=None, notice=announce):
         return 0, 0
     cache_name, transport = remote
     try:
+        try:
+            layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
+        except FileNotFoundError:
+            raise RemoteUnavailable(f"{transport.url} holds no artstore remote any more") from None
         state = RemoteState(store, cache_name, transport).refresh(meta=False)
-        have = [c for c in missing if c in state.chunks]
-        stored = sum(state.chunks[c][2] for c in have)
+        absent = [c for c in missing if c not in state.chunks]
+        if absent:
+            raise IntegrityError(f"{what} is lazy but remote {name} lacks {len(absent)} of the chunk(s) it needs "
+                                 f"(e.g. {absent[0].hex()}); run 'artstore verify --remote-store {name}'")
+        stored = sum(state.chunks[c][2] for c in missing)
         if notice:
             notice(f"fetching {len(missing)} chunk(s) ({stored / (1 << 20):.1f} MiB) of {what} from {name}")
         packs, got = fetch_missing(store, state, transport, missing, progress)
