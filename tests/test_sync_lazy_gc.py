@@ -64,6 +64,8 @@ def test_pull_metadata_only_then_pull_ref_brings_the_data(remote_url, tmp_path):
         assert got["versions"] == 3 and got["bytes_received"] == 0 and got["lazy"] == 3
         assert [v["version"] for v in b.versions("ds")] == ["1.0.0", "2.0.0", "3.0.0"]
         assert b.describe_ref("ds:2.0.0")["metadata"] == {"i": 1} and _chunks_here(b) == 0
+        with Store.open(tmp_path / "a") as a:  # diff of lazy versions counts their bytes too
+            assert b.diff("ds:1.0.0", "ds:3.0.0")["bytes_new"] == a.diff("ds:1.0.0", "ds:3.0.0")["bytes_new"] > 0
         got = b.pull(remote_url, ["ds:2.0.0"])
         assert got["versions"] == 0 and 120_000 <= got["bytes_received"] < 200_000
         lazy = b.catalog.lazy_versions()
