@@ -580,6 +580,23 @@ class Catalog:
     def delete_version(self, version_id):
         self.conn.execute("DELETE FROM versions WHERE id = ?", (version_id,))
 
+    # -- lazy versions (data on a remote: pull --metadata-only, clone --lazy) -----------------
+
+    def mark_lazy(self, version_ids, remote):
+        at = now_iso()
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO lazy_versions (version_id, remote, since) VALUES (?, ?, ?)",
+            [(v, remote, at) for v in version_ids],
+        )
+
+    def unmark_lazy(self, version_ids):
+        self.conn.executemany("DELETE FROM lazy_versions WHERE version_id = ?", [(v,) for v in version_ids])
+
+    def lazy_versions(self):
+        """{version id: remote name} of every lazy version."""
+        with sql_errors(self.path):
+            return dict(self.conn.execute("SELECT version_id, remote FROM lazy_versions"))
+
     def fetched_of_version(self, version_id):
         """asset id -> file digest of the version's fetched remote assets."""
         with sql_errors(self.path):

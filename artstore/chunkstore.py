@@ -153,12 +153,22 @@ class PackWriter:
         if self._batch_bytes >= self._BATCH_BYTES:
             self._flush()
 
+    def add_stored(self, cid, stored, size, compression):
+        """Append one chunk already encoded (its stored bytes as another pack holds them,
+        RAW or ZSTD): push and pull copy frames as they are instead of decoding and
+        encoding them again. The caller has checked the frame against ``cid``."""
+        self._batch.append((cid, stored, size, compression))
+        self._batch_bytes += len(stored)
+        if self._batch_bytes >= self._BATCH_BYTES:
+            self._flush()
+
     def _flush(self):
         if not self._batch:
             return
         batch, self._batch, self._batch_bytes = self._batch, [], 0
-        if self.compression == "none":
-            self._file_worker.send(("chunks", [(cid, data, len(data), RAW) for cid, data in batch]))
+        if self.compression == "none" or all(len(item) == 4 for item in batch):
+            self._file_worker.send(("chunks", [item if len(item) == 4 else (item[0], item[1], len(item[1]), RAW)
+                                               for item in batch]))
             return
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor  # not at start-up
@@ -172,7 +182,11 @@ class PackWriter:
         if encoder is None:
             encoder = self._local.encoder = Encoder(self.compression, self.compression_level)
         out = []
-        for cid, data in batch:
+        for item in batch:
+            if len(item) == 4:  # already encoded (add_stored)
+                out.append(item)
+                continue
+            cid, data = item
             stored, how = encoder.encode(data)
             out.append((cid, stored, len(data), how))
         return out

@@ -29,6 +29,8 @@ DEFAULT_STORAGE = {
     "gc_repack_threshold": 0.3,
 }
 
+REMOTE_GC_GRACE = 3600.0
+
 
 class Config:
     def __init__(self, format_version, workspace, chunking, storage, parser):
@@ -107,6 +109,9 @@ def load(path):
             "gc_repack_threshold": float(
                 raw_storage.get("gc_repack_threshold", DEFAULT_STORAGE["gc_repack_threshold"])
             ),
+            # Seconds a remote gc waits between marking an object and deleting it; a push
+            # that runs longer stops before it moves refs (docs/storage.rst, "Remote gc").
+            "remote_gc_grace": float(raw_storage.get("remote_gc_grace", REMOTE_GC_GRACE)),
         }
     except (KeyError, ValueError) as exc:
         raise IntegrityError(
@@ -187,6 +192,8 @@ def chunking_problem(chunking):
 def storage_problem(storage):
     if storage["pack_target_size"] < 1:
         return f"storage pack_target_size = {storage['pack_target_size']} is not positive"
+    if storage.get("remote_gc_grace", 0) < 0:
+        return f"storage remote_gc_grace = {storage['remote_gc_grace']} is negative"
     if not 0 <= storage["gc_repack_threshold"] <= 1:
         return f"storage gc_repack_threshold = {storage['gc_repack_threshold']} is outside [0, 1]"
     return None

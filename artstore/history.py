@@ -62,8 +62,15 @@ def _chunk_sizes(store, entries):
             out[e.digest] = e.size
         else:
             large.add(e.digest)
-    ids = {cid for _size, blob in store.catalog.files_many(large).values() for cid in split_chunks(blob)}
-    out.update((cid, loc[3]) for cid, loc in store.catalog.chunk_locations(ids).items())
+    rows = store.catalog.files_many(large)
+    ids = {cid for _size, blob in rows.values() for cid in split_chunks(blob)}
+    sizes = {cid: loc[3] for cid, loc in store.catalog.chunk_locations(ids).items()}
+    for digest, (size, blob) in rows.items():
+        chunks = split_chunks(blob)
+        if all(c in sizes for c in chunks):
+            out.update((c, sizes[c]) for c in chunks)
+        else:  # a lazy version's file (its chunks are on a remote): counted whole, by digest
+            out[digest] = size
     return out
 
 

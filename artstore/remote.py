@@ -62,8 +62,11 @@ def filesystem(scheme, options=None):
     if scheme == "s3":
         endpoint = options.pop("endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL")
         client_kwargs = {"endpoint_url": endpoint} if endpoint else {}
+        # References pin object versions; a store remote (sync/) has no use for them, and a
+        # versioned listing costs more (on moto, 8x for a folder of large packs).
+        versions = options.pop("version_aware", True)
         return fs_module.S3FileSystem(
-            version_aware=True, skip_instance_cache=True, use_listings_cache=False,
+            version_aware=versions, skip_instance_cache=True, use_listings_cache=False,
             client_kwargs=client_kwargs,
             config_kwargs={"connect_timeout": 5, "read_timeout": 30, "retries": {"max_attempts": 2}},
             **options,

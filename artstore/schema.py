@@ -4,7 +4,7 @@ Version 1 is the whole schema. A later change appends a migration script to MIGR
 and raises SCHEMA_VERSION; Catalog applies the missing ones in one transaction.
 """
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -279,10 +279,23 @@ BEGIN DELETE FROM search_index WHERE rowid IN (SELECT rowid FROM versions WHERE 
       SELECT d.* FROM search_docs d JOIN versions v ON v.rowid = d.rowid WHERE v.artifact_id = OLD.artifact_id; END;
 """
 
+# Version 5: lazy versions (pull --metadata-only, clone --lazy): the version's record,
+# nodes and file rows are here, its chunks stay on the named remote until a read or
+# `fetch` brings them. The row goes with its version; verify does not count a lazy
+# version's missing chunks as damage.
+_SCHEMA_V5 = """
+CREATE TABLE lazy_versions (
+    version_id TEXT PRIMARY KEY REFERENCES versions(id) ON DELETE CASCADE,
+    remote TEXT NOT NULL,
+    since TEXT NOT NULL
+);
+"""
+
 # Each entry upgrades the schema from version i to i + 1 (index 0 creates version 1): an
 # SQL script, or a function of the connection for a step SQL alone cannot do.
-MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2, _to_trees, _SCHEMA_V4]
+MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2, _to_trees, _SCHEMA_V4, _SCHEMA_V5]
 TABLES = {
     "meta", "packs", "chunks", "files", "artifacts", "artifact_tags", "versions", "nodes",
     "asset_ids", "aliases", "version_tags", "runs", "lineage", "stat_cache", "fetched", "search_index",
+    "lazy_versions",
 }

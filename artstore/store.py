@@ -124,6 +124,7 @@ class Store:
         self.nodes = NodeStore(self.catalog)
         self.workspace = self.config.workspace
         self.committed = []  # what this process committed, for the CLI's Ctrl-C message
+        self.notice = None  # where lazy fetches say what they fetch (None: stderr)
 
     # -- opening ----------------------------------------------------------------------------
 
@@ -430,10 +431,17 @@ class Store:
         scheme = "gs" if scheme == "gcs" else scheme
         return self.config.section(f'remote "{scheme}"')
 
-    def _chunk_source(self, entries):
-        """A chunkstore.ChunkSource for every chunk the entries need (one catalog pass)."""
-        ids = (cid for e in entries for cid in e.chunk_ids)
-        return chunkstore.ChunkSource(self.pack_dir, self.catalog.chunk_locations(ids))
+    def _chunk_source(self, entries, vrow=None):
+        """A chunkstore.ChunkSource for every chunk the entries need (one catalog pass).
+        Chunks a lazy version ``vrow`` lacks are fetched from its remote first (sync.lazy)."""
+        ids = [cid for e in entries for cid in e.chunk_ids]
+        locations = self.catalog.chunk_locations(ids)
+        if vrow is not None and len(locations) < len(set(ids)):
+            from .sync import commands
+
+            if commands.fill_lazy(self, vrow["id"], [c for c in ids if c not in locations], notice=self.notice)[0]:
+                locations = self.catalog.chunk_locations(ids)
+        return chunkstore.ChunkSource(self.pack_dir, locations)
 
     def download(self, ref, dest, overwrite_strategy=False, run_id=None, progress=None, exact=False):
         """Write a version's local assets under ``dest``. Returns a summary dict.
@@ -450,7 +458,7 @@ class Store:
             entries = manifest.file_entries(True, self._remote_entry)
             for e in entries:
                 paths.check_logical_path(e.logical_path)
-            source = self._chunk_source(entries)
+            source = self._chunk_source(entries, vrow)
             try:
                 written, unchanged, preserved = materialize.materialize(
                     dest, entries, source, strategy, progress,
@@ -496,7 +504,7 @@ class Store:
             entries = [entry]
             target = os.path.abspath(target)
             single = materialize.Entry(os.path.basename(target), entry.digest, entry.size, entry.chunk_ids)
-            source = self._chunk_source(entries)
+            source = self._chunk_source(entries, vrow)
             try:
                 materialize.materialize(os.path.dirname(target), [single], source, strategy, protect=[self.dir])
             finally:
@@ -513,7 +521,7 @@ class Store:
                     f"{art['name']}:{vrow['version']} has no local asset {logical_path!r}; "
                     f"see 'artstore show {art['name']}:{vrow['version']}'"
                 )
-            source = self._chunk_source([entry])
+            source = self._chunk_source([entry], vrow)
             hasher = blake3.blake3()
             try:
                 for cid in entry.chunk_ids:
@@ -702,11 +710,19 @@ class Store:
 
         return commands.push(self, remote, refs, all_versions, force, progress)
 
-    def pull(self, remote=None, refs=(), progress=None):
-        """Bring the remote's versions (REFs, or all) with what this store lacks."""
+    def pull(self, remote=None, refs=(), progress=None, metadata_only=False):
+        """Bring the remote's versions (REFs, or all) with what this store lacks; with
+        ``metadata_only``, without their data (lazy versions, fetched when read)."""
         from .sync import commands
 
-        return commands.pull(self, remote, refs, progress)
+        return commands.pull(self, remote, refs, progress, metadata_only)
+
+    def gc_remote(self, remote=None, dry_run=False, grace=None, now=None):
+        """Two-phase gc of a remote (sync.remote_gc): mark what no ref reaches, delete
+        what was marked more than ``grace`` seconds ago and is still unreferenced."""
+        from .sync import commands
+
+        return commands.gc_remote(self, remote, dry_run, grace, now)
 
     def verify_remote(self, remote=None, read_data=False, progress=None):
         """Check a remote as a pull would read it (verify's shape); read_data hashes every chunk."""
@@ -715,8 +731,9 @@ class Store:
         return commands.verify_remote(self, remote, read_data, progress)
 
     @classmethod
-    def clone(cls, url, path=None, workspace=None, progress=None):
-        """A new store at ``path`` with ``url`` as remote 'origin' and all its versions."""
+    def clone(cls, url, path=None, workspace=None, progress=None, lazy=False):
+        """A new store at ``path`` with ``url`` as remote 'origin' and all its versions
+        (with ``lazy``, their metadata only: data is fetched when read)."""
         if path is None:
             path = os.path.basename(url.rstrip("/")) or "store"
         if workspace is None:  # the remote's workspace when it has one, like the team's store
@@ -724,23 +741,30 @@ class Store:
 
             found = transport.open_remote(url).list(layout.REFS)
             workspace = found[0] if len(found) == 1 else None
+        existed = os.path.exists(path)
         store = cls.init(path, workspace=workspace)
         try:
             store.add_remote("origin", url)
-            store.pull("origin", progress=progress)
+            store.pull("origin", progress=progress, metadata_only=lazy)
         except BaseException:
             store.close()
             import shutil
 
-            shutil.rmtree(store.dir, ignore_errors=True)
+            shutil.rmtree(store.dir if existed else store.root, ignore_errors=True)  # nothing half-made stays
             raise
         return store
 
     # -- remote references ---------------------------------------------------------------------
 
     def fetch(self, ref, progress=None):
-        """Pull the bytes of a version's synced remote assets into the store (freeze it)."""
-        return fetch_mod.fetch(self, ref, progress)
+        """Pull the bytes of a version's synced remote assets into the store (freeze it),
+        and all of its data if it is a lazy version (its chunks are on a remote)."""
+        from .sync import commands
+
+        with self.lock.shared():
+            vid = self.resolve(ref)[1]["id"]
+            chunks, nbytes = commands.complete_lazy(self, vid, progress, self.notice)
+        return fetch_mod.fetch(self, ref, progress) | {"lazy_chunks": chunks, "lazy_bytes": nbytes}
 
     def check_remote(self, progress=None):
         """Problems (verify's shape) for synced remote assets that changed or vanished."""

@@ -16,8 +16,10 @@ class _Report:
     def __init__(self):
         self.problems = []  # (kind, detail, chunk ids, file digests, version ids)
 
-    def add(self, kind, detail, chunks=(), files=(), versions=()):
-        self.problems.append((kind, detail, set(chunks), set(files), set(versions)))
+    def add(self, kind, detail, chunks=(), files=(), versions=(), lazy_ok=False):
+        # lazy_ok: chunks merely absent, which is no damage for a lazy version (its data
+        # is on a remote); the problem stands only for the other versions it touches.
+        self.problems.append((kind, detail, set(chunks), set(files), set(versions), lazy_ok))
 
 
 def verify_store(store, read_data=False, progress=None, version_id=None):
@@ -141,7 +143,7 @@ def _check_files(cat, report, chunk_sizes, scope):
                 report.add(
                     "missing-chunk",
                     f"file {digest.hex()} needs {len(unindexed)} chunk(s) the store does not have",
-                    files=[digest],
+                    files=[digest], lazy_ok=True,
                 )
             continue
         if sum(chunk_sizes[c] for c in ids) != size:
@@ -236,7 +238,7 @@ def _result(store, report, notes):
         for digest, _size, blob in store.catalog.iter_files():
             for cid in bad_chunks.intersection(split_chunks(blob)):
                 files_by_chunk.setdefault(cid, set()).add(digest)
-    for _kind, _detail, chunks, files, _versions in report.problems:
+    for _kind, _detail, chunks, files, _versions, _lazy_ok in report.problems:
         for cid in chunks:
             files |= files_by_chunk.get(cid, set())
     damaged = set().union(*(p[3] for p in report.problems)) if report.problems else set()
@@ -245,9 +247,22 @@ def _result(store, report, notes):
     except IntegrityError:  # a damaged manifest, reported on its own
         versions_of = {}
     problems = []
-    for kind, detail, _chunks, files, versions in report.problems:
+    try:
+        lazy = store.catalog.lazy_versions()
+    except ArtstoreError:  # a catalog without the table: check_schema reports it
+        lazy = {}
+    for kind, detail, _chunks, files, versions, lazy_ok in report.problems:
         vids = set(versions).union(*(versions_of.get(d, ()) for d in files))
+        if lazy_ok and vids:
+            vids -= lazy.keys()
+            if not vids:
+                continue  # only lazy versions need it: their data is on the remote
         problems.append({"kind": kind, "detail": detail, "versions": sorted({store.ref_of(v) for v in vids})})
+    by_remote = {}
+    for remote in lazy.values():
+        by_remote[remote] = by_remote.get(remote, 0) + 1
+    notes = notes + [f"{n} version(s) are lazy (data on remote {r}); 'artstore fetch REF' brings one's data"
+                     for r, n in sorted(by_remote.items())]
     return {"ok": not problems, "problems": problems, "notes": notes}
 
 

@@ -53,42 +53,114 @@ def small_tree(root, count, seed=5):
 
 
 def raw_upload(fs, pack_dir, prefix):
+    """One put_file per pack, one after the other."""
     names = sorted(os.listdir(pack_dir))
     for n in names:
         fs.put_file(os.path.join(pack_dir, n), f"{prefix}/{n}")
     return sum(os.path.getsize(os.path.join(pack_dir, n)) for n in names)
 
 
+def raw_upload_concurrent(fs, pack_dir, prefix):
+    """s3fs's own batched put of every pack at once (its default concurrency)."""
+    names = sorted(os.listdir(pack_dir))
+    fs.put([os.path.join(pack_dir, n) for n in names], [f"{prefix}/{n}" for n in names])
+
+
 def raw_download(fs, prefix, dest):
     os.makedirs(dest, exist_ok=True)
-    for p in fs.ls(prefix, detail=False):
-        fs.get_file(p, os.path.join(dest, p.rsplit("/", 1)[-1]))
+    paths = fs.ls(prefix, detail=False)
+    fs.get(paths, [os.path.join(dest, p.rsplit("/", 1)[-1]) for p in paths])
 
 
-def scenario(base, label, make_store, remote_url, fs, fs_prefix):
+class Requests:
+    """Counts the requests moto's server logs (one werkzeug log record per request)."""
+
+    def __init__(self):
+        import logging
+
+        self.n = 0
+        outer = self
+
+        class Counter(logging.Handler):
+            def emit(self, record):
+                outer.n += 1
+
+        log = logging.getLogger("werkzeug")
+        log.addHandler(Counter())
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+REQUESTS = None
+
+
+def counted(fn):
+    before = REQUESTS.n if REQUESTS else 0
+    t, out = timed(fn)
+    return t, out, (REQUESTS.n - before) if REQUESTS else None
+
+
+def scenario(base, label, make_store, remote_url, fs, fs_prefix, target):
     """push to and clone from ``remote_url`` vs raw transfer of the packs."""
     rows = []
     project = os.path.join(base, f"{label}-a")
     store = make_store(project)
-    push_s, result = timed(lambda: store.push(remote_url))
+    push_s, result, reqs = counted(lambda: store.push(remote_url))
     pack_dir = store.pack_dir
+    note = (f"{result['bytes_sent'] / 2**20:.1f} MiB sent in {result['packs']} pack(s)"
+            + (f", {reqs} requests" if reqs is not None else ""))
     if fs is not None:
-        raw_up, nbytes = timed(lambda: raw_upload(fs, pack_dir, fs_prefix))
+        raw_seq, nbytes = timed(lambda: raw_upload(fs, pack_dir, fs_prefix + "-seq"))
+        raw_up, _ = timed(lambda: raw_upload_concurrent(fs, pack_dir, fs_prefix))
         raw_down, _ = timed(lambda: raw_download(fs, fs_prefix, os.path.join(base, f"{label}-raw")))
+        rows.append(_row(f"push {label}", push_s, "s3fs put of the packs (batched)", raw_up, target,
+                         note + f"; one put_file at a time: {raw_seq:.2f} s"))
     else:
-        target = os.path.join(base, f"{label}-rawcopy")
-        raw_up, _ = timed(lambda: shutil.copytree(pack_dir, target))
-        nbytes = sum(os.path.getsize(os.path.join(target, n)) for n in os.listdir(target))
-        raw_down, _ = timed(lambda: shutil.copytree(target, target + "-back"))
-    rows.append(_row(f"push {label}", push_s, "raw upload of the packs", raw_up, 1.3 if "1 GiB" in label else 2.0,
-                     f"{result['bytes_sent'] / 2**20:.1f} MiB sent in {result['packs']} pack(s); "
-                     f"raw {nbytes / 2**20:.1f} MiB"))
-    clone_s, clone = timed(lambda: Store.clone(remote_url, os.path.join(base, f"{label}-b")))
+        target_dir = os.path.join(base, f"{label}-rawcopy")
+        raw_up, _ = timed(lambda: shutil.copytree(pack_dir, target_dir))
+        nbytes = sum(os.path.getsize(os.path.join(target_dir, n)) for n in os.listdir(target_dir))
+        raw_down, _ = timed(lambda: shutil.copytree(target_dir, target_dir + "-back"))
+        rows.append(_row(f"push {label}", push_s, "copy of the packs", raw_up, target,
+                         note + f"; raw {nbytes / 2**20:.1f} MiB"))
+    clone_s, clone, reqs = counted(lambda: Store.clone(remote_url, os.path.join(base, f"{label}-b")))
     rows.append(_row(f"clone {label}", clone_s, "raw download of the packs", raw_down, None,
-                     f"{len(clone.catalog.version_roots())} version(s)"))
+                     f"{len(clone.catalog.version_roots())} version(s)"
+                     + (f", {reqs} requests" if reqs is not None else "")))
     clone.close()
+    lazy_s, lazy, reqs = counted(lambda: Store.clone(remote_url, os.path.join(base, f"{label}-lazy"), lazy=True))
+    rows.append(_row(f"clone --lazy {label}", lazy_s, None, None, None,
+                     "metadata only" + (f", {reqs} requests" if reqs is not None else "")))
+    lazy.close()
     store.close()
     return rows, project
+
+
+def dvc_rows(dvc, base, label, data, url, endpoint):
+    """dvc push / pull of the same data to the same bucket (dvc add is not timed)."""
+    import subprocess
+
+    work = os.path.join(base, f"dvc-{label}")
+    os.makedirs(work)
+    env = dict(os.environ)
+
+    def run(*args):
+        subprocess.run([dvc, *args], cwd=work, env=env, check=True, capture_output=True)
+
+    target = os.path.join(work, "data")
+    if os.path.isdir(data):
+        shutil.copytree(data, target)
+    else:
+        shutil.copyfile(data, target)
+    run("init", "--no-scm", "-q")
+    run("remote", "add", "-d", "bench", url)
+    if endpoint:
+        run("remote", "modify", "bench", "endpointurl", endpoint)
+    run("add", "-q", "data")
+    push_s, _ = timed(lambda: run("push", "-q"))
+    shutil.rmtree(os.path.join(work, ".dvc", "cache"))
+    shutil.rmtree(target) if os.path.isdir(target) else os.unlink(target)
+    pull_s, _ = timed(lambda: run("pull", "-q"))
+    return push_s, pull_s
 
 
 def main():
@@ -99,6 +171,7 @@ def main():
     parser.add_argument("--base", default="/work" if os.path.isdir("/work") else None)
     parser.add_argument("--backends", default="file,s3")
     parser.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results", "sync.json"))
+    parser.add_argument("--dvc", help="a dvc executable (with dvc-s3): also time dvc push / pull on s3")
     args = parser.parse_args()
     size = args.size or ((8 << 20) if args.quick else (1 << 30))
     count = args.small_files or (300 if args.quick else 100_000)
@@ -127,6 +200,8 @@ def main():
             if backend == "s3":
                 from moto.server import ThreadedMotoServer
 
+                global REQUESTS
+                REQUESTS = REQUESTS or Requests()
                 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
                 server.start()
                 host, port = server.get_host_and_port()
@@ -136,25 +211,46 @@ def main():
 
                 fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": f"http://{host}:{port}"},
                                        skip_instance_cache=True)
-                fs.mkdir("bench")
+
+                def bucket_of(label, fs=fs):
+                    # A bucket per scenario: moto lists in time proportional to a bucket's
+                    # keys (and once answered 500 to a listing in a bucket shared by them all).
+                    name = "b-" + label.lower().replace("_", "-").replace(".", "-")[:50]
+                    if not fs.exists(name):
+                        fs.mkdir(name)
+                    return name
 
                 def url_of(label):
-                    return f"s3://bench/{label}"
+                    return f"s3://{bucket_of(label)}/store"
 
                 def prefix_of(label):
-                    return f"bench/raw-{label}"
+                    return f"{bucket_of(label)}/raw"
             else:
+                REQUESTS = None  # only moto's server counts requests
+
                 def url_of(label):
                     return f"file://{base}/remote-{label}"
 
                 def prefix_of(label):
                     return None
-            for label, make in ((f"{size / 2**30:.2f} GiB file", big_store), (f"{count} small files", small_store)):
+            for label, make, target, data in ((f"{size / 2**30:.2f} GiB file", big_store, 1.3, big),
+                                              (f"{count} small files", small_store, 2.0, tree)):
                 tag = f"{backend}:{label}"
                 r, project = scenario(base, tag.replace(" ", "_").replace(":", "_"), make,
                                       url_of(tag.replace(" ", "_").replace(":", "_")), fs,
-                                      prefix_of(tag.replace(" ", "_").replace(":", "_")))
+                                      prefix_of(tag.replace(" ", "_").replace(":", "_")), target)
                 rows += [dict(x, scenario=f"[{backend}] {x['scenario']}") for x in r]
+                print(json.dumps(rows[-3:]), flush=True)
+                save_json(args.json, {"date": time.strftime("%Y-%m-%d %H:%M"), "partial": True, "rows": rows})
+                if backend == "s3" and args.dvc:
+                    ours = r[0]["artstore_s"]
+                    tag_ = tag.replace(" ", "_").replace(":", "_")
+                    push_s, pull_s = dvc_rows(args.dvc, base, tag_, data, f"s3://{bucket_of('dvc-' + tag_)}/dvc",
+                                              os.environ["AWS_ENDPOINT_URL"])
+                    rows.append(_row(f"[{backend}] push {label}", ours, "dvc push", push_s,
+                                     0.1 if "small" in label else None))
+                    rows.append(_row(f"[{backend}] clone {label}", r[1]["artstore_s"], "dvc pull", pull_s, None))
+                    print(json.dumps(rows[-2:]), flush=True)
                 if make is small_store:
                     # One changed file of the dataset: what the next push sends.
                     victim = os.path.join(tree, "d000", "f000007.csv")

@@ -75,3 +75,27 @@ def test_no_colour_with_no_color_set(project):
     assert code == 0 and "adding ds" in tty and "\x1b[3" not in tty  # no SGR colour codes
     code, _out, tty = run_with_tty_stderr(["add", "ds2", "data"], project)
     assert code == 0 and "\x1b[32m" in tty  # green bar on a terminal otherwise
+
+
+def test_push_and_pull_bars_know_their_length(project, tmp_path):
+    """Remote transfers draw byte bars whose total is known (a percentage, not a counter)."""
+    write_tree(project, {"data/big.bin": os.urandom(48 << 20)})
+    remote = f"file://{tmp_path / 'remote'}"
+    assert run_with_tty_stderr(["-q", "add", "ds", "data"], project)[0] == 0
+    assert run_with_tty_stderr(["remote", "add", "origin", remote], project)[0] == 0
+    code, out, tty = run_with_tty_stderr(["push"], project)
+    assert code == 0 and "pushed 1 version" in out
+    assert "pushing" in tty and "/48.0M" in tty, tty[-500:]  # the bar's total: the pack's bytes
+    other = tmp_path / "other"
+    other.mkdir()
+    assert run_with_tty_stderr(["init"], other)[0] == 0
+    assert run_with_tty_stderr(["remote", "add", "origin", remote], other)[0] == 0
+    code, out, tty = run_with_tty_stderr(["pull"], other)
+    assert code == 0 and "pulled 1 version" in out
+    assert "pulling" in tty and "/48.0M" in tty, tty[-500:]
+    code, out, tty = run_with_tty_stderr(["clone", "--lazy", remote, str(tmp_path / "lazy")], tmp_path)
+    assert code == 0 and "lazy" in out
+    code, out, tty = run_with_tty_stderr(["download", "ds", "out"], tmp_path / "lazy")
+    assert code == 0 and "fetching" in tty and "from origin" in tty and "/48.0M" in tty, tty[-500:]
+    code, out, tty = run_with_tty_stderr(["-q", "download", "ds", "out2"], tmp_path / "lazy")
+    assert code == 0 and tty == ""  # local now, and -q silences everything

@@ -197,7 +197,7 @@ def _open_fixture(tmp_path):
 def test_a_schema_2_store_migrates_with_every_version_intact(tmp_path):
     proj, expected = _open_fixture(tmp_path)
     with Store.open(proj) as store:
-        assert store.catalog.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == "4"
+        assert store.catalog.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == "5"
         # The search index is built for the migrated versions.
         assert {r["ref"] for r in store.search_rows("production")} == {"team/data:1.0.0"}
         assert {r["ref"] for r in store.find_rows(["nested.k~"])} == set()

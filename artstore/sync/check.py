@@ -25,7 +25,6 @@ def check(store, name, transport, read_data=False, progress=None):
 
     try:
         layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
-        state = RemoteState(store, name, transport).refresh()
     except FileNotFoundError:
         add("remote", f"no artstore remote at {transport.url}")
         return {"ok": False, "problems": problems, "notes": []}
@@ -34,6 +33,7 @@ def check(store, name, transport, read_data=False, progress=None):
         return {"ok": False, "problems": problems, "notes": []}
     decompress = zstandard.ZstdDecompressor().decompress
     file_versions, chunk_versions = {}, {}
+    found = []  # (ref, version record): read before the indexes and bundles (pull's order)
     arts, _ = remote_refs(transport)
     for key in arts:
         try:
@@ -53,28 +53,35 @@ def check(store, name, transport, read_data=False, progress=None):
             except ArtstoreError as exc:
                 add("remote-object", str(exc), [ref])
                 continue
-            frontier = [bytes.fromhex(record["manifest_digest"])]
-            for _asset, digest in record.get("fetched", []):
-                file_versions.setdefault(bytes.fromhex(digest), set()).add(ref)
-            while frontier:
-                nxt = []
-                for digest in frontier:
-                    row = state.nodes.get(digest)
-                    if row is None:
-                        add("remote-node", f"manifest node {digest.hex()} is in no bundle", [ref])
-                        continue
-                    try:
-                        level, items = node_mod.decode(digest, decompress(row[1]))
-                    except Exception as exc:
-                        add("remote-node", f"manifest node {digest.hex()} is damaged ({exc})", [ref])
-                        continue
-                    if level:
-                        nxt.extend(d for _p, d, _n in items)
-                    else:
-                        for e in items:
-                            if e.digest is not None:
-                                file_versions.setdefault(e.digest, set()).add(ref)
-                frontier = nxt
+            found.append((ref, record))
+    try:
+        state = RemoteState(store, name, transport).refresh()
+    except IntegrityError as exc:
+        add("remote-object", str(exc))
+        return {"ok": False, "problems": problems, "notes": []}
+    for ref, record in found:
+        frontier = [bytes.fromhex(record["manifest_digest"])]
+        for _asset, digest in record.get("fetched", []):
+            file_versions.setdefault(bytes.fromhex(digest), set()).add(ref)
+        while frontier:
+            nxt = []
+            for digest in frontier:
+                row = state.nodes.get(digest)
+                if row is None:
+                    add("remote-node", f"manifest node {digest.hex()} is in no bundle", [ref])
+                    continue
+                try:
+                    level, items = node_mod.decode(digest, decompress(row[1]))
+                except Exception as exc:
+                    add("remote-node", f"manifest node {digest.hex()} is damaged ({exc})", [ref])
+                    continue
+                if level:
+                    nxt.extend(d for _p, d, _n in items)
+                else:
+                    for e in items:
+                        if e.digest is not None:
+                            file_versions.setdefault(e.digest, set()).add(ref)
+            frontier = nxt
     for digest, refs in file_versions.items():
         row = state.files.get(digest)
         if row is None:

@@ -60,9 +60,62 @@ def push(store, remote=None, refs=(), all_versions=False, force=False, progress=
     return push_mod.push(store, name, t, refs, all_versions, force, progress)
 
 
-def pull(store, remote=None, refs=(), progress=None):
+def pull(store, remote=None, refs=(), progress=None, metadata_only=False):
     name, t = open_named(store, remote)
-    return pull_mod.pull(store, name, t, refs, progress)
+    # A lazy version remembers the remote's name, or its URL when it was given as one.
+    result = pull_mod.pull(store, name, t, refs, progress, metadata_only,
+                           lazy_remote=name if name in remotes(store) else t.url)
+    lazy_here = result.pop("lazy_here")
+    if lazy_here and refs and not metadata_only:
+        # ``pull REF`` of a version already here but lazy brings its data (as fetch does).
+        from . import lazy
+
+        lazy_of = store.catalog.lazy_versions()
+        got, nbytes = lazy.complete(store, {v: lazy_of[v] for v in lazy_here if v in lazy_of},
+                                    lambda n: _open_lazy(store, n), progress, notice=None)
+        result["chunks"] += got
+        result["bytes_received"] += nbytes
+    return result
+
+
+def fill_lazy(store, version_id, chunk_ids, progress=None, notice=None):
+    """Bring the chunks a read of lazy version ``version_id`` needs (the store lacks
+    them); returns (chunks, bytes). A version that is not lazy gets nothing: its missing
+    chunks are damage, which the read then reports."""
+    from . import lazy
+
+    name = store.catalog.lazy_versions().get(version_id)
+    if name is None:
+        return 0, 0
+    return lazy.fill(store, name, _open_lazy(store, name), chunk_ids, store.ref_of(version_id), progress,
+                     notice or lazy.announce)
+
+
+def _open_lazy(store, name):
+    """(cache name, Transport) of the remote a lazy version names (a name or a URL)."""
+    if name not in remotes(store) and "://" not in name:
+        raise NotFound(f"lazy versions have their data on remote {name!r}, which this store no longer names; "
+                       f"add it again with 'artstore remote add {name} URL'")
+    return open_named(store, name)
+
+
+def complete_lazy(store, version_id, progress=None, notice=None):
+    """Bring every chunk of lazy version ``version_id`` (fetch REF); returns (chunks, bytes)."""
+    from . import lazy
+
+    name = store.catalog.lazy_versions().get(version_id)
+    if name is None:
+        return 0, 0
+    return lazy.complete(store, {version_id: name}, lambda n: _open_lazy(store, n), progress,
+                         notice or lazy.announce)
+
+
+def gc_remote(store, remote=None, dry_run=False, grace=None, now=None):
+    from . import remote_gc
+
+    name, t = open_named(store, remote)
+    grace = store.config.storage["remote_gc_grace"] if grace is None else grace
+    return remote_gc.collect(store, name, t, dry_run, grace, now)
 
 
 def verify_remote(store, remote=None, read_data=False, progress=None):

@@ -14,6 +14,7 @@ PACKS = "packs"
 META = "meta"
 VERSIONS = "versions"
 REFS = "refs"
+GC = "gc"
 
 
 def pack_key(name):
@@ -34,6 +35,10 @@ def version_key(version_id):
 
 def ref_key(workspace, name):
     return f"{REFS}/{workspace}/{name}.json"
+
+
+def marker_key(name):
+    return f"{GC}/{name}"
 
 
 def encode(obj):

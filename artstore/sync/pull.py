@@ -15,10 +15,8 @@ from ..catalog import split_chunks
 from ..errors import Conflict, IntegrityError, NotFound
 from ..faults import checkpoint
 from ..tree import node as node_mod
-from . import known_refs, layout, records
+from . import known_refs, layout, records, transfer
 from .state import RemoteState
-
-RANGE_GAP = 1 << 20  # chunks of one pack closer than this are fetched with one ranged read
 
 
 def remote_refs(transport, refs=()):
@@ -45,16 +43,21 @@ def remote_refs(transport, refs=()):
     return wanted, versions
 
 
-def pull(store, name, transport, refs=(), progress=None):
+def pull(store, name, transport, refs=(), progress=None, metadata_only=False, lazy_remote=None):
+    """Bring the remote's versions (or those of ``refs``). With ``metadata_only`` the
+    versions come without the chunks this store lacks: they are recorded as lazy, their
+    data on remote ``name`` (sync/lazy.py). Returns a summary; ``lazy_here`` lists the
+    ids of the versions asked for that are already here but lazy (the caller completes
+    them when data is wanted)."""
     with store.lock.shared():
         store.check_writable()
         try:
             layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
         except FileNotFoundError:
             raise NotFound(f"no artstore remote at {transport.url} (nothing was pushed there yet)") from None
-        state = RemoteState(store, name, transport).refresh()
         arts, only = remote_refs(transport, refs)
-        docs, wanted = {}, []
+        docs, wanted, lazy_here = {}, [], []
+        lazy = store.catalog.lazy_versions()
         for key, (ws, art_name) in arts.items():
             data, _token = transport.read_ref(key)
             if data is None:
@@ -70,6 +73,8 @@ def pull(store, name, transport, refs=(), progress=None):
                 if row is not None and row["id"] != vid:
                     raise Conflict(f"{ws}/{art_name}:{version} differs here and on {transport.url}; log your "
                                    "version under another number (logged versions are immutable)")
+                if row is not None and row["id"] in lazy:
+                    lazy_here.append(row["id"])
                 if row is None:
                     what = layout.version_key(vid)
                     try:
@@ -78,11 +83,15 @@ def pull(store, name, transport, refs=(), progress=None):
                         raise IntegrityError(f"{transport.url} names {ws}/{art_name}:{version} but lacks {what}") \
                             from None
                     wanted.append(records.check_version_record(record, vid, what))
+        # Indexes and bundles are read after the refs and records (the reverse of a push's
+        # writes), so a push running meanwhile cannot make them name what we did not list.
+        state = RemoteState(store, name, transport).refresh()
         nodes, entries = _needed_nodes(store, state, wanted)
         files = _needed_files(store, state, wanted, entries)
-        packs, got = _fetch_chunks(store, state, transport, files, progress)
+        packs, got = ([], 0) if metadata_only else _fetch_chunks(store, state, transport, files, progress)
         try:
-            _check_files(store, files, packs)
+            if not metadata_only:  # a lazy file is checked against its digest when it is read
+                _check_files(store, files, packs)
             checkpoint("pull-before-commit")
             with store.catalog.transaction() as cat:
                 cat.add_packs(packs)
@@ -97,6 +106,8 @@ def pull(store, name, transport, refs=(), progress=None):
                     cat.add_lineage_rows([(r, rec["id"], k, at) for r, k, at in rec.get("lineage", [])])
                     cat.add_asset_ids([(rec["id"], p, i) for p, i in rec.get("asset_ids", [])])
                     cat.add_fetched([(a, rec["id"], bytes.fromhex(d)) for a, d in rec.get("fetched", [])])
+                if metadata_only:
+                    cat.mark_lazy([rec["id"] for rec in wanted], lazy_remote or name)
                 _apply_labels(store, cat, docs)
         except BaseException:
             for pack in packs:  # sealed but never committed (gc would remove them too)
@@ -108,7 +119,8 @@ def pull(store, name, transport, refs=(), progress=None):
         for key, doc in docs.items():
             known_refs.save(store, name, key, doc)
     return {"remote": transport.url, "versions": len(wanted), "files": len(files), "chunks": got,
-            "bytes_received": sum(p.size for p in packs)}
+            "bytes_received": sum(p.size for p in packs), "lazy": len(wanted) if metadata_only else 0,
+            "lazy_here": lazy_here}
 
 
 def _versions_named(doc, picks):
@@ -184,52 +196,14 @@ def _fetch_chunks(store, state, transport, files, progress):
     """Fetch the chunks of ``files`` this store lacks with ranged reads, each checked
     against its id, into new local packs (sealed, not yet in the catalog)."""
     wanted = list(dict.fromkeys(c for _s, blob in files.values() for c in split_chunks(blob)))
-    have = store.catalog.known_chunks(wanted)
-    by_pack = {}
-    for cid in wanted:
-        if cid in have:
-            continue
-        loc = state.chunks.get(cid)
-        if loc is None:
-            raise IntegrityError(f"the remote lacks chunk {cid.hex()} of a file it names")
-        by_pack.setdefault(loc[0], []).append((loc[1], cid) + loc[2:])
-    writer = store.new_writer()
-    got = 0
-    try:
-        for pack, chunks in by_pack.items():
-            chunks.sort()
-            for run in _runs(chunks):
-                start, end = run[0][0], run[-1][0] + run[-1][2]
-                checkpoint("pull-read")
-                data = transport.read_range(layout.pack_key(pack), start, end)
-                if len(data) != end - start:
-                    raise IntegrityError(f"remote pack {pack} is shorter than its index says")
-                for offset, cid, stored, size, compression in run:
-                    raw = chunkstore.decode(data[offset - start:offset - start + stored], size, compression, cid,
-                                            f"remote pack {pack}")
-                    writer.add(cid, raw)
-                    got += 1
-                    if progress:
-                        progress(size)
-        return writer.finish(), got
-    except BaseException:
-        writer.abort()
-        raise
-
-
-def _runs(chunks):
-    run = []
-    for item in chunks:
-        if run and item[0] - (run[-1][0] + run[-1][2]) > RANGE_GAP:
-            yield run
-            run = []
-        run.append(item)
-    if run:
-        yield run
+    return transfer.fetch_missing(store, state, transport, wanted, progress)
 
 
 def _check_files(store, files, packs):
-    """Every new file's chunks, read back in order, hash to its digest."""
+    """Every new file's chunks, read back in order, hash to its digest. A file of one
+    chunk whose id is the file's digest (both are the BLAKE3 of the same bytes) and whose
+    size is the chunk's is not read back: that chunk was checked against its id when it
+    was fetched (most small files; at 100,000 files the read-back cost 1.5 s)."""
     if not files:
         return
     ids = {c for _s, blob in files.values() for c in split_chunks(blob)}
@@ -240,8 +214,12 @@ def _check_files(store, files, packs):
     source = chunkstore.ChunkSource(store.pack_dir, locations)
     try:
         for digest, (size, blob) in files.items():
+            chunks = split_chunks(blob)
+            if len(chunks) == 1 and chunks[0] == digest and chunks[0] in locations \
+                    and locations[digest][3] == size:
+                continue
             h, n = blake3.blake3(), 0
-            for cid in split_chunks(blob):
+            for cid in chunks:
                 data = source.read(cid)
                 h.update(data)
                 n += len(data)

@@ -8,14 +8,15 @@ object it lacks; running it again finishes the work (every write is create-only 
 
 import os
 import shutil
+import time
 import uuid
 
-from .. import chunkstore, manifests, tree
+from .. import chunkstore, tree
 from ..catalog import split_chunks
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import Conflict, IntegrityError, InvalidInput, NotFound, RemoteUnavailable
 from ..faults import checkpoint
-from . import known_refs, layout, records
-from .state import RemoteState
+from . import known_refs, layout, records, transfer
+from .state import RemoteState, read_markers
 
 CAS_TRIES = 5
 
@@ -61,8 +62,17 @@ def push(store, name, transport, refs=(), all_versions=False, force=False, progr
     """Send versions to the remote. Returns a summary."""
     with store.lock.shared():
         chosen = select(store, refs, all_versions)
+        lazy = store.catalog.lazy_versions()
+        for art, v in chosen:
+            if v["id"] in lazy and lazy[v["id"]] != name:
+                raise NotFound(f"{art['workspace']}/{art['name']}:{v['version']} is lazy (its data is on remote "
+                               f"{lazy[v['id']]}); run 'artstore fetch {art['name']}:{v['version']}' first")
         ensure_format(transport)
-        state = RemoteState(store, name, transport).refresh()
+        # Objects a remote gc marked for deletion count as absent: this push re-sends what
+        # it needs of them rather than depend on them (docs/storage.rst, "Remote gc").
+        started = time.monotonic()
+        marked = set().union(*(objects for _k, _t, objects in read_markers(transport)))
+        state = RemoteState(store, name, transport).refresh(skip=marked)
         docs = {}
         for art, _v in chosen:
             key = layout.ref_key(art["workspace"], art["name"])
@@ -81,12 +91,26 @@ def push(store, name, transport, refs=(), all_versions=False, force=False, progr
                 raise Conflict(f"{transport.url} has {art['name']} as type {doc['type']!r}, not {art['type']!r}")
             if there is None:  # a ref names only records the remote holds (push order)
                 todo.append((art, v))
-        sent = _send_objects(store, state, transport, todo, progress)
+        sent = _send_objects(store, state, transport, todo, progress, marked)
         for art, v in todo:
+            _within_grace(store, started)
             checkpoint("push-version")
             transport.put_new(layout.version_key(v["id"]), layout.encode(records.version_record(store, art, v)))
+        _within_grace(store, started)
         moved = _update_refs(store, name, transport, chosen, docs, force)
     return {"remote": transport.url, "versions": len(todo), "refs": moved, **sent}
+
+
+def _within_grace(store, started):
+    """A push publishes (records, then refs) only while it is younger than the remote gc
+    grace period: what it sent or relied on cannot have been swept before that
+    (docs/storage.rst, "Remote gc")."""
+    grace = store.config.storage["remote_gc_grace"]
+    if time.monotonic() - started >= grace:
+        raise RemoteUnavailable(
+            f"this push ran longer than the remote gc grace period ({grace:g} s), so a remote gc may have "
+            "removed what it sent; nothing was published; run the push again"
+        )
 
 
 def _read_ref(transport, key, art):
@@ -96,17 +120,23 @@ def _read_ref(transport, key, art):
     return records.check_ref(layout.decode(data, key), key), token
 
 
-def _send_objects(store, state, transport, todo, progress):
+def _send_objects(store, state, transport, todo, progress, marked=frozenset()):
     """Upload what the remote lacks of the versions' chunks (as new packs), file rows and
     nodes (one bundle). Returns counts and bytes."""
     cat = store.catalog
     roots = [bytes.fromhex(v["manifest_digest"]) for _a, v in todo]
     internal, leaves = tree.reachable(store.nodes, roots)
     node_rows = cat.nodes_rows([d for d in internal | leaves if d not in state.nodes])
+    # Only the entries of leaves the remote lacks: a leaf it holds came in a bundle with (or
+    # after) the file rows of its entries, so a one-file edit of a 100,000-file version
+    # reads one leaf, not all of them. Not while a remote gc has bundles marked: those
+    # count as absent, and the file rows of a leaf held elsewhere may be in one of them.
     digests = set()
-    for _vids, e in manifests.all_entries(store, {v["id"] for _a, v in todo}):
-        if e.digest is not None:
-            digests.add(e.digest)
+    bundles_marked = any(k.startswith(layout.META + "/") for k in marked)
+    new_leaves = [d for d in leaves if bundles_marked or d not in state.nodes]
+    for start in range(0, len(new_leaves), 256):
+        for _level, entries in store.nodes.load(new_leaves[start:start + 256]).values():
+            digests.update(e.digest for e in entries if e.digest is not None)
     for _a, v in todo:
         digests.update(d for _asset, d in cat.fetched_rows(v["id"]))
     files = {d: row for d, row in cat.files_many(d for d in digests if d not in state.files).items()}
@@ -115,48 +145,94 @@ def _send_objects(store, state, transport, todo, progress):
         raise NotFound(f"file {missing[0].hex()} of a version to push is not in the store; run 'artstore verify'")
     chunk_ids = list(dict.fromkeys(c for _size, blob in files.values() for c in split_chunks(blob)
                                    if c not in state.chunks))
-    packs, bytes_sent = _upload_packs(store, transport, chunk_ids, progress)
+    packs, bytes_sent = _upload_packs(store, transport, chunk_ids, progress, state.remember, marked)
     if files or node_rows:
         name, data = state.meta_bundle(files, node_rows)
         checkpoint("push-meta")
         transport.put_new(layout.meta_key(name), data)
+        state.remember("meta", name, data)
         bytes_sent += len(data)
     return {"packs": packs, "chunks": len(chunk_ids), "files": len(files), "nodes": len(node_rows),
             "bytes_sent": bytes_sent}
 
 
-def _upload_packs(store, transport, chunk_ids, progress):
+def _upload_packs(store, transport, chunk_ids, progress, remember=None, marked=frozenset()):
+    """Send the chunks: a local pack all of whose chunks are wanted goes up as it is (the
+    first push of a version: no copy at all); the other chunks' stored frames are copied
+    (as the local packs hold them: no re-encoding) into new packs in a work folder. Packs
+    upload several at a time. Returns (packs, bytes sent)."""
     if not chunk_ids:
         return 0, 0
+    locations = store.catalog.chunk_locations(chunk_ids)
+    for cid in chunk_ids:
+        if cid not in locations:
+            raise NotFound(f"chunk {cid.hex()} of a version to push is not in the store; run 'artstore verify'")
+    whole, rest = _whole_packs(store, chunk_ids, locations, marked)
     work = os.path.join(store.tmp_dir, f"push-{uuid.uuid4().hex[:12]}")
     os.makedirs(work)
     try:
-        writer = chunkstore.PackWriter(work, work, compression=store.config.storage["compression"],
-                                       target_size=store.config.storage["pack_target_size"])
-        source = chunkstore.ChunkSource(store.pack_dir, store.catalog.chunk_locations(chunk_ids))
-        try:
-            for cid in chunk_ids:
-                writer.add(cid, source.read(cid))  # read back hash-checked
-            sealed = writer.finish()
-        except BaseException:
-            writer.abort()
-            raise
-        finally:
-            source.close()
-        sent = 0
-        for pack in sealed:
-            path = os.path.join(work, pack.name + ".pack")
-            header, index, _entries = chunkstore.read_pack_index(path)
-            checkpoint("push-pack")
-            transport.put_new_file(layout.pack_key(pack.name), path)
-            checkpoint("push-index")
-            transport.put_new(layout.index_key(pack.name), header + index)
-            sent += pack.size + len(header) + len(index)
-            if progress:
-                progress(pack.size)
-        return len(sealed), sent
+        sealed = _copy_frames(store, work, rest, locations) if rest else []
+        if progress and hasattr(progress, "set_total"):
+            progress.set_total(sum(p.size for p in whole + sealed))
+        sent = transfer.upload_packs(transport, store.pack_dir, whole, progress, remember,
+                                     check=lambda pack: _check_pack(store, pack))
+        sent += transfer.upload_packs(transport, work, sealed, progress, remember)
+        return len(whole) + len(sealed), sent
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _whole_packs(store, chunk_ids, locations, marked):
+    """([SealedPack] of local packs to upload as they are, [chunk ids] to copy). A local
+    pack qualifies when its own index lists exactly wanted chunks at the places the
+    catalog has them, and a remote gc has not marked a pack of that name (a push must
+    not depend on a marked object: docs/storage.rst, "Remote gc")."""
+    by_pack = {}
+    for cid in chunk_ids:
+        by_pack.setdefault(locations[cid][0], []).append(cid)
+    whole, rest = [], []
+    for name, cids in by_pack.items():
+        path = os.path.join(store.pack_dir, name + ".pack")
+        entries = None
+        if layout.pack_key(name) not in marked and layout.index_key(name) not in marked:
+            try:
+                _header, _index, entries = chunkstore.read_pack_index(path)
+            except (OSError, IntegrityError):
+                entries = None  # damaged or missing: the copy path reads and names it
+        wanted = set(cids)
+        if entries and len(entries) == len(wanted) and all(
+                e[0] in wanted and locations[e[0]][1:] == e[1:] for e in entries):
+            whole.append(chunkstore.SealedPack(name, os.path.getsize(path), entries))
+        else:
+            rest.extend(cids)
+    return whole, rest
+
+
+def _check_pack(store, pack):
+    """Every chunk of a local pack read and checked before it leaves (never spread damage)."""
+    with open(os.path.join(store.pack_dir, pack.name + ".pack"), "rb") as f:
+        data = memoryview(f.read())  # one read, not one pread per chunk (20,000 small files)
+    for cid, offset, stored, size, compression in pack.entries:
+        chunkstore.decode(data[offset:offset + stored], size, compression, cid, f"pack {pack.name}")
+
+
+def _copy_frames(store, work, chunk_ids, locations):
+    writer = chunkstore.PackWriter(work, work, compression=store.config.storage["compression"],
+                                   compression_level=store.config.storage["compression_level"],
+                                   target_size=store.config.storage["pack_target_size"])
+    reader = chunkstore.PackReader(store.pack_dir)
+    try:
+        for cid in chunk_ids:
+            pack, offset, stored, size, compression = locations[cid]
+            frame = reader.read_stored(pack, offset, stored)
+            chunkstore.decode(frame, size, compression, cid, f"pack {pack}")  # never spread damage
+            writer.add_stored(cid, frame, size, compression)
+        return writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        reader.close()
 
 
 def _update_refs(store, name, transport, chosen, docs, force):

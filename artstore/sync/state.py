@@ -20,6 +20,8 @@ class RemoteState:
         self.chunks = {}  # chunk id -> (pack name, offset, stored, size, compression)
         self.files = {}  # file digest -> (size, chunk-list blob)
         self.nodes = {}  # node digest -> (level, zstd frame)
+        self.pack_chunks = {}  # pack name -> chunk ids its index lists (remote gc)
+        self.bundle_rows = {}  # bundle name -> (file digests, node digests) it holds (remote gc)
 
     def _cached(self, kind, name, fetch):
         path = os.path.join(self.cache, kind, name)
@@ -29,23 +31,38 @@ class RemoteState:
         except FileNotFoundError:
             pass
         data = fetch()
+        self.remember(kind, name, data)
+        return data
+
+    def remember(self, kind, name, data):
+        """Cache an index or bundle this store has just uploaded (the next push would
+        otherwise read back what it wrote)."""
+        path = os.path.join(self.cache, kind, name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.tmp-{os.getpid()}"
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-        return data
 
-    def refresh(self):
+    def refresh(self, meta=True, skip=()):
         """Read every index and bundle of the remote (new ones from the remote, the rest from
-        the cache), each checked against its name before it is believed."""
+        the cache), each checked against its name before it is believed. ``meta`` False
+        reads only the indexes (where chunks are); keys in ``skip`` (objects a remote gc
+        marked for deletion) are left out, as if the remote did not hold them."""
+        self.packs = set()
+        self.bundles = set()
         for folder, suffix, kind, key, add in (
             (layout.PACKS, ".idx", "idx", layout.index_key, self._add_index),
             (layout.META, ".zst", "meta", layout.meta_key, self._add_meta),
         ):
+            if kind == "meta" and not meta:
+                continue
             for entry in self.transport.list(folder):
                 if entry.endswith(suffix):
                     name = entry[:-len(suffix)]
+                    if key(name) in skip:
+                        continue
+                    (self.packs if kind == "idx" else self.bundles).add(name)
                     add(name, self._cached(kind, name, lambda n=name, k=key: self.transport.read(k(n))))
         return self
 
@@ -54,9 +71,11 @@ class RemoteState:
         if len(index) % chunkstore.INDEX_ENTRY.size or chunkstore.pack_name(header, index) != name:
             raise IntegrityError(f"remote object {layout.index_key(name)} does not match its pack's name "
                                  "(damaged or tampered with)")
+        ids = self.pack_chunks[name] = set()
         for i in range(0, len(index), chunkstore.INDEX_ENTRY.size):
             cid, offset, stored, size, compression = chunkstore.INDEX_ENTRY.unpack_from(index, i)
             self.chunks.setdefault(cid, (name, offset, stored, size, compression))
+            ids.add(cid)
 
     def _add_meta(self, name, data):
         layout.check_named(data, name, layout.meta_key(name))
@@ -67,10 +86,13 @@ class RemoteState:
         except Exception as exc:
             raise IntegrityError(f"remote object {layout.meta_key(name)} is damaged ({exc})") from None
         record = layout.decode(raw, layout.meta_key(name))
+        files, nodes = self.bundle_rows[name] = (set(), set())
         try:
             for digest, size, chunks in record.get("files", []):
+                files.add(bytes.fromhex(digest))
                 self.files.setdefault(bytes.fromhex(digest), (int(size), bytes.fromhex(chunks)))
             for digest, level, data_b64 in record.get("nodes", []):
+                nodes.add(bytes.fromhex(digest))
                 self.nodes.setdefault(bytes.fromhex(digest), (int(level), base64.b64decode(data_b64)))
         except (TypeError, ValueError) as exc:
             raise IntegrityError(f"remote object {layout.meta_key(name)} is malformed ({exc})") from None
@@ -79,9 +101,34 @@ class RemoteState:
         """(name, bytes) of a bundle of file rows and nodes."""
         import zstandard
 
+        # A random nonce makes every bundle's name new, so a push never depends on an equal
+        # bundle that a remote gc has marked for deletion (docs/storage.rst, "Remote gc").
         raw = layout.encode({
+            "nonce": os.urandom(8).hex(),
             "files": [[d.hex(), size, blob.hex()] for d, (size, blob) in sorted(files.items())],
             "nodes": [[d.hex(), level, base64.b64encode(data).decode()] for d, (level, data) in sorted(nodes.items())],
         })
         data = zstandard.ZstdCompressor(level=3, write_content_size=True).compress(raw)
         return blake3.blake3(data).hexdigest(), data
+
+
+def read_markers(transport):
+    """[(marker key, created_at seconds, set of object keys)] of the remote gc markers
+    (docs/storage.rst, "Remote gc"). A marker that cannot be read is skipped by readers
+    that only avoid marked objects; remote gc reports it."""
+    out = []
+    for entry in transport.list(layout.GC):
+        if not entry.endswith(".json"):
+            continue
+        key = layout.marker_key(entry)
+        try:
+            record = layout.decode(transport.read(key), key)
+        except FileNotFoundError:  # swept meanwhile
+            continue
+        except IntegrityError:
+            continue
+        objects = record.get("objects")
+        created = record.get("created_at")
+        if isinstance(objects, list) and isinstance(created, (int, float)):
+            out.append((key, float(created), {o for o in objects if isinstance(o, str)}))
+    return out

@@ -55,6 +55,15 @@ class Transport:
             return []
         return sorted(e.rstrip("/").rsplit("/", 1)[-1] for e in entries)
 
+    def sizes(self, prefix):
+        """{name: size} of the objects directly under ``prefix`` ({} if none)."""
+        try:
+            entries = self._call(prefix, self.fs.ls, self.path(prefix), detail=True)
+        except FileNotFoundError:
+            return {}
+        return {e["name"].rstrip("/").rsplit("/", 1)[-1]: int(e.get("size") or 0) for e in entries
+                if e.get("type") != "directory"}
+
     def exists(self, key):
         return self._call(key, self.fs.exists, self.path(key))
 
@@ -71,6 +80,13 @@ class Transport:
         """Upload a local file as an immutable object whose name is unique (a pack: named
         by the hash of its random header and index), streamed from disk."""
         self._call(key, self.fs.put_file, local_path, self.path(key))
+
+    def delete(self, key):
+        """Remove an object (remote gc only); an object already gone is fine."""
+        try:
+            self._call(key, self.fs.rm_file, self.path(key))
+        except FileNotFoundError:
+            pass
 
     def read_ref(self, key):
         """(bytes or None, token) of a mutable ref; token None when the ref does not exist."""
@@ -111,8 +127,32 @@ class FileTransport(Transport):
             os.unlink(tmp)
 
     def put_new_file(self, key, local_path):
-        with open(local_path, "rb") as f:
-            self.put_new(key, f.read())
+        """Copy a local file in (streamed, not read into memory: several packs of 64 MiB
+        upload at once), then link it into place create-only."""
+        import shutil
+
+        full = self._full(key)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        tmp = f"{full}.tmp-{uuid.uuid4().hex}"
+        try:
+            shutil.copyfile(local_path, tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, full)
+            except FileExistsError:
+                pass
+        finally:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+
+    def delete(self, key):
+        try:
+            os.unlink(self._full(key))
+        except FileNotFoundError:
+            pass
 
     def read_ref(self, key):
         try:
@@ -161,9 +201,11 @@ class S3Transport(Transport):
     scheme = "s3"
 
     def read_ref(self, key):
+        # The ETag is read before the bytes: if the ref changes in between, the token is
+        # older than the bytes, so a compare-and-swap with it fails and the writer re-reads.
         try:
             info = self._call(key, self.fs.info, self.path(key))
-            data = self._call(key, self.fs.cat_file, self.path(key), version_id=info.get("VersionId"))
+            data = self._call(key, self.fs.cat_file, self.path(key))
         except FileNotFoundError:
             return None, None
         return data, info["ETag"]
@@ -235,7 +277,7 @@ def open_remote(url, options=None):
         if not parts.netloc:
             raise InvalidInput(f"{url} names no bucket; write {scheme}://bucket/prefix")
         scheme = "gs" if scheme == "gcs" else scheme
-        fs = remote_refs.filesystem(scheme, options)
+        fs = remote_refs.filesystem(scheme, {**(options or {}), "version_aware": False} if scheme == "s3" else options)
         root = (parts.netloc + parts.path).rstrip("/")
         return (S3Transport if scheme == "s3" else GCSTransport)(f"{scheme}://{root}", fs, root)
     raise InvalidInput(f"artstore cannot use {scheme}:// as a remote; use file://, s3:// or gs://")
