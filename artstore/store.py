@@ -125,6 +125,9 @@ class Store:
         self.workspace = self.config.workspace
         self.committed = []  # what this process committed, for the CLI's Ctrl-C message
         self.notice = None  # where lazy fetches say what they fetch (None: stderr)
+        # Whether a read of a lazy version fetches the chunks it lacks (and stores them). A
+        # read-only reader (artstore ui) turns it off: such a read then fails, naming the remote.
+        self.fetch_lazy = True
 
     # -- opening ----------------------------------------------------------------------------
 
@@ -439,7 +442,13 @@ class Store:
         if vrow is not None and len(locations) < len(set(ids)):
             from .sync import commands
 
-            if commands.fill_lazy(self, vrow["id"], [c for c in ids if c not in locations], notice=self.notice)[0]:
+            lacking = [c for c in ids if c not in locations]
+            if not self.fetch_lazy:
+                remote = self.catalog.lazy_versions().get(vrow["id"])
+                if remote is not None:
+                    raise NotFound(f"{self.ref_of(vrow['id'])} is a lazy version: its data is on remote {remote}; "
+                                   f"run 'artstore fetch {self.ref_of(vrow['id'])}' to read it here")
+            elif commands.fill_lazy(self, vrow["id"], lacking, notice=self.notice)[0]:
                 locations = self.catalog.chunk_locations(ids)
         return chunkstore.ChunkSource(self.pack_dir, locations)
 

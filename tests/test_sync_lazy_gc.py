@@ -382,3 +382,40 @@ def test_a_lazy_read_of_a_vanished_file_remote_is_exit_7(tmp_path):
     r = run_cli("download", "ds", tmp_path / "out", cwd=tmp_path / "b")
     assert r.code == 7 and len(r.err.strip().splitlines()) == 1 and "is lazy" in r.err, r
     assert "fetching" not in r.err and not (tmp_path / "out").exists()
+
+
+def test_ui_serves_a_lazy_clone_without_fetching_or_writing(tmp_path):
+    """artstore ui never writes: a lazy version's file page says where its data is (and how
+    to get it) instead of fetching it, and the clone's files stay byte for byte the same."""
+    pytest.importorskip("starlette")
+    from starlette.testclient import TestClient
+
+    from artstore.ui.app import create_app
+
+    files = _files()
+    write_tree(tmp_path / "data", files)
+    remote = str(tmp_path / "remote")
+    with _new_store(tmp_path / "a") as a:
+        _log_dir(a, "ds", tmp_path / "data")
+        a.push(remote)
+    with Store.clone(remote, tmp_path / "b", lazy=True) as b:
+        store_dir, ws = b.dir, b.workspace
+    def state():
+        """Every file of the store byte for byte, but its lock and SQLite's reader files
+        (a WAL reader creates catalog.db-shm and an empty catalog.db-wal)."""
+        tree = read_tree(tmp_path / "b" / ".artstore")
+        assert tree.get("catalog.db-wal", b"") == b""  # nothing was written
+        return {k: v for k, v in tree.items() if k not in ("lock", "catalog.db-shm", "catalog.db-wal")}
+
+    before = state()
+    with TestClient(create_app(store_dir)) as client:
+        version = client.get(f"/a/{ws}/ds/1.0.0")
+        assert version.status_code == 200 and "small.txt" in version.text
+        page = client.get(f"/a/{ws}/ds/1.0.0/files/small.txt")
+        assert "lazy version" in page.text and "artstore fetch" in page.text
+        assert "<script" not in page.text.lower()
+        raw = client.get(f"/a/{ws}/ds/1.0.0/raw/small.txt")
+        assert raw.status_code == 404 and "lazy version" in raw.text
+    assert state() == before
+    with Store.open(tmp_path / "b") as b:
+        assert _chunks_here(b) == 0

@@ -36,6 +36,7 @@ class Context:
             else:
                 # The command line never falls back to the per-user store unasked.
                 self._store = Store.open(self.store_path, fallback=False)
+            self._store.notice = self.info  # lazy fetches say what they fetch, unless -q
         return self._store
 
     def info(self, message):
@@ -45,10 +46,16 @@ class Context:
     @contextlib.contextmanager
     def progress(self, length, label, as_json=False, unit="B"):
         """A callback that advances a progress bar on stderr, or None off a terminal, with
-        -q or with --json. ``length`` may be a function, called only when a bar is drawn."""
+        -q or with --json. ``length`` may be a function, called only when a bar is drawn,
+        or None when the work learns it (the callback then has ``set_total``)."""
         from ..progress import make_progress
 
-        bar = make_progress(length, label, enabled=not (self.quiet or as_json), unit=unit)
+        if length is None:  # known only during the work: the callee calls set_total
+            from ..progress import make_later_progress
+
+            bar = make_later_progress(label, enabled=not (self.quiet or as_json), unit=unit)
+        else:
+            bar = make_progress(length, label, enabled=not (self.quiet or as_json), unit=unit)
         try:
             yield bar
         finally:

@@ -256,7 +256,8 @@ def fetch(obj, ref, as_json):
     """Pull version REF's remote assets into the store, so it downloads offline.
 
     Fetching freezes a dataset that lives in a bucket: later downloads read the stored
-    bytes, even with no network and after the bucket changed.
+    bytes, even with no network and after the bucket changed. A lazy version (pulled
+    with --metadata-only or cloned with --lazy) gets all of its data from its remote.
 
     \b
     Example:
@@ -274,7 +275,9 @@ def fetch(obj, ref, as_json):
     if as_json:
         emit_json(result)
     else:
+        lazy = (f"; {result['lazy_chunks']} chunk(s) of its data from its remote "
+                f"({human_bytes(result['lazy_bytes'])})" if result.get("lazy_chunks") else "")
         click.echo(
             f"fetched {result['fetched']} remote asset(s) of {result['ref']} ({human_bytes(result['bytes'])}); "
-            f"{human_bytes(result['stored_bytes'])} new data stored"
+            f"{human_bytes(result['stored_bytes'])} new data stored{lazy}"
         )

@@ -98,19 +98,38 @@ def _report_verify(obj, result, as_json):
 @click.option("--repack-threshold", type=click.FloatRange(0, 1), metavar="F",
               help="Rewrite packs whose dead share is above F (default: the store config's "
               "gc_repack_threshold, 0.3); 0 frees every dead byte.")
+@click.option("--remote", "remote_name", metavar="REMOTE",
+              help="Collect REMOTE (name or URL) instead: delete objects marked unreferenced by an earlier run "
+              "more than the grace period ago (config remote_gc_grace, 1 hour), then mark what is unreferenced now.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def gc(obj, dry_run, repack_threshold, as_json):
+def gc(obj, dry_run, repack_threshold, remote_name, as_json):
     """Remove data no version references and compact packs.
 
     A pack with only a few dead bytes is kept as it is (rewriting it would cost more than
     it frees); the summary says how many bytes stay dead that way.
 
+    With --remote, gc works on a remote in two phases so that a concurrent push is never
+    broken: a run marks what no version there references, a later run (after the grace
+    period) deletes what is marked and still unreferenced.
+
     \b
     Example:
       artstore rm mnist:1.0.0 && artstore gc
       artstore gc --repack-threshold 0
+      artstore gc --remote origin --dry-run
     """
+    if remote_name is not None:
+        r = obj.store.gc_remote(remote_name, dry_run=dry_run)
+        if as_json:
+            emit_json(r)
+            return
+        verb = ("would delete", "would mark") if dry_run else ("deleted", "marked")
+        click.echo(f"{verb[0]} {r['deleted']} object(s) ({human_bytes(r['bytes_freed'])}) from {r['remote']}; "
+                   f"{verb[1]} {r['marked']} unreferenced object(s) ({human_bytes(r['bytes_marked'])}) for deletion "
+                   f"after {r['grace_seconds']:g} s; {r['pending']} marked earlier wait; "
+                   f"{r['resurrected']} referenced again kept")
+        return
     s = obj.store.gc(dry_run=dry_run, repack_threshold=repack_threshold)
     if as_json:
         emit_json(s)

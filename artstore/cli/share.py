@@ -91,7 +91,7 @@ def push(obj, args, all_versions, force, as_json):
     """
     store = obj.store
     name, refs = _remote_and_refs(store, args)
-    with obj.progress(0, "pushing", as_json) as progress:
+    with obj.progress(None, "pushing", as_json) as progress:
         result = store.push(name, refs, all_versions, force, progress)
     if as_json:
         emit_json(result)
@@ -102,45 +102,56 @@ def push(obj, args, all_versions, force, as_json):
 
 @main.command()
 @click.argument("args", nargs=-1, metavar="[REMOTE] [REF]...")
+@click.option("--metadata-only", is_flag=True,
+              help="Bring versions, labels and lineage but no data: reads fetch it from the remote when needed.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def pull(obj, args, as_json):
+def pull(obj, args, metadata_only, as_json):
     """Bring versions from REMOTE (default origin): only what this store lacks.
 
-    Remote aliases are brought in (they win over local ones); tags are joined.
+    Remote aliases are brought in (they win over local ones); tags are joined. With
+    --metadata-only the versions are lazy: download and cat fetch the chunks they need
+    from the remote (and keep them); 'artstore pull REF' or 'artstore fetch REF' brings
+    a lazy version's data.
 
     \b
     Example:
       artstore pull
       artstore pull origin mnist:production
+      artstore pull --metadata-only
     """
     store = obj.store
     name, refs = _remote_and_refs(store, args)
-    with obj.progress(0, "pulling", as_json) as progress:
-        result = store.pull(name, refs, progress)
+    with obj.progress(None, "pulling", as_json) as progress:
+        result = store.pull(name, refs, progress, metadata_only=metadata_only)
     if as_json:
         emit_json(result)
     else:
-        click.echo(f"pulled {result['versions']} version(s) from {result['remote']}: {result['chunks']} chunk(s), "
-                   f"{human_bytes(result['bytes_received'])} received")
+        lazy = f" ({result['lazy']} lazy: data stays on the remote until read)" if result.get("lazy") else ""
+        click.echo(f"pulled {result['versions']} version(s) from {result['remote']}{lazy}: {result['chunks']} "
+                   f"chunk(s), {human_bytes(result['bytes_received'])} received")
 
 
 @main.command()
 @click.argument("url")
 @click.argument("directory", required=False)
 @click.option("--workspace", help="Default workspace of the new store (default: your user name).")
+@click.option("--lazy", is_flag=True,
+              help="Copy versions without their data (partial clone): reads fetch chunks from origin on demand.")
 @click.pass_obj
-def clone(obj, url, directory, workspace):
+def clone(obj, url, directory, workspace, lazy):
     """Make a new store in DIRECTORY with URL as remote origin, and pull every version.
 
     \b
     Example:
       artstore clone s3://team-bucket/artstore my-project
+      artstore clone --lazy s3://team-bucket/artstore my-project
     """
     from ..store import Store
 
-    with obj.progress(0, "cloning", False) as progress:
-        store = Store.clone(url, directory, workspace=workspace, progress=progress)
+    with obj.progress(None, "cloning", False) as progress:
+        store = Store.clone(url, directory, workspace=workspace, progress=progress, lazy=lazy)
     n = len(store.catalog.version_roots())
-    click.echo(f"cloned {url} into {store.root}: {n} version(s)")
+    how = " (lazy: data is fetched from origin when read)" if lazy else ""
+    click.echo(f"cloned {url} into {store.root}: {n} version(s){how}")
     store.close()

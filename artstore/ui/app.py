@@ -106,6 +106,7 @@ def create_app(store_dir, allowed_hosts=None):
     def page(view):
         def endpoint(request):
             store = Store(store_dir)
+            store.fetch_lazy = False  # serving never writes: a lazy version's data stays remote
             keep_open = False
             try:
                 result = view(store, request)
