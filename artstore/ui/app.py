@@ -7,6 +7,7 @@ thread pool, and an SQLite connection must not serve two threads at once.
 """
 
 import os
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -51,7 +52,8 @@ class Guard:
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", []) if h[0].lower() not in dict(SECURITY_HEADERS)]
+                headers = [(k, local_location(v) if k.lower() == b"location" else v)
+                           for k, v in message.get("headers", []) if k.lower() not in dict(SECURITY_HEADERS)]
                 message = message | {"headers": headers + SECURITY_HEADERS}
             await send(message)
 
@@ -61,12 +63,23 @@ class Guard:
             return await response(scope, receive, send_with_headers)
         if self.allowed_hosts is not None:
             host = dict(scope.get("headers", [])).get(b"host", b"").decode("latin-1")
-            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-            if name.lower() not in self.allowed_hosts:
+            name, colon, port = host.rpartition(":") if not host.endswith("]") else ("", "", host)
+            name = name if colon else port
+            if name.lower() not in self.allowed_hosts or (colon and not port.isdigit()):
                 response = Response("Unknown Host header: open the URL artstore ui printed.\n", 400,
                                     media_type="text/plain")
                 return await response(scope, receive, send_with_headers)
         await self.app(scope, receive, send_with_headers)
+
+
+def local_location(value):
+    """A redirect's target as a path on this server. Starlette's trailing-slash redirect
+    builds an absolute URL from the Host header; a redirect here never leaves the site,
+    so the scheme and host are dropped (and a leading '//', which a browser reads as
+    another host, is one '/')."""
+    parts = urlsplit(value.decode("latin-1"))
+    path = "/" + parts.path.lstrip("/")
+    return (path + ("?" + parts.query if parts.query else "")).encode("latin-1")
 
 
 def templates():
