@@ -627,3 +627,103 @@ def test_a_damaged_store_is_an_error_page_not_a_traceback(tmp_path):
             assert r.status_code == 500, url
             assert "The store is damaged" in r.text and "artstore verify" in r.text and "Traceback" not in r.text
             check_headers(r)
+
+
+# -- adversarial pass (issue 16's security list, tried against a running app) ------------------
+
+
+@pytest.fixture(scope="module")
+def hostile_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("uihostile") / "proj"
+    root.mkdir()
+    store = Store.init(root, workspace="demo")
+    try:
+        store.log("odd", [InMemory(b"[" * 30_000 + b"]" * 30_000, "deep.json"),
+                          InMemory(b"x", 'we"ird;na%0d m\u00e9.txt'),
+                          InMemory(b"hello\n", "data/a.txt")], version="1.0.0")
+    finally:
+        store.close()
+    return root
+
+
+def test_a_deeply_nested_json_file_previews_as_text_not_a_500(hostile_root):
+    """json.loads raises RecursionError (not ValueError) on "[[[[...": it was a 500."""
+    with TestClient(create_app(str(hostile_root / ".artstore")), raise_server_exceptions=False) as c:
+        for url in ("/a/demo/odd/1.0.0/files/deep.json", "/a/demo/odd/1.0.0/files/deep.json?format=json"):
+            r = c.get(url)
+            assert r.status_code == 200, (url, r.text[-500:])
+    assert preview.preview("a.json", b"[" * 30_000 + b"]" * 30_000, False)["kind"] == "json"
+
+
+def lock_is_free(root):
+    import fcntl
+
+    fd = os.open(root / ".artstore" / "lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def test_a_raw_download_lets_go_of_the_store_lock_however_it_ends(project):
+    """A client that hangs up before the body is sent (`curl -I` does) left read_asset's
+    generator suspended inside the shared store lock, so `artstore gc` (which needs the
+    lock to itself) waited its timeout and failed while the server ran. A real server: the
+    framework's test client never hangs up early."""
+    import socket
+
+    write_tree(project, {"data/a.txt": b"hello\n" * 1000})
+    assert run_cli("add", "ds", "data", cwd=project).code == 0
+    proc, url = start_ui(project)
+    try:
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        for method, read in (("HEAD", False), ("HEAD", True), ("GET", False), ("GET", True)):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(f"{method} /a/ws/ds/1.0.0/raw/a.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+                if read:
+                    assert s.recv(65536).startswith(b"HTTP/1.1 200")
+            for _ in range(50):
+                if lock_is_free(project):
+                    break
+                time.sleep(0.05)
+            assert lock_is_free(project), (method, read)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+
+
+def test_hostile_download_names_stay_inside_their_header(hostile_root):
+    with TestClient(create_app(str(hostile_root / ".artstore"))) as c:
+        listing = c.get("/a/demo/odd/1.0.0?format=json").json()
+        assert 'we"ird;na%0d m\u00e9.txt' in [r["name"] for r in listing["listing"]["rows"]]
+    from artstore.ui.views.versions import _attachment
+
+    header = _attachment('we"ird;na%0d m\u00e9.txt')
+    assert header == ("attachment; filename=\"we_ird_na_0d m_.txt\"; "
+                      "filename*=UTF-8''we%22ird%3Bna%250d%20m%C3%A9.txt")
+
+
+def test_redirects_never_carry_the_host_header(hostile_root):
+    """Starlette's trailing-slash redirect built an absolute URL from Host (any Host with
+    --host 0.0.0.0); every redirect is now a path on this server."""
+    with TestClient(create_app(str(hostile_root / ".artstore"))) as c:
+        r = c.get("/a/demo/odd/1.0.0/files", headers={"Host": "evil.example"}, follow_redirects=False)
+        assert r.status_code in (301, 303, 307) and r.headers["location"] == "/a/demo/odd/1.0.0/files/"
+        r = c.get("/a/demo/odd/", headers={"Host": "evil.example"}, follow_redirects=False)
+        assert r.headers["location"] == "/a/demo/odd"
+        r = c.get("/compare?workspace=demo&name=odd&a=1.0.0&b=1.0.0", headers={"Host": "evil.example"},
+                  follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/compare/demo/odd:1.0.0...")
+    from artstore.ui.app import local_location
+
+    assert local_location(b"http://evil.example//evil.example/x?a=1") == b"/evil.example/x?a=1"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:1@evil.example", "localhost:", "127.0.0.1:80x", "[::1]x"])
+def test_a_loopback_server_refuses_malformed_host_headers(hostile_root, host):
+    with TestClient(create_app(str(hostile_root / ".artstore"), allowed_hosts=LOOPBACK_HOSTS)) as c:
+        assert c.get("/", headers={"Host": host}).status_code == 400
+        assert c.get("/", headers={"Host": "[::1]:8017"}).status_code == 200
