@@ -727,3 +727,26 @@ def test_a_loopback_server_refuses_malformed_host_headers(hostile_root, host):
     with TestClient(create_app(str(hostile_root / ".artstore"), allowed_hosts=LOOPBACK_HOSTS)) as c:
         assert c.get("/", headers={"Host": host}).status_code == 400
         assert c.get("/", headers={"Host": "[::1]:8017"}).status_code == 200
+
+
+def test_a_page_waits_briefly_for_gc_then_says_busy(hostile_root, monkeypatch):
+    """While gc held the store lock, a file page waited the CLI's 60 s (and held one of the
+    server's worker threads); it now answers 503 after a short wait."""
+    import fcntl
+
+    from artstore.ui import app as ui_app
+
+    monkeypatch.delenv("ARTSTORE_LOCK_TIMEOUT", raising=False)
+    monkeypatch.setattr(ui_app, "LOCK_WAIT", 0.3)
+    fd = os.open(hostile_root / ".artstore" / "lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as gc does
+        with TestClient(create_app(str(hostile_root / ".artstore"))) as c:
+            for url in ("/a/demo/odd/1.0.0/files/data/a.txt", "/a/demo/odd/1.0.0/raw/data/a.txt"):
+                started = time.monotonic()
+                r = c.get(url)
+                assert r.status_code == 503 and "Busy" in r.text and "gc is running" in r.text, url
+                assert time.monotonic() - started < 5
+            assert c.get("/a/demo/odd/1.0.0").status_code == 200  # pages without file bytes need no lock
+    finally:
+        os.close(fd)

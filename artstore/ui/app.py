@@ -17,6 +17,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..errors import ArtstoreError, IntegrityError, InvalidInput, NotFound, StoreLocked
+from ..lock import LOCK_TIMEOUT_ENV
 from ..store import Store
 from . import text, urls
 from .views import artifacts, compare, runs, versions
@@ -35,6 +36,10 @@ SECURITY_HEADERS = [
     (b"cross-origin-resource-policy", b"same-origin"),
 ]
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+# Seconds a page that reads file bytes waits for the store lock while gc holds it, then
+# answers 503 (the CLI's 60 s would hold a browser tab, and one of the server's worker
+# threads, for a minute per request). ARTSTORE_LOCK_TIMEOUT, when set, decides instead.
+LOCK_WAIT = 2.0
 
 
 class Guard:
@@ -119,6 +124,8 @@ def create_app(store_dir, allowed_hosts=None):
     def page(view):
         def endpoint(request):
             store = Store(store_dir)
+            if LOCK_TIMEOUT_ENV not in os.environ:
+                store.lock.timeout = LOCK_WAIT
             keep_open = False
             try:
                 result = view(store, request)
