@@ -750,3 +750,26 @@ def test_a_page_waits_briefly_for_gc_then_says_busy(hostile_root, monkeypatch):
             assert c.get("/a/demo/odd/1.0.0").status_code == 200  # pages without file bytes need no lock
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("host", ["nosuch.invalid", "192.0.2.1"])  # 192.0.2.1: TEST-NET-1, never assigned
+def test_a_host_that_is_not_this_machine_is_one_line_about_the_host(project, host):
+    """It said 'choose another --port', which does not help."""
+    r = run_cli("ui", "--host", host, "--port", "0", cwd=project, timeout=30)
+    assert r.code == 5 and "--host" in r.err and "choose another --port" not in r.err, r.err
+    assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+
+
+def test_open_without_a_browser_says_so(project):
+    """--open on a machine with no browser did nothing and said nothing."""
+    proc = subprocess.Popen([sys.executable, "-m", "artstore", "ui", "--port", "0", "--open"], cwd=project,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, BROWSER=os.path.join(str(project), "no-such-browser")))
+    try:
+        url = re.search(r"http://[^ ]+/", proc.stdout.readline()).group(0)
+        line = proc.stderr.readline()
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    assert line.strip() == f"artstore ui: could not start a web browser (--open); open {url} yourself"
+    assert proc.returncode == 0 and "Traceback" not in err

@@ -37,6 +37,18 @@ def url_of(host, sock):
     return f"http://{shown}:{port}/"
 
 
+def open_in_browser(url):
+    """--open: start the default browser, or say in one line that there is none (on a
+    server without one, webbrowser.open only returns False)."""
+    try:
+        opened = webbrowser.open(url)
+    except Exception:  # a broken BROWSER setting, a missing display: the server goes on
+        opened = False
+    if not opened:
+        print(f"artstore ui: could not start a web browser (--open); open {url} yourself",
+              file=sys.stderr, flush=True)
+
+
 def serve(store_dir, host, port, open_browser=False, echo=print):
     """Serve the store until interrupted. The URL goes to stdout as soon as the socket
     listens, so scripts (and tests) can read it before the first request."""
@@ -63,7 +75,7 @@ def serve(store_dir, host, port, open_browser=False, echo=print):
     try:
         echo(f"artstore ui: serving {store_dir} read-only at {url} (Ctrl-C stops it)")
         if open_browser:
-            threading.Timer(0.5, webbrowser.open, (url,)).start()
+            threading.Timer(0.5, open_in_browser, (url,)).start()
         server.run(sockets=[sock])
     finally:
         sock.close()
