@@ -773,3 +773,33 @@ def test_open_without_a_browser_says_so(project):
         out, err = proc.communicate(timeout=20)
     assert line.strip() == f"artstore ui: could not start a web browser (--open); open {url} yourself"
     assert proc.returncode == 0 and "Traceback" not in err
+
+
+def test_a_server_on_every_interface_still_refuses_rebinding_host_names(project):
+    """--host 0.0.0.0 answered any Host, so a DNS-rebinding page in the user's browser
+    could read the store; it now answers addresses and this machine's own names."""
+    import http.client
+    import socket
+
+    proc, url = start_ui(project, "--host", "0.0.0.0")
+    try:
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+
+        def status(host):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            c.request("GET", "/", headers={"Host": host})
+            try:
+                return c.getresponse().status
+            finally:
+                c.close()
+
+        assert status(f"evil.example:{port}") == 400
+        assert status(f"{socket.gethostname()}.evil.example") == 400
+        for host in (f"127.0.0.1:{port}", f"192.0.2.7:{port}", f"[::1]:{port}", f"{socket.gethostname()}:{port}"):
+            assert status(host) == 200, host
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+    from artstore.ui.app import is_ip
+
+    assert is_ip("10.0.0.1") and is_ip("[fe80::1]") and not is_ip("10.0.0.1.evil.example")

@@ -6,6 +6,7 @@ about a millisecond) and closes it when the response is done: requests run in St
 thread pool, and an SQLite connection must not serve two threads at once.
 """
 
+import ipaddress
 import os
 from urllib.parse import urlsplit
 
@@ -70,11 +71,22 @@ class Guard:
             host = dict(scope.get("headers", [])).get(b"host", b"").decode("latin-1")
             name, colon, port = host.rpartition(":") if not host.endswith("]") else ("", "", host)
             name = name if colon else port
-            if name.lower() not in self.allowed_hosts or (colon and not port.isdigit()):
+            known = name.lower() in self.allowed_hosts or ("*ip" in self.allowed_hosts and is_ip(name))
+            if not known or (colon and not port.isdigit()):
                 response = Response("Unknown Host header: open the URL artstore ui printed.\n", 400,
                                     media_type="text/plain")
                 return await response(scope, receive, send_with_headers)
         await self.app(scope, receive, send_with_headers)
+
+
+def is_ip(name):
+    """Whether a Host name is an IP address: a DNS-rebinding page can only reach this
+    server through a name of its own, so an address is always safe to answer."""
+    try:
+        ipaddress.ip_address(name[1:-1] if name.startswith("[") and name.endswith("]") else name)
+        return True
+    except ValueError:
+        return False
 
 
 def local_location(value):
@@ -118,7 +130,8 @@ def when(iso):
 
 def create_app(store_dir, allowed_hosts=None):
     """The ASGI app serving the store at ``store_dir`` (a .artstore directory).
-    ``allowed_hosts``: Host names to answer (None: any, for tests and --host 0.0.0.0)."""
+    ``allowed_hosts``: Host names to answer (None: any, for tests); "*ip" among them
+    also answers any IP address (a server listening on other interfaces)."""
     env = templates()
 
     def page(view):

@@ -57,7 +57,9 @@ def serve(store_dir, host, port, open_browser=False, echo=print):
     if not is_loopback(host):
         print(f"artstore ui: warning: listening on {host}, so other machines can read this store; "
               "use --host 127.0.0.1 to keep it local", file=sys.stderr, flush=True)
-        allowed = None
+        # Other machines reach it by an address or by this machine's name; any other name
+        # is a DNS-rebinding page in someone's browser (which could then read the store).
+        allowed = LOOPBACK_HOSTS + ("*ip", host.lower(), socket.gethostname().lower(), socket.getfqdn().lower())
     else:
         allowed = LOOPBACK_HOSTS + (() if host in LOOPBACK_HOSTS else (host,))
     app = create_app(store_dir, allowed_hosts=allowed)
