@@ -803,3 +803,16 @@ def test_a_server_on_every_interface_still_refuses_rebinding_host_names(project)
     from artstore.ui.app import is_ip
 
     assert is_ip("10.0.0.1") and is_ip("[fe80::1]") and not is_ip("10.0.0.1.evil.example")
+
+
+@pytest.mark.parametrize("query, message", [
+    ("&".join(f"where=k{i}%3D{i}" for i in range(1000)), "more than 50 metadata conditions"),
+    ("search=" + "a%20OR%20" * 1000 + "b", "search text longer than 1,000 characters"),
+])
+def test_a_query_too_big_for_sqlite_is_a_message_not_a_500(hostile_root, query, message):
+    """1,000 conditions or ORed terms hit SQLite's expression-depth limit: a 500."""
+    with TestClient(create_app(str(hostile_root / ".artstore")), raise_server_exceptions=False) as c:
+        r = c.get("/?" + query)
+        assert r.status_code == 200 and message in r.text
+        assert c.get("/?search=" + "a%20OR%20" * 150 + "b").status_code == 200  # just under the cap
+        assert c.get("/?" + "&".join(f"where=k{i}%3D{i}" for i in range(50))).status_code == 200
