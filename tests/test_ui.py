@@ -816,3 +816,27 @@ def test_a_query_too_big_for_sqlite_is_a_message_not_a_500(hostile_root, query, 
         assert r.status_code == 200 and message in r.text
         assert c.get("/?search=" + "a%20OR%20" * 150 + "b").status_code == 200  # just under the cap
         assert c.get("/?" + "&".join(f"where=k{i}%3D{i}" for i in range(50))).status_code == 200
+
+
+def test_a_stalled_download_does_not_keep_the_server_from_stopping(project):
+    """uvicorn waits for open requests forever by default: a client that stopped reading
+    a large download kept `artstore ui` running after Ctrl-C or SIGTERM."""
+    import socket
+
+    store = Store.open(project)
+    store.log("big", [InMemory(b"0123456789" * 3_200_000, "big.bin")], version="1.0.0")
+    store.close()
+    proc, url = start_ui(project)
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET /a/ws/big/1.0.0/raw/big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert s.recv(1000).startswith(b"HTTP/1.1 200")  # and then reads nothing more
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            out, err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise AssertionError("the server did not stop while a download was stalled") from None
+    assert proc.returncode == 0 and "stopped" in out and "Traceback" not in err, (out, err)

@@ -11,6 +11,7 @@ import uvicorn
 from .app import LOOPBACK_HOSTS, create_app
 
 DEFAULT_PORT = 8017
+SHUTDOWN_WAIT = 3  # seconds open requests get to finish once asked to stop
 
 
 def is_loopback(host):
@@ -63,8 +64,10 @@ def serve(store_dir, host, port, open_browser=False, echo=print):
     else:
         allowed = LOOPBACK_HOSTS + (() if host in LOOPBACK_HOSTS else (host,))
     app = create_app(store_dir, allowed_hosts=allowed)
+    # timeout_graceful_shutdown: a download whose client stopped reading kept the server
+    # from ever exiting on Ctrl-C or SIGTERM (uvicorn waits for open requests by default).
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                            server_header=False, date_header=False)
+                            server_header=False, date_header=False, timeout_graceful_shutdown=SHUTDOWN_WAIT)
     server = uvicorn.Server(config)
     # uvicorn shuts down gracefully on SIGINT and SIGTERM and then raises the signal again
     # for the handler it found. These handlers, in place before the URL is printed, ask the

@@ -1,6 +1,7 @@
 """A version's pages: overview (metadata, folder tree, lineage), a folder of its files,
 one file (capped preview), its raw bytes, and its lineage graph on its own."""
 
+import asyncio
 import json
 
 from starlette.responses import RedirectResponse, StreamingResponse
@@ -137,6 +138,10 @@ class _Download(StreamingResponse):
     async def __call__(self, scope, receive, send):
         try:
             await super().__call__(scope, receive, send)
+        except asyncio.CancelledError:
+            # The server stopping with this download still open (its graceful-shutdown
+            # wait ran out): the response is over, and uvicorn would log a traceback.
+            pass
         finally:
             chunks, store = self.release
             try:
