@@ -627,3 +627,216 @@ def test_a_damaged_store_is_an_error_page_not_a_traceback(tmp_path):
             assert r.status_code == 500, url
             assert "The store is damaged" in r.text and "artstore verify" in r.text and "Traceback" not in r.text
             check_headers(r)
+
+
+# -- adversarial pass (issue 16's security list, tried against a running app) ------------------
+
+
+@pytest.fixture(scope="module")
+def hostile_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("uihostile") / "proj"
+    root.mkdir()
+    store = Store.init(root, workspace="demo")
+    try:
+        store.log("odd", [InMemory(b"[" * 30_000 + b"]" * 30_000, "deep.json"),
+                          InMemory(b"x", 'we"ird;na%0d m\u00e9.txt'),
+                          InMemory(b"hello\n", "data/a.txt")], version="1.0.0")
+    finally:
+        store.close()
+    return root
+
+
+def test_a_deeply_nested_json_file_previews_as_text_not_a_500(hostile_root):
+    """json.loads raises RecursionError (not ValueError) on "[[[[...": it was a 500."""
+    with TestClient(create_app(str(hostile_root / ".artstore")), raise_server_exceptions=False) as c:
+        for url in ("/a/demo/odd/1.0.0/files/deep.json", "/a/demo/odd/1.0.0/files/deep.json?format=json"):
+            r = c.get(url)
+            assert r.status_code == 200, (url, r.text[-500:])
+    assert preview.preview("a.json", b"[" * 30_000 + b"]" * 30_000, False)["kind"] == "json"
+
+
+def lock_is_free(root):
+    import fcntl
+
+    fd = os.open(root / ".artstore" / "lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def test_a_raw_download_lets_go_of_the_store_lock_however_it_ends(project):
+    """A client that hangs up before the body is sent (`curl -I` does) left read_asset's
+    generator suspended inside the shared store lock, so `artstore gc` (which needs the
+    lock to itself) waited its timeout and failed while the server ran. A real server: the
+    framework's test client never hangs up early."""
+    import socket
+
+    write_tree(project, {"data/a.txt": b"hello\n" * 1000})
+    assert run_cli("add", "ds", "data", cwd=project).code == 0
+    proc, url = start_ui(project)
+    try:
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        for method, read in (("HEAD", False), ("HEAD", True), ("GET", False), ("GET", True)):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(f"{method} /a/ws/ds/1.0.0/raw/a.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+                if read:
+                    assert s.recv(65536).startswith(b"HTTP/1.1 200")
+            for _ in range(50):
+                if lock_is_free(project):
+                    break
+                time.sleep(0.05)
+            assert lock_is_free(project), (method, read)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+
+
+def test_hostile_download_names_stay_inside_their_header(hostile_root):
+    with TestClient(create_app(str(hostile_root / ".artstore"))) as c:
+        listing = c.get("/a/demo/odd/1.0.0?format=json").json()
+        assert 'we"ird;na%0d m\u00e9.txt' in [r["name"] for r in listing["listing"]["rows"]]
+    from artstore.ui.views.versions import _attachment
+
+    header = _attachment('we"ird;na%0d m\u00e9.txt')
+    assert header == ("attachment; filename=\"we_ird_na_0d m_.txt\"; "
+                      "filename*=UTF-8''we%22ird%3Bna%250d%20m%C3%A9.txt")
+
+
+def test_redirects_never_carry_the_host_header(hostile_root):
+    """Starlette's trailing-slash redirect built an absolute URL from Host (any Host with
+    --host 0.0.0.0); every redirect is now a path on this server."""
+    with TestClient(create_app(str(hostile_root / ".artstore"))) as c:
+        r = c.get("/a/demo/odd/1.0.0/files", headers={"Host": "evil.example"}, follow_redirects=False)
+        assert r.status_code in (301, 303, 307) and r.headers["location"] == "/a/demo/odd/1.0.0/files/"
+        r = c.get("/a/demo/odd/", headers={"Host": "evil.example"}, follow_redirects=False)
+        assert r.headers["location"] == "/a/demo/odd"
+        r = c.get("/compare?workspace=demo&name=odd&a=1.0.0&b=1.0.0", headers={"Host": "evil.example"},
+                  follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/compare/demo/odd:1.0.0...")
+    from artstore.ui.app import local_location
+
+    assert local_location(b"http://evil.example//evil.example/x?a=1") == b"/evil.example/x?a=1"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:1@evil.example", "localhost:", "127.0.0.1:80x", "[::1]x"])
+def test_a_loopback_server_refuses_malformed_host_headers(hostile_root, host):
+    with TestClient(create_app(str(hostile_root / ".artstore"), allowed_hosts=LOOPBACK_HOSTS)) as c:
+        assert c.get("/", headers={"Host": host}).status_code == 400
+        assert c.get("/", headers={"Host": "[::1]:8017"}).status_code == 200
+
+
+def test_a_page_waits_briefly_for_gc_then_says_busy(hostile_root, monkeypatch):
+    """While gc held the store lock, a file page waited the CLI's 60 s (and held one of the
+    server's worker threads); it now answers 503 after a short wait."""
+    import fcntl
+
+    from artstore.ui import app as ui_app
+
+    monkeypatch.delenv("ARTSTORE_LOCK_TIMEOUT", raising=False)
+    monkeypatch.setattr(ui_app, "LOCK_WAIT", 0.3)
+    fd = os.open(hostile_root / ".artstore" / "lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as gc does
+        with TestClient(create_app(str(hostile_root / ".artstore"))) as c:
+            for url in ("/a/demo/odd/1.0.0/files/data/a.txt", "/a/demo/odd/1.0.0/raw/data/a.txt"):
+                started = time.monotonic()
+                r = c.get(url)
+                assert r.status_code == 503 and "Busy" in r.text and "gc is running" in r.text, url
+                assert time.monotonic() - started < 5
+            assert c.get("/a/demo/odd/1.0.0").status_code == 200  # pages without file bytes need no lock
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("host", ["nosuch.invalid", "192.0.2.1"])  # 192.0.2.1: TEST-NET-1, never assigned
+def test_a_host_that_is_not_this_machine_is_one_line_about_the_host(project, host):
+    """It said 'choose another --port', which does not help."""
+    r = run_cli("ui", "--host", host, "--port", "0", cwd=project, timeout=30)
+    assert r.code == 5 and "--host" in r.err and "choose another --port" not in r.err, r.err
+    assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+
+
+def test_open_without_a_browser_says_so(project):
+    """--open on a machine with no browser did nothing and said nothing."""
+    proc = subprocess.Popen([sys.executable, "-m", "artstore", "ui", "--port", "0", "--open"], cwd=project,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, BROWSER=os.path.join(str(project), "no-such-browser")))
+    try:
+        url = re.search(r"http://[^ ]+/", proc.stdout.readline()).group(0)
+        line = proc.stderr.readline()
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    assert line.strip() == f"artstore ui: could not start a web browser (--open); open {url} yourself"
+    assert proc.returncode == 0 and "Traceback" not in err
+
+
+def test_a_server_on_every_interface_still_refuses_rebinding_host_names(project):
+    """--host 0.0.0.0 answered any Host, so a DNS-rebinding page in the user's browser
+    could read the store; it now answers addresses and this machine's own names."""
+    import http.client
+    import socket
+
+    proc, url = start_ui(project, "--host", "0.0.0.0")
+    try:
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+
+        def status(host):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            c.request("GET", "/", headers={"Host": host})
+            try:
+                return c.getresponse().status
+            finally:
+                c.close()
+
+        assert status(f"evil.example:{port}") == 400
+        assert status(f"{socket.gethostname()}.evil.example") == 400
+        for host in (f"127.0.0.1:{port}", f"192.0.2.7:{port}", f"[::1]:{port}", f"{socket.gethostname()}:{port}"):
+            assert status(host) == 200, host
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+    from artstore.ui.app import is_ip
+
+    assert is_ip("10.0.0.1") and is_ip("[fe80::1]") and not is_ip("10.0.0.1.evil.example")
+
+
+@pytest.mark.parametrize("query, message", [
+    ("&".join(f"where=k{i}%3D{i}" for i in range(1000)), "more than 50 metadata conditions"),
+    ("search=" + "a%20OR%20" * 1000 + "b", "search text longer than 1,000 characters"),
+])
+def test_a_query_too_big_for_sqlite_is_a_message_not_a_500(hostile_root, query, message):
+    """1,000 conditions or ORed terms hit SQLite's expression-depth limit: a 500."""
+    with TestClient(create_app(str(hostile_root / ".artstore")), raise_server_exceptions=False) as c:
+        r = c.get("/?" + query)
+        assert r.status_code == 200 and message in r.text
+        assert c.get("/?search=" + "a%20OR%20" * 150 + "b").status_code == 200  # just under the cap
+        assert c.get("/?" + "&".join(f"where=k{i}%3D{i}" for i in range(50))).status_code == 200
+
+
+def test_a_stalled_download_does_not_keep_the_server_from_stopping(project):
+    """uvicorn waits for open requests forever by default: a client that stopped reading
+    a large download kept `artstore ui` running after Ctrl-C or SIGTERM."""
+    import socket
+
+    store = Store.open(project)
+    store.log("big", [InMemory(b"0123456789" * 3_200_000, "big.bin")], version="1.0.0")
+    store.close()
+    proc, url = start_ui(project)
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET /a/ws/big/1.0.0/raw/big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert s.recv(1000).startswith(b"HTTP/1.1 200")  # and then reads nothing more
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            out, err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise AssertionError("the server did not stop while a download was stalled") from None
+    assert proc.returncode == 0 and "stopped" in out and "Traceback" not in err, (out, err)

@@ -1,5 +1,8 @@
 """The command that shows a store in a web browser: ui (the web view is artstore.ui)."""
 
+import errno
+import socket
+
 import click
 
 from ..errors import InvalidInput
@@ -36,6 +39,9 @@ def ui(obj, host, port, open_browser):
     obj.store.close()
     try:
         server.serve(store_dir, host, port, open_browser, echo=click.echo)
-    except OSError as exc:
-        raise InvalidInput(f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
-                           "choose another --port (0 picks a free one)") from None
+    except OSError as exc:  # socket.gaierror is one: a --host that names nothing
+        if not isinstance(exc, socket.gaierror) and exc.errno != errno.EADDRNOTAVAIL:
+            raise InvalidInput(f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                               "choose another --port (0 picks a free one)") from None
+        raise InvalidInput(f"cannot listen on --host {host} ({exc.strerror or exc}); "
+                           "give an address of this machine, such as 127.0.0.1") from None

@@ -6,7 +6,9 @@ about a millisecond) and closes it when the response is done: requests run in St
 thread pool, and an SQLite connection must not serve two threads at once.
 """
 
+import ipaddress
 import os
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -16,6 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..errors import ArtstoreError, IntegrityError, InvalidInput, NotFound, StoreLocked
+from ..lock import LOCK_TIMEOUT_ENV
 from ..store import Store
 from . import text, urls
 from .views import artifacts, compare, runs, versions
@@ -34,6 +37,10 @@ SECURITY_HEADERS = [
     (b"cross-origin-resource-policy", b"same-origin"),
 ]
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+# Seconds a page that reads file bytes waits for the store lock while gc holds it, then
+# answers 503 (the CLI's 60 s would hold a browser tab, and one of the server's worker
+# threads, for a minute per request). ARTSTORE_LOCK_TIMEOUT, when set, decides instead.
+LOCK_WAIT = 2.0
 
 
 class Guard:
@@ -51,7 +58,8 @@ class Guard:
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", []) if h[0].lower() not in dict(SECURITY_HEADERS)]
+                headers = [(k, local_location(v) if k.lower() == b"location" else v)
+                           for k, v in message.get("headers", []) if k.lower() not in dict(SECURITY_HEADERS)]
                 message = message | {"headers": headers + SECURITY_HEADERS}
             await send(message)
 
@@ -61,12 +69,34 @@ class Guard:
             return await response(scope, receive, send_with_headers)
         if self.allowed_hosts is not None:
             host = dict(scope.get("headers", [])).get(b"host", b"").decode("latin-1")
-            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-            if name.lower() not in self.allowed_hosts:
+            name, colon, port = host.rpartition(":") if not host.endswith("]") else ("", "", host)
+            name = name if colon else port
+            known = name.lower() in self.allowed_hosts or ("*ip" in self.allowed_hosts and is_ip(name))
+            if not known or (colon and not port.isdigit()):
                 response = Response("Unknown Host header: open the URL artstore ui printed.\n", 400,
                                     media_type="text/plain")
                 return await response(scope, receive, send_with_headers)
         await self.app(scope, receive, send_with_headers)
+
+
+def is_ip(name):
+    """Whether a Host name is an IP address: a DNS-rebinding page can only reach this
+    server through a name of its own, so an address is always safe to answer."""
+    try:
+        ipaddress.ip_address(name[1:-1] if name.startswith("[") and name.endswith("]") else name)
+        return True
+    except ValueError:
+        return False
+
+
+def local_location(value):
+    """A redirect's target as a path on this server. Starlette's trailing-slash redirect
+    builds an absolute URL from the Host header; a redirect here never leaves the site,
+    so the scheme and host are dropped (and a leading '//', which a browser reads as
+    another host, is one '/')."""
+    parts = urlsplit(value.decode("latin-1"))
+    path = "/" + parts.path.lstrip("/")
+    return (path + ("?" + parts.query if parts.query else "")).encode("latin-1")
 
 
 def templates():
@@ -100,13 +130,16 @@ def when(iso):
 
 def create_app(store_dir, allowed_hosts=None):
     """The ASGI app serving the store at ``store_dir`` (a .artstore directory).
-    ``allowed_hosts``: Host names to answer (None: any, for tests and --host 0.0.0.0)."""
+    ``allowed_hosts``: Host names to answer (None: any, for tests); "*ip" among them
+    also answers any IP address (a server listening on other interfaces)."""
     env = templates()
 
     def page(view):
         def endpoint(request):
             store = Store(store_dir)
             store.fetch_lazy = False  # serving never writes: a lazy version's data stays remote
+            if LOCK_TIMEOUT_ENV not in os.environ:
+                store.lock.timeout = LOCK_WAIT
             keep_open = False
             try:
                 result = view(store, request)

@@ -88,6 +88,6 @@ def preview(path, head, truncated):
     if ext == ".json" and not truncated:
         try:
             text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-        except ValueError:
-            pass  # shown as it is
+        except (ValueError, RecursionError):
+            pass  # shown as it is (RecursionError: "[[[[..." nested deeper than Python recurses)
     return {"kind": "json" if ext in _JSON else "text", "text": text}

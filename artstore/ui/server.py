@@ -11,6 +11,7 @@ import uvicorn
 from .app import LOOPBACK_HOSTS, create_app
 
 DEFAULT_PORT = 8017
+SHUTDOWN_WAIT = 3  # seconds open requests get to finish once asked to stop
 
 
 def is_loopback(host):
@@ -37,6 +38,18 @@ def url_of(host, sock):
     return f"http://{shown}:{port}/"
 
 
+def open_in_browser(url):
+    """--open: start the default browser, or say in one line that there is none (on a
+    server without one, webbrowser.open only returns False)."""
+    try:
+        opened = webbrowser.open(url)
+    except Exception:  # a broken BROWSER setting, a missing display: the server goes on
+        opened = False
+    if not opened:
+        print(f"artstore ui: could not start a web browser (--open); open {url} yourself",
+              file=sys.stderr, flush=True)
+
+
 def serve(store_dir, host, port, open_browser=False, echo=print):
     """Serve the store until interrupted. The URL goes to stdout as soon as the socket
     listens, so scripts (and tests) can read it before the first request."""
@@ -45,12 +58,16 @@ def serve(store_dir, host, port, open_browser=False, echo=print):
     if not is_loopback(host):
         print(f"artstore ui: warning: listening on {host}, so other machines can read this store; "
               "use --host 127.0.0.1 to keep it local", file=sys.stderr, flush=True)
-        allowed = None
+        # Other machines reach it by an address or by this machine's name; any other name
+        # is a DNS-rebinding page in someone's browser (which could then read the store).
+        allowed = LOOPBACK_HOSTS + ("*ip", host.lower(), socket.gethostname().lower(), socket.getfqdn().lower())
     else:
         allowed = LOOPBACK_HOSTS + (() if host in LOOPBACK_HOSTS else (host,))
     app = create_app(store_dir, allowed_hosts=allowed)
+    # timeout_graceful_shutdown: a download whose client stopped reading kept the server
+    # from ever exiting on Ctrl-C or SIGTERM (uvicorn waits for open requests by default).
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                            server_header=False, date_header=False)
+                            server_header=False, date_header=False, timeout_graceful_shutdown=SHUTDOWN_WAIT)
     server = uvicorn.Server(config)
     # uvicorn shuts down gracefully on SIGINT and SIGTERM and then raises the signal again
     # for the handler it found. These handlers, in place before the URL is printed, ask the
@@ -63,7 +80,7 @@ def serve(store_dir, host, port, open_browser=False, echo=print):
     try:
         echo(f"artstore ui: serving {store_dir} read-only at {url} (Ctrl-C stops it)")
         if open_browser:
-            threading.Timer(0.5, webbrowser.open, (url,)).start()
+            threading.Timer(0.5, open_in_browser, (url,)).start()
         server.run(sockets=[sock])
     finally:
         sock.close()

@@ -9,6 +9,10 @@ from . import common
 from .common import paged
 
 SEARCH_LIMIT = 500  # best matches shown for a full-text search
+# Longer queries than these reach SQLite's expression-depth limit (about 800 ORed terms or
+# conditions), which was an internal error; a person never types this much.
+MAX_SEARCH_CHARS = 1000
+MAX_WHERE = 50
 
 
 def index(store, request):
@@ -25,6 +29,8 @@ def index(store, request):
     if search:
         # Full text (artstore search): names, types, tags, aliases, metadata keys and values.
         try:
+            if len(search) > MAX_SEARCH_CHARS:
+                raise InvalidInput(f"search text longer than {MAX_SEARCH_CHARS:,} characters; shorten it")
             rows = store.search_rows(search, artifact_type=type_filter, limit=SEARCH_LIMIT)
         except InvalidInput as exc:
             context["error"] = str(exc)
@@ -34,6 +40,8 @@ def index(store, request):
     if tag or where:
         # Metadata and tags belong to versions: the answer is the versions that match.
         try:
+            if len(where) > MAX_WHERE:
+                raise InvalidInput(f"more than {MAX_WHERE} metadata conditions; give fewer")
             rows = store.find_rows(where, artifact_type=type_filter, tag=tag)
         except InvalidInput as exc:
             context["error"] = str(exc)

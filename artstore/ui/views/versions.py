@@ -1,6 +1,7 @@
 """A version's pages: overview (metadata, folder tree, lineage), a folder of its files,
 one file (capped preview), its raw bytes, and its lineage graph on its own."""
 
+import asyncio
 import json
 
 from starlette.responses import RedirectResponse, StreamingResponse
@@ -116,20 +117,43 @@ def raw(store, request):
         headers["Content-Disposition"] = _attachment(path.rsplit("/", 1)[-1])
 
     def body():
-        try:
-            yield first
-            yield from chunks
-        finally:
-            chunks.close()
-            store.close()
+        yield first
+        yield from chunks
 
-    response = StreamingResponse(body(), media_type=content_type, headers=headers)
-    response.owns_store = True  # the app must not close the store before the body is sent
-    return response
+    return _Download(body(), release=(chunks, store), media_type=content_type, headers=headers)
+
+
+class _Download(StreamingResponse):
+    """A streamed file that lets go of what it reads from once the response is over,
+    however it ends: sent whole, a HEAD (whose body is never read), or a client gone
+    midway. ``read_asset`` holds the store lock shared while its generator is open, so a
+    generator left suspended would block ``artstore gc`` for as long as the server runs."""
+
+    owns_store = True  # the app must not close the store before the body is sent
+
+    def __init__(self, content, release, **kwargs):
+        super().__init__(content, **kwargs)
+        self.release = release
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except asyncio.CancelledError:
+            # The server stopping with this download still open (its graceful-shutdown
+            # wait ran out): the response is over, and uvicorn would log a traceback.
+            pass
+        finally:
+            chunks, store = self.release
+            try:
+                chunks.close()  # releases the lock and the pack files
+            except ValueError:
+                pass  # still running in a worker thread: it ends with the thread's next()
+            store.close()
 
 
 def _attachment(name):
     from urllib.parse import quote
 
-    ascii_name = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in name)
+    # The plain filename is a fallback for old clients, some of which percent-decode it.
+    ascii_name = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;%' else "_" for c in name)
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
