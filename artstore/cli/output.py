@@ -4,6 +4,8 @@ import json
 
 import click
 
+from ..units import human_bytes  # noqa: F401  (the commands' byte counts)
+
 
 def emit_json(data):
     """Strict JSON (RFC 8259): no NaN or Infinity, whatever a store holds."""
@@ -26,15 +28,6 @@ def cell(value):
     if value is None:
         return "-"
     return str(value)
-
-
-def human_bytes(n):
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
 
 
 def json_or_none(value):

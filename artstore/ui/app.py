@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from .. import units
 from ..errors import ArtstoreError, IntegrityError, InvalidInput, NotFound, StoreLocked
 from ..lock import LOCK_TIMEOUT_ENV
 from ..store import Store
@@ -111,14 +112,7 @@ def templates():
 
 
 def human_bytes(n):
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{n:,} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
+    return "-" if n is None else units.human_bytes(n)
 
 
 def when(iso):
