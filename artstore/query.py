@@ -137,9 +137,17 @@ def parse_when(text, what):
 SORT_FIELDS = ("created_at", "name", "version", "size")
 
 
+# Conditions are ANDed into one SQL expression, whose depth SQLite caps at 1,000: 900
+# conditions were an "internal error". Far more than anyone types, far below the cap.
+MAX_CONDITIONS = 200
+
+
 def find(catalog, where=(), artifact_type=None, tag=None, alias=None, since=None, until=None,
          produced_by=None, consumed_by=None):
     """Version rows (with workspace, name and type) matching every condition, unordered."""
+    where = list(where)
+    if len(where) > MAX_CONDITIONS:
+        raise InvalidInput(f"{len(where)} --where conditions; give at most {MAX_CONDITIONS}")
     clauses, params = [], []
     for expr in where:
         sql, args = (expr if isinstance(expr, Condition) else Condition(expr)).sql()

@@ -311,3 +311,15 @@ def test_prune_beside_a_writer_and_gc_loses_no_kept_version(project):
         r = run_cli("cat", f"ds:{v}", "f", cwd=project)
         assert r.out == f"content {i}" * 2000
     assert run_cli("verify", "--read-data", cwd=project).code == 0
+
+
+def test_too_many_conditions_are_one_line_not_an_internal_error(project):
+    """900 --where conditions made one SQL expression deeper than SQLite allows (it was
+    'internal error: OperationalError', exit 1); 200 still work."""
+    _store_with_versions(project)
+    many = [arg for i in range(900) for arg in ("--where", f"k{i}=1")]
+    r = run_cli("find", *many, cwd=project)
+    assert r.code == 5 and "give at most 200" in r.err and "internal error" not in r.err
+    assert len(r.err.strip().splitlines()) == 1
+    r = run_cli("find", *many[:400], "--refs", cwd=project)
+    assert r.code == 0 and r.out == ""
