@@ -16,10 +16,7 @@ import json
 import os
 import re
 import shutil
-import time
 import uuid
-
-import blake3
 
 from . import (
     chunkstore,
@@ -30,12 +27,10 @@ from . import (
     labels,
     manifests,
     materialize,
-    mirror,
     names,
-    paths,
     query,
+    reading,
     records,
-    remote,
     retention,
 )
 from . import fetch as fetch_mod
@@ -44,7 +39,6 @@ from . import verify as verify_mod
 from .catalog import Catalog
 from .errors import (
     Conflict,
-    DiskError,
     IntegrityError,
     InvalidInput,
     NotFound,
@@ -95,15 +89,6 @@ def find_store_dir(path=None):
                 "or pass --store PATH"
             )
         here = parent
-
-
-def _download_mtime_ns(vrow, where=""):
-    """Downloaded files carry the version's creation time as their mtime, like files
-    unpacked by tar, and never a time within the stat cache's racy window: any later edit
-    then changes the mtime, so the stat cache can trust the downloaded files at once and
-    logging them again (Comet's update flow) does not read them."""
-    created = int(records.created_at(vrow["created_at"], where or vrow["id"]).timestamp() * 1e9)
-    return min(created, time.time_ns() - ingest.COARSE_RACY_NS - 1_000_000_000)
 
 
 def _semver_key(row):
@@ -412,15 +397,7 @@ class Store:
         """materialize.Entry for each asset of a version whose bytes are in the store (local
         and fetched remote assets); with ``include_remote``, also an Entry reading each
         synced remote asset not fetched yet straight from its backend."""
-        return self.manifest(version_id).file_entries(include_remote, self._remote_entry)
-
-    def _remote_entry(self, entry):
-        identity, uri, size = entry.identity, entry.uri, entry.size
-        options = self.remote_options(remote.scheme_of(uri))
-        return materialize.Entry(
-            entry.path, None, size, [],
-            open_stream=lambda: remote.VerifiedReader(uri, identity, size, options),
-        )
+        return self.manifest(version_id).file_entries(include_remote, lambda e: reading.remote_entry(self, e))
 
     def remote_ref(self, version_id, logical_path):
         """An ingest.RemoteRef that logs the same remote asset again (the update flow)."""
@@ -434,115 +411,21 @@ class Store:
         scheme = "gs" if scheme == "gcs" else scheme
         return self.config.section(f'remote "{scheme}"')
 
-    def _chunk_source(self, entries, vrow=None):
-        """A chunkstore.ChunkSource for every chunk the entries need (one catalog pass).
-        Chunks a lazy version ``vrow`` lacks are fetched from its remote first (sync.lazy)."""
-        ids = [cid for e in entries for cid in e.chunk_ids]
-        locations = self.catalog.chunk_locations(ids)
-        if vrow is not None and len(locations) < len(set(ids)):
-            from .sync import commands
-
-            lacking = [c for c in ids if c not in locations]
-            if not self.fetch_lazy:
-                remote = self.catalog.lazy_versions().get(vrow["id"])
-                if remote is not None:
-                    raise NotFound(f"{self.ref_of(vrow['id'])} is a lazy version: its data is on remote {remote}; "
-                                   f"run 'artstore fetch {self.ref_of(vrow['id'])}' to read it here")
-            elif commands.fill_lazy(self, vrow["id"], lacking, notice=self.notice)[0]:
-                locations = self.catalog.chunk_locations(ids)
-        return chunkstore.ChunkSource(self.pack_dir, locations)
-
     def download(self, ref, dest, overwrite_strategy=False, run_id=None, progress=None, exact=False):
         """Write a version's local assets under ``dest``. Returns a summary dict.
 
         Files already in ``dest`` that the version does not have are listed in ``extra``;
         with ``exact`` they are removed instead (``removed``), and so are directories left
-        empty, so that ``dest`` matches the version (mirror.py: symlinks are never
-        followed, and ``.git``/``.artstore`` folders are left alone)."""
-        strategy = materialize.normalize_strategy(overwrite_strategy)
-        existed = os.path.isdir(dest)
-        with self.lock.shared():
-            art, vrow = self.resolve(ref)
-            manifest = manifests.Manifest(self, vrow)
-            entries = manifest.file_entries(True, self._remote_entry)
-            for e in entries:
-                paths.check_logical_path(e.logical_path)
-            source = self._chunk_source(entries, vrow)
-            try:
-                written, unchanged, preserved = materialize.materialize(
-                    dest, entries, source, strategy, progress,
-                    _download_mtime_ns(vrow, records.where_of(art, vrow)), protect=[self.dir]
-                )
-            finally:
-                source.close()
-            found = mirror.extra_paths(dest, {e.path for e in manifest.entries()}, exact) if existed else []
-            stat_rows = ingest.stat_rows_for(dest, written + unchanged)
-            try:
-                with self.catalog.transaction() as cat:
-                    cat.stat_cache_put(stat_rows)
-                    if run_id is not None:
-                        cat.ensure_run(run_id)
-                        cat.add_lineage(run_id, vrow["id"], "consumed")
-            except (ReadOnlyStore, DiskError):
-                # The stat cache only saves a later read; a download from a read-only or
-                # full store still succeeds. Lineage asked for by the caller must be kept.
-                if run_id is not None:
-                    raise
-        downloaded = {e.logical_path for e in entries}
-        return {
-            "ref": f"{art['workspace']}/{art['name']}:{vrow['version']}",
-            "version": vrow["version"],
-            "not_downloaded": [e.path for e in manifest.entries() if e.remote and e.path not in downloaded],
-            "written": [e.logical_path for e in written],
-            "unchanged": [e.logical_path for e in unchanged],
-            "preserved": [e.logical_path for e in preserved],
-            "bytes": sum(e.size for e in written),
-            "extra": [] if exact else [p for p in found if not p.endswith("/")],
-            "removed": found if exact else [],
-        }
+        empty, so that ``dest`` matches the version (reading.download)."""
+        return reading.download(self, ref, dest, overwrite_strategy, run_id, progress, exact)
 
     def download_asset(self, ref, logical_path, target, overwrite_strategy=False):
         """Write one local asset to the file path ``target``."""
-        strategy = materialize.normalize_strategy(overwrite_strategy)
-        paths.check_logical_path(logical_path)
-        with self.lock.shared():
-            art, vrow = self.resolve(ref)
-            entry = manifests.Manifest(self, vrow).file_entry(logical_path)
-            if entry is None:
-                raise NotFound(f"{art['name']}:{vrow['version']} has no local asset {logical_path!r}")
-            entries = [entry]
-            target = os.path.abspath(target)
-            single = materialize.Entry(os.path.basename(target), entry.digest, entry.size, entry.chunk_ids)
-            source = self._chunk_source(entries, vrow)
-            try:
-                materialize.materialize(os.path.dirname(target), [single], source, strategy, protect=[self.dir])
-            finally:
-                source.close()
+        return reading.download_asset(self, ref, logical_path, target, overwrite_strategy)
 
     def read_asset(self, ref, logical_path):
-        """Yield the verified bytes of one local asset, chunk by chunk."""
-        paths.check_logical_path(logical_path)
-        with self.lock.shared():
-            art, vrow = self.resolve(ref)
-            entry = manifests.Manifest(self, vrow).file_entry(logical_path)
-            if entry is None:
-                raise NotFound(
-                    f"{art['name']}:{vrow['version']} has no local asset {logical_path!r}; "
-                    f"see 'artstore show {art['name']}:{vrow['version']}'"
-                )
-            source = self._chunk_source([entry], vrow)
-            hasher = blake3.blake3()
-            try:
-                for cid in entry.chunk_ids:
-                    data = source.read(cid)
-                    hasher.update(data)
-                    yield data
-            finally:
-                source.close()
-            if hasher.digest() != entry.digest:
-                raise IntegrityError(
-                    f"{logical_path}: stored chunks do not match the file digest; run 'artstore verify --read-data'"
-                )
+        """Yield the verified bytes of one local asset, chunk by chunk (a generator)."""
+        return reading.read_asset(self, ref, logical_path)
 
     # -- labels, runs and lineage -------------------------------------------------------------
 
