@@ -37,7 +37,10 @@ def checkpoint(step):
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     if action == "sigint":
-        os.kill(os.getpid(), signal.SIGINT)
+        # raise(), not kill(getpid()): kill sends to the process, which Linux may hand to
+        # another thread; the main thread could then finish the command before that thread
+        # ran (a CI run exited 0). raise() signals this thread, as Ctrl-C would interrupt it.
+        signal.raise_signal(signal.SIGINT)
         signal.getsignal(signal.SIGINT)  # the handler runs at the next bytecode boundary
     codes = {"eio": errno.EIO, "enospc": errno.ENOSPC}
     if action in codes:
