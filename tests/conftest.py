@@ -1,11 +1,20 @@
 import json
 import os
+import signal
 import subprocess
 import sys
 
 import pytest
 
 from artstore import Store
+
+# A runner that starts the suite in the background (`nohup make test &`, some CI agents)
+# leaves SIGINT ignored, and every child inherits an ignored signal across exec: the
+# Ctrl-C tests' artstore processes would then never see their interrupt (exit 0, not 130).
+# Python resets a handled signal to the default in its children, which is what a user's
+# terminal gives them.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Keep lock waits short in tests that provoke them; a test that wants a longer wait sets it.
 os.environ.setdefault("ARTSTORE_LOCK_TIMEOUT", "10")
