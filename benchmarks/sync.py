@@ -163,6 +163,31 @@ def dvc_rows(dvc, base, label, data, url, endpoint):
     return push_s, pull_s
 
 
+def restic_rows(restic, base, label, data, repo_url):
+    """restic backup / restore of the same data to a repository on the same S3 server
+    (the issue: "restic backup to an S3 repository on the same moto when it works").
+    Returns (backup seconds, restore seconds), or (None, why) when restic fails there."""
+    import subprocess
+
+    cache = os.path.join(base, f"restic-cache-{label}")
+    env = dict(os.environ, RESTIC_PASSWORD="bench", RESTIC_CACHE_DIR=cache)
+
+    def run(*args):
+        subprocess.run([restic, "-r", repo_url, *args], env=env, check=True, capture_output=True, text=True)
+
+    target = os.path.join(base, f"restic-restore-{label}")
+    try:
+        run("init")
+        backup_s, _ = timed(lambda: run("backup", "-q", data))
+        restore_s, _ = timed(lambda: run("restore", "latest", "--target", target))
+    except subprocess.CalledProcessError as exc:
+        return None, (exc.stderr or "").strip().splitlines()[-1:] or ["failed"]
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.rmtree(cache, ignore_errors=True)
+    return backup_s, restore_s
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -172,6 +197,7 @@ def main():
     parser.add_argument("--backends", default="file,s3")
     parser.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results", "sync.json"))
     parser.add_argument("--dvc", help="a dvc executable (with dvc-s3): also time dvc push / pull on s3")
+    parser.add_argument("--restic", help="a restic executable: also time restic backup / restore to s3")
     args = parser.parse_args()
     size = args.size or ((8 << 20) if args.quick else (1 << 30))
     count = args.small_files or (300 if args.quick else 100_000)
@@ -250,6 +276,21 @@ def main():
                     rows.append(_row(f"[{backend}] push {label}", ours, "dvc push", push_s,
                                      0.1 if "small" in label else None))
                     rows.append(_row(f"[{backend}] clone {label}", r[1]["artstore_s"], "dvc pull", pull_s, None))
+                    print(json.dumps(rows[-2:]), flush=True)
+                if backend == "s3" and args.restic:
+                    tag_ = tag.replace(" ", "_").replace(":", "_")
+                    endpoint = os.environ["AWS_ENDPOINT_URL"]
+                    backup_s, restore_s = restic_rows(args.restic, base, tag_, data,
+                                                      f"s3:{endpoint}/{bucket_of('restic-' + tag_)}/restic")
+                    if backup_s is None:
+                        rows.append(_row(f"[{backend}] push {label}", r[0]["artstore_s"], "restic backup", None,
+                                         note=f"restic failed on moto: {restore_s[0]}"))
+                    else:
+                        rows.append(_row(f"[{backend}] push {label}", r[0]["artstore_s"], "restic backup", backup_s,
+                                         note="restic reads, chunks and hashes the files; artstore push sends "
+                                         "chunks already stored"))
+                        rows.append(_row(f"[{backend}] clone {label}", r[1]["artstore_s"], "restic restore",
+                                         restore_s))
                     print(json.dumps(rows[-2:]), flush=True)
                 if make is small_store:
                     # One changed file of the dataset: what the next push sends.
