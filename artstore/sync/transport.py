@@ -40,6 +40,18 @@ class Transport:
         except Exception as exc:  # every backend error: credentials, endpoint, bucket
             raise remote_refs._unavailable(f"{self.url} ({what})", exc) from None
 
+    def _read_ref_by_info(self, key, token_of):
+        """(bytes, token) of a ref whose token is in the object's info (S3's ETag, GCS's
+        generation), or (None, None). The info is read before the bytes: if the ref changes
+        in between, the token is older than the bytes, so a compare-and-swap with it fails
+        and the writer re-reads."""
+        try:
+            info = self._call(key, self.fs.info, self.path(key))
+            data = self._call(key, self.fs.cat_file, self.path(key))
+        except FileNotFoundError:
+            return None, None
+        return data, token_of(info)
+
     def read(self, key):
         """The bytes of an object (FileNotFoundError if absent)."""
         return self._call(key, self.fs.cat_file, self.path(key))
@@ -201,14 +213,7 @@ class S3Transport(Transport):
     scheme = "s3"
 
     def read_ref(self, key):
-        # The ETag is read before the bytes: if the ref changes in between, the token is
-        # older than the bytes, so a compare-and-swap with it fails and the writer re-reads.
-        try:
-            info = self._call(key, self.fs.info, self.path(key))
-            data = self._call(key, self.fs.cat_file, self.path(key))
-        except FileNotFoundError:
-            return None, None
-        return data, info["ETag"]
+        return self._read_ref_by_info(key, lambda info: info["ETag"])
 
     def write_ref(self, key, data, token):
         match = {"IfNoneMatch": "*"} if token is None else {"IfMatch": token}
@@ -236,12 +241,7 @@ class GCSTransport(Transport):
     scheme = "gs"
 
     def read_ref(self, key):
-        try:
-            info = self._call(key, self.fs.info, self.path(key))
-            data = self._call(key, self.fs.cat_file, self.path(key))
-        except FileNotFoundError:
-            return None, None
-        return data, str(info["generation"])
+        return self._read_ref_by_info(key, lambda info: str(info["generation"]))
 
     def write_ref(self, key, data, token):
         import json
