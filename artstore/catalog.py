@@ -324,13 +324,13 @@ class Catalog:
             self.conn.executemany(
                 "INSERT OR IGNORE INTO chunks (id, pack_id, offset, stored_size, size, compression) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [(e[0], pack_id, e[1], e[2], e[3], e[4]) for e in pack.entries if e[0] not in relocate],
+                ((e[0], pack_id, e[1], e[2], e[3], e[4]) for e in pack.iter_entries() if e[0] not in relocate),
             )
             if relocate:
                 self.conn.executemany(
                     "INSERT OR REPLACE INTO chunks (id, pack_id, offset, stored_size, size, compression) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    [(e[0], pack_id, e[1], e[2], e[3], e[4]) for e in pack.entries if e[0] in relocate],
+                    ((e[0], pack_id, e[1], e[2], e[3], e[4]) for e in pack.iter_entries() if e[0] in relocate),
                 )
 
     def add_files(self, files):
@@ -418,26 +418,21 @@ class Catalog:
                 (path,),
             ).fetchone()
 
-    def stat_cache_rows(self, paths):
-        """Stat-cache rows (as stat_cache_get: the path, then size, mtime_ns, ctime_ns,
-        inode, device, digest, cached_at_ns) covering every cached path of ``paths``, and
-        maybe other cached paths beside them: one range scan over the paths' common
-        directory, since the files of one add usually share it. Rows are yielded, not
-        kept: the caller compares each and keeps what it needs."""
-        paths = [p for p in paths if _encodable(p)]
-        if not paths:
-            return
-        # The common prefix of the smallest and largest path is every path's, cut back to
-        # a directory (os.path.commonpath does the same in a second per 100k paths).
-        prefix = os.path.commonprefix([min(paths), max(paths)])
-        low = prefix[: prefix.rfind("/") + 1] or "/"
-        high = low[:-1] + "0"  # the next string after every "low..." ("0" follows "/")
+    def stat_cache_many(self, paths):
+        """Stat-cache rows (as stat_cache_get) of those of ``paths`` that are cached, by
+        batches of point lookups (a log streams its files a batch at a time)."""
+        return self._rows_in(
+            "SELECT path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns "
+            "FROM stat_cache WHERE path IN ({marks})",
+            [p for p in paths if _encodable(p)],
+        )
+
+    def write_connection(self):
+        """The write connection, opened if need be (for temporary tables: artstore.spill)."""
         with sql_errors(self.path):
-            yield from self.conn.execute(
-                "SELECT path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns "
-                "FROM stat_cache WHERE path >= ? AND path < ?",
-                (low, high),
-            )
+            if self._writer is None:
+                self._writer = self._open_writer()
+        return self._writer
 
     def stat_cache_put(self, rows):
         """Record (path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns) rows.

@@ -104,12 +104,29 @@ class Encoder:
 
 
 class SealedPack:
-    """A pack that is durable under its final name, with the entries it holds."""
+    """A pack that is durable under its final name, with the entries it holds: a list of
+    (chunk_id, offset, stored_size, size, compression), or the pack's own index bytes
+    (INDEX_ENTRY records), which a writer keeps instead of tuples: a pack of a million
+    tiny chunks has a million entries, 49 MB packed against 200 MB as tuples."""
 
-    def __init__(self, name, size, entries):
+    def __init__(self, name, size, entries=None, *, index=None):
         self.name = name
         self.size = size
-        self.entries = entries  # list of (chunk_id, offset, stored_size, size, compression)
+        self._entries = entries
+        self._index = index
+
+    @property
+    def entries(self):
+        return self._entries if self._entries is not None else list(self.iter_entries())
+
+    def iter_entries(self):
+        if self._entries is not None:
+            return iter(self._entries)
+        return INDEX_ENTRY.iter_unpack(self._index)
+
+    @property
+    def count(self):
+        return len(self._entries) if self._entries is not None else len(self._index) // INDEX_ENTRY.size
 
 
 class PackWriter:
@@ -234,7 +251,7 @@ class _PackFileWorker:
         self._thread = None
         self._file = None
         self._tmp_path = None
-        self._entries = None  # index entries of the open pack; None when no pack is open
+        self._entries = None  # packed index entries of the open pack; None when no pack is open
         self._offset = 0
         self._sealer = None
         self._sealing = []
@@ -296,7 +313,7 @@ class _PackFileWorker:
         for cid, stored, size, how in chunks:
             if self._entries is None:
                 self._open()
-            self._entries.append((cid, self._offset, len(stored), size, how))
+            self._entries += INDEX_ENTRY.pack(cid, self._offset, len(stored), size, how)
             self._offset += len(stored)
             buffers.append(stored)
             if self._offset >= self.target_size:
@@ -315,7 +332,7 @@ class _PackFileWorker:
         self._tmp_path = os.path.join(self.tmp_dir, f"{TMP_PREFIX}{uuid.uuid4().hex}.tmp")
         self._file = open(self._tmp_path, "xb", buffering=0)
         self._header = PACK_MAGIC + os.urandom(16)
-        self._entries = []
+        self._entries = bytearray()
         self._size = 0
         self._write(self._header)
         self._offset = len(self._header)
@@ -339,20 +356,19 @@ class _PackFileWorker:
                 views[0] = views[0][n:]
 
     def _seal(self):
-        entries, self._entries = self._entries, None
+        index, self._entries = bytes(self._entries), None
         index_offset = self._size
-        index = b"".join(INDEX_ENTRY.pack(*entry) for entry in entries)
-        self._write(index + FOOTER.pack(len(entries), index_offset, INDEX_MAGIC))
+        self._write(index + FOOTER.pack(len(index) // INDEX_ENTRY.size, index_offset, INDEX_MAGIC))
         name = pack_name(self._header, index)
         if self._sealer is None:
             from concurrent.futures import ThreadPoolExecutor  # not at start-up
 
             self._sealer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="artstore-pack-sealer")
-        job = (self._file, self._tmp_path, name, self._size, entries)
+        job = (self._file, self._tmp_path, name, self._size, index)
         self._file, self._tmp_path = None, None
         self._sealing.append(self._sealer.submit(self._durable, *job))
 
-    def _durable(self, f, tmp_path, name, size, entries):
+    def _durable(self, f, tmp_path, name, size, index):
         """fsync a full pack, rename it to its name, fsync the directory (sealer thread)."""
         try:
             try:
@@ -369,7 +385,7 @@ class _PackFileWorker:
                 pass
             raise
         fsync_dir(self.pack_dir)
-        self.sealed.append(SealedPack(name, size, entries))
+        self.sealed.append(SealedPack(name, size, index=index))
 
     def _discard(self, _arg=None):
         self._entries = None

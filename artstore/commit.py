@@ -7,16 +7,18 @@ tree's new nodes, the version, its aliases, tags, lineage and stat-cache entries
 before the commit leaves only unreferenced packs and temp files, which ``gc`` removes.
 """
 
+import operator
 import os
 import uuid
 
 from . import catalog as catalog_mod
-from . import ingest, manifests, names, paths
+from . import ingest, names, paths, tree, walking
 from .catalog import dumps
 from .errors import Conflict, InvalidInput, NotFound
 from .faults import checkpoint
 from .metadata import check_metadata
 from .nogc import nogc
+from .spill import Spill
 
 
 def check_type(art, artifact_type):
@@ -46,7 +48,7 @@ def new_bytes(packs):
     """The bytes a version added to the store, counted as ``diff`` counts ``bytes_new``:
     the size before compression of each distinct chunk the store did not hold yet
     (``stored_bytes`` is what that took on disk: compressed, plus pack headers)."""
-    return sum(entry[3] for pack in packs for entry in pack.entries)
+    return sum(entry[3] for pack in packs for entry in pack.iter_entries())
 
 
 @nogc
@@ -56,6 +58,10 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
     what the commit cost (stored_bytes, files_read, bytes_read, nodes_added, identical_to,
     skipped).
 
+    ``sources``: a list (checked whole before any data is read), or any other iterable
+    in logical-path order (walking.iter_walk, walking.merge: a directory of millions of
+    files streams through without a list of them; a path out of order or twice is
+    refused when it comes, and nothing is logged).
     ``artifact_type`` None means the artifact's own type (``dataset`` for a new one).
     With ``skip_if_unchanged``, assets whose manifest equals the latest version's log
     nothing: the latest version is described, with ``skipped`` True and ``stored_bytes`` 0
@@ -69,12 +75,13 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
     aliases = sorted({names.check_alias(a) for a in aliases})
     version_tags = names.check_tags(version_tags)
     metadata_json = check_metadata(metadata)
-    asset_metadata = []
-    for src in sources:
-        paths.check_logical_path(src.logical_path)
-        asset_metadata.append(check_metadata(src.metadata, f"metadata of {src.logical_path}")
-                              if src.metadata else "{}")
-    paths.check_unique([s.logical_path for s in sources])
+    listed = isinstance(sources, (list, tuple))
+    if listed:
+        for src in sources:
+            paths.check_logical_path(src.logical_path)
+            _asset_metadata(src)
+        paths.check_unique([s.logical_path for s in sources])
+        sources = sorted(sources, key=_by_logical_path)
     # Refuse early what the commit would refuse, before reading any data (the commit
     # checks again, since another writer may get there first).
     known = store.catalog.get_artifact(workspace, name)
@@ -85,13 +92,26 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
     with store.lock.shared():
         store.check_writable()
         writer = store.new_writer()
+        ingestor = None
         try:
             ingestor = ingest.Ingestor(store.catalog, writer, store.config.chunking, progress)
-            ingestor.prefetch([s for s in sources if isinstance(s, ingest.LocalFile)])
-            asset_rows = [_asset_row(store, ingestor, src, m)
-                          for src, m in zip(sources, asset_metadata, strict=True)]
+            ingestor.spill = Spill(store.catalog)
+            new_nodes = tree.NewNodes(store.catalog)
+            builder = tree.Builder(new_nodes)
+            count = size = local_size = 0
+            for batch in _batches(walking.in_order(sources, checked=listed)):
+                ingestor.prefetch([s for s in batch if type(s) is ingest.LocalFile])
+                for src in batch:
+                    entry_size, digest, uri, identity = _store_source(store, ingestor, src)
+                    builder.add(src.logical_path, tree.entry_text(
+                        src.logical_path, entry_size, digest, _asset_metadata(src), src.asset_type, uri, identity))
+                    count += 1
+                    size += entry_size
+                    if uri is None:
+                        local_size += entry_size
+                ingestor.spill_rows()
             ingestor.flush()
-            root, nodes = manifests.build(asset_rows)
+            root = builder.finish()
             if skip_if_unchanged and known is not None:
                 numbers = store.version_numbers(known["id"])
                 latest = store.catalog.version_by_id(numbers[-1][0]) if numbers else None
@@ -105,8 +125,8 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
             checkpoint("before-commit")
             with store.catalog.transaction() as cat:
                 cat.add_packs(packs, relocate=ingestor.lost)
-                cat.add_files((d, s, blob) for d, (s, blob) in ingestor.new_files.items())
-                nodes_added, node_bytes = store.nodes.save(cat, nodes)
+                ingestor.commit_rows(cat)
+                nodes_added, node_bytes = new_nodes.save(cat)
                 checkpoint("nodes-written")
                 art = cat.ensure_artifact(workspace, name, artifact_type or "dataset")
                 check_type(art, artifact_type)
@@ -119,10 +139,10 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
                     "created_at": catalog_mod.now_iso(),
                     "metadata": metadata_json,
                     "manifest_digest": root.hex(),
-                    "size": sum(r["size"] for r in asset_rows),
-                    "asset_count": len(asset_rows),
+                    "size": size,
+                    "asset_count": count,
                     "run_id": run_id,
-                    "local_size": sum(r["size"] for r in asset_rows if r["uri"] is None),
+                    "local_size": local_size,
                 })
                 for alias in aliases:
                     cat.set_alias(art["id"], alias, version_id)
@@ -130,10 +150,12 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
                 if run_id is not None:
                     cat.ensure_run(run_id)
                     cat.add_lineage(run_id, version_id, "produced")
-                cat.stat_cache_put(ingestor.stat_rows)
         except BaseException:
             writer.abort()
             raise
+        finally:
+            if ingestor is not None and ingestor.spill is not None:
+                ingestor.spill.close()
         store.committed.append(f"logged {workspace}/{name}:{version}")
         checkpoint("after-commit")
         described = store.describe(art, store.catalog.version_by_id(version_id))
@@ -153,19 +175,33 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
         return described
 
 
-def _asset_row(store, ingestor, src, metadata_json):
-    """What the manifest records of one source, storing its bytes first if local."""
-    row = {
-        "logical_path": src.logical_path,
-        "metadata": metadata_json,
-        "asset_type": src.asset_type,
-        "uri": None,
-        "remote_identity": None,
-    }
+_by_logical_path = operator.attrgetter("logical_path")
+# Sources are stored a batch at a time: one stat-cache query per batch, and the rows made
+# move to the spill between batches.
+BATCH = 1024
+
+
+def _batches(stream):
+    batch = []
+    for src in stream:
+        batch.append(src)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _asset_metadata(src):
+    """A source's asset metadata as canonical JSON ("{}" when it has none)."""
+    return check_metadata(src.metadata, f"metadata of {src.logical_path}") if src.metadata else "{}"
+
+
+def _store_source(store, ingestor, src):
+    """(size, file digest, uri, identity JSON) the manifest records of one source,
+    storing its bytes first if local."""
     if isinstance(src, ingest.RemoteRef):
-        row.update(uri=src.uri, file_digest=None, size=src.size,
-                   remote_identity=dumps(src.identity) if src.identity is not None else None)
-        return row
+        return src.size, None, src.uri, dumps(src.identity) if src.identity is not None else None
     if isinstance(src, ingest.LocalFile):
         record = ingestor.store_file(src.os_path, src.stat_result)
     elif isinstance(src, ingest.InMemory):
@@ -179,6 +215,4 @@ def _asset_row(store, ingestor, src, metadata_json):
         record = ingest.FileRecord(src.digest, src.size)
     else:
         raise InvalidInput(f"cannot store a {type(src).__name__}")
-    row["file_digest"] = record.digest
-    row["size"] = record.size
-    return row
+    return record.size, record.digest, None, None

@@ -1,14 +1,7 @@
 """Paths -> files -> chunks (FastCDC) -> BLAKE3 -> chunk store, with the stat cache.
 
-Walking policy for a directory given to ``add`` (documented in docs/userguide.rst):
-
-- regular files are stored, empty ones included;
-- a symlink to a regular file is followed (its target's bytes are stored under the link's
-  name); a symlink to a directory is not descended (that avoids cycles and surprise
-  trees) and is reported as skipped; a dangling symlink is reported as skipped;
-- FIFOs, sockets and device files are reported as skipped;
-- ``.git``, ``.hg``, ``.svn`` and ``.artstore`` folders are never walked, and ignore.Rules
-  leave out what ``--exclude`` and ``.artstoreignore`` name.
+Which files a directory holds is artstore.walking; the kinds of sources, artstore.sources
+(both re-exported here).
 
 A file is read once: each block is cut by FastCDC, each chunk hashed, the whole-file
 hasher fed, and new chunks appended to the writer's pack. A file that changes while it is
@@ -18,18 +11,19 @@ that were never on disk together.
 
 import collections
 import io
-import operator
 import os
-import re
 import stat
 import time
-import unicodedata
 
 import blake3
 
-from . import ignore, paths, safeio
+from . import paths, safeio
 from .errors import Conflict, IntegrityError, InvalidInput, NotFound
-from .nogc import nogc
+from .sources import DownloadedFile, FileStat, InMemory, LocalFile, RemoteRef, StoredFile, file_stat
+from .walking import iter_walk, sources_for_path, walk
+
+__all__ = ["DownloadedFile", "FileStat", "InMemory", "LocalFile", "RemoteRef", "StoredFile", "file_stat",
+           "iter_walk", "sources_for_path", "walk", "Ingestor", "FileRecord"]
 
 # The racy-timestamp rule git uses: a stat-cache entry is trusted only if the file's mtime
 # is older than the moment it was cached by more than one timestamp tick, since a change
@@ -39,186 +33,6 @@ from .nogc import nogc
 RACY_NS = 50_000_000
 COARSE_RACY_NS = 2_000_000_000
 BLOCK_SIZE = 8 << 20
-
-
-# What ingest needs of a stat result (os.stat_result is several times larger; 100,000 of
-# them cost tens of megabytes while a large directory is added).
-FileStat = collections.namedtuple("FileStat", "st_size st_mtime_ns st_ctime_ns st_ino st_dev")
-
-
-def file_stat(st):
-    return FileStat(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
-
-
-class LocalFile:
-    """A file on disk to be stored under ``logical_path``."""
-
-    __slots__ = ("os_path", "logical_path", "metadata", "asset_type", "stat_result")
-
-    def __init__(self, os_path, logical_path, metadata=None, asset_type=None, stat_result=None):
-        self.os_path = os_path
-        self.logical_path = logical_path
-        self.metadata = metadata or {}
-        self.asset_type = asset_type
-        self.stat_result = stat_result
-
-
-class InMemory:
-    """Bytes or a binary file-like object to be stored under ``logical_path``."""
-
-    def __init__(self, data, logical_path, metadata=None, asset_type=None):
-        self.data = data
-        self.logical_path = logical_path
-        self.metadata = metadata or {}
-        self.asset_type = asset_type
-
-
-class StoredFile:
-    """A file already in the store (from a downloaded version): nothing to read."""
-
-    def __init__(self, digest, size, logical_path, metadata=None, asset_type=None):
-        self.digest = digest
-        self.size = size
-        self.logical_path = logical_path
-        self.metadata = metadata or {}
-        self.asset_type = asset_type
-
-
-class RemoteRef:
-    """A remote asset: a URI with the identity that pins it (None for an opaque reference)."""
-
-    def __init__(self, uri, logical_path, size=0, identity=None, metadata=None, asset_type=None):
-        self.uri = uri
-        self.logical_path = logical_path
-        self.size = size
-        self.identity = identity
-        self.metadata = metadata or {}
-        self.asset_type = asset_type
-
-
-class DownloadedFile:
-    """A file this store downloaded: stored again through the stat cache if it is still on
-    disk (so an unchanged file is not read, an edited one is), else by its recorded digest."""
-
-    def __init__(self, os_path, digest, size, logical_path, metadata=None, asset_type=None):
-        self.os_path = os_path
-        self.digest = digest
-        self.size = size
-        self.logical_path = logical_path
-        self.metadata = metadata or {}
-        self.asset_type = asset_type
-
-
-@nogc
-def walk(root, prefix=None, exclude=None, rules=None):
-    """LocalFiles for every file under ``root`` and the list of skipped paths with reasons.
-
-    Logical paths are relative to ``root`` (below ``prefix`` if given), sorted. Each
-    LocalFile keeps the stat taken here, which ingest uses as its "before" stat.
-    ``rules`` (ignore.Rules) leave paths out and record them; by default only the
-    version-control and store folders are left out."""
-    files, skipped = [], []
-    exclude = os.path.realpath(exclude) if exclude else None
-    base = paths.join_logical(prefix, None) + "/" if prefix else ""
-    rules = rules if rules is not None else ignore.Rules()
-    cut = len(base)  # a logical path minus the prefix: the path the rules match
-    stack = [(root, base)]
-    while stack:
-        directory, logical_dir = stack.pop()
-        try:
-            with os.scandir(directory) as it:
-                entries = list(it)  # sorted once at the end, by logical path
-        except OSError as exc:
-            raise InvalidInput(f"cannot read directory {directory}: {exc.strerror}") from None
-        for entry in entries:
-            name = entry.name
-            try:
-                # d_type from the directory listing: no system call for a plain file.
-                plain_file = entry.is_file(follow_symlinks=False)
-                is_dir = not plain_file and entry.is_dir(follow_symlinks=False)
-            except OSError:
-                plain_file = is_dir = False
-            if name.casefold() == paths.STORE_DIRNAME:
-                # A store (never walked) or anything else with a store's name, which a
-                # logical path may not have (downloads never write into a store directory).
-                if is_dir and os.path.isdir(os.path.join(entry.path, "objects")):
-                    rules.skip_dir(name, (logical_dir + name)[cut:])  # a store: counted as excluded
-                else:
-                    skipped.append((entry.path, f"named {paths.STORE_DIRNAME}, which artstore keeps for stores"))
-                continue
-            if plain_file:
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue  # deleted since it was listed: it is not part of the tree
-                except OSError as exc:
-                    raise InvalidInput(f"cannot stat {entry.path}: {exc.strerror}") from None
-                if not _PLAIN_NAME.fullmatch(name):
-                    name = _logical_name(name, entry.path)
-                if rules.spec is not None and rules.skip_file((logical_dir + name)[cut:]):
-                    continue
-                files.append(LocalFile(entry.path, logical_dir + name, stat_result=file_stat(st)))
-                continue
-            full = entry.path
-            if is_dir:
-                if (exclude and os.path.realpath(full) == exclude) or rules.skip_dir(
-                    name, (logical_dir + name)[cut:]
-                ):
-                    continue
-                stack.append((full, logical_dir + _logical_name(name, full) + "/"))
-                continue
-            try:
-                st = entry.stat()  # follows a symlink to its target
-            except FileNotFoundError:
-                skipped.append((full, "dangling symlink"))
-                continue
-            except OSError as exc:
-                raise InvalidInput(f"cannot stat {full}: {exc.strerror}") from None
-            if stat.S_ISDIR(st.st_mode):
-                skipped.append((full, "symlink to a directory (not followed)"))
-            elif not stat.S_ISREG(st.st_mode):
-                skipped.append((full, "not a regular file (FIFO, socket or device)"))
-            else:
-                logical = logical_dir + _logical_name(name, full)
-                if rules.spec is None or not rules.skip_file(logical[cut:]):
-                    files.append(LocalFile(full, logical, stat_result=file_stat(st)))
-    files.sort(key=_by_logical_path)
-    skipped.sort()
-    paths.check_unique([f.logical_path for f in files])
-    return files, skipped
-
-
-_by_logical_path = operator.attrgetter("logical_path")
-# A plain ASCII file name (NFC by construction) that check_logical_path accepts as one
-# component: most names in a dataset; any other name takes the full check.
-_PLAIN_NAME = re.compile(r"(?!\.\.?$)[A-Za-z0-9_.+=,@-]{1,255}")
-
-
-def _logical_name(name, full):
-    """One checked logical-path component from a directory entry's name."""
-    name = unicodedata.normalize("NFC", name)
-    try:
-        paths.check_logical_path(name)
-    except InvalidInput as exc:
-        raise InvalidInput(f"cannot store {full}: {exc}") from None
-    return name
-
-
-def sources_for_path(path, logical_path=None, exclude=None, rules=None):
-    """LocalFiles for a path given by the user: a file, or a directory walked recursively
-    (``rules``: ignore.Rules for the directory, default: leave out VCS and store folders)."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise NotFound(f"no such file or directory: {path}") from None
-    except OSError as exc:
-        raise InvalidInput(f"cannot stat {path}: {exc.strerror}") from None
-    if stat.S_ISDIR(st.st_mode):
-        return walk(os.path.abspath(path), prefix=logical_path, exclude=exclude, rules=rules)
-    if not stat.S_ISREG(st.st_mode):
-        raise InvalidInput(f"{path} is not a regular file or directory; give a file or a directory")
-    name = logical_path or paths.to_logical(os.path.basename(os.path.abspath(path)))
-    return [LocalFile(path, paths.check_logical_path(name))], []
 
 
 def iter_blocks(fileobj, cdc, block_size=BLOCK_SIZE, size_hint=None):
@@ -297,6 +111,7 @@ class Ingestor:
         self.progress = progress
         self.new_files = {}  # digest -> (size, chunk-list blob), to be committed
         self.stat_rows = []
+        self.spill = None  # a spill.Spill that takes those rows as they pile up, if set
         self._seen = set()  # chunk ids queued or written by this ingest, or known stored
         self._pending = []
         self._pending_bytes = 0
@@ -414,18 +229,39 @@ class Ingestor:
         return len(view)
 
     def prefetch(self, files):
-        """Compare LocalFiles listed by walk with the stat cache in one range scan (not a
-        query per file). What is kept is the record of each unchanged file, tied to the
-        very stat it was compared with; whole cache rows of 100,000 files cost 56 MB."""
-        compared = self._compared
+        """Compare a batch of LocalFiles listed by walk with the stat cache in a few
+        queries (not one per file), forgetting the previous batch's. What is kept is the
+        record of each unchanged file, tied to the very stat it was compared with."""
+        compared = self._compared = {}
         for f in files:
             if f.stat_result is not None:
                 compared[_absolute(f.os_path)] = f.stat_result
-        hits = self._hits
-        for row in self.catalog.stat_cache_rows(list(compared)):
+        hits = self._hits = {}
+        for row in self.catalog.stat_cache_many(compared):
             st = compared.get(row[0])
             if st is not None and _stat_matches(st, row):
                 hits[row[0]] = FileRecord(row[6], row[1])
+
+    # Rows beyond this many move to the spill (artstore.spill) between batches.
+    _SPILL_ROWS = 4096
+
+    def spill_rows(self, force=False):
+        """Move the file and stat-cache rows made so far to ``self.spill``, if set."""
+        if self.spill is None:
+            return
+        if self.new_files and (force or len(self.new_files) >= self._SPILL_ROWS):
+            self.spill.add_files((d, s, blob) for d, (s, blob) in self.new_files.items())
+            self.new_files = {}
+        if self.stat_rows and (force or len(self.stat_rows) >= self._SPILL_ROWS):
+            self.spill.add_stat(self.stat_rows)
+            self.stat_rows = []
+
+    def commit_rows(self, cat):
+        """Insert every file and stat-cache row this ingest made (inside ``cat``'s transaction)."""
+        cat.add_files((d, s, blob) for d, (s, blob) in self.new_files.items())
+        cat.stat_cache_put(self.stat_rows)
+        if self.spill is not None:
+            self.spill.commit(cat)
 
     def store_file(self, os_path, before=None):
         """Store one file from disk (or find it unchanged through the stat cache).

@@ -100,15 +100,19 @@ def add(obj, name, paths, artifact_type, version, aliases, tags, meta, metadata_
     """
     import warnings
 
-    from .. import remote
+    from .. import ignore, remote, walking
     from ..api import Artifact
 
     if logical_path and len(paths) > 1:
         raise InvalidInput("--as names one path; give a single PATH with it")
     metadata = _parse_meta(meta, metadata_file)
     store = obj.store
+    # The Artifact checks the version's fields and lists remote URIs; local paths are
+    # streamed into the log in logical-path order, one directory listing at a time, so a
+    # tree of millions of files is never a list of them (Artifact.add would list it).
     artifact = Artifact(name, artifact_type, version=version, aliases=aliases, metadata=metadata,
                         version_tags=tags)
+    streams, walked, skipped = [], [], []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for path in paths:
@@ -118,16 +122,33 @@ def add(obj, name, paths, artifact_type, version, aliases, tags, meta, metadata_
                                     storage_options=store.remote_options(remote.scheme_of(path)),
                                     on_sync_error="warn" if sync_fallback else "raise")
             else:
-                artifact.add(path, logical_path=logical_path, exclude=excludes)
+                rules = ignore.Rules(path if os.path.isdir(path) else None, excludes)
+                streams.append(walking.stream_for_path(path, logical_path, rules=rules, skipped=skipped))
+                walked.append((path, rules))
     for w in caught:
         obj.info(str(w.message))
+    if artifact.assets:
+        streams.append(sorted(artifact.sources(), key=lambda s: s.logical_path))
     run_id = _run_id(obj, store, run_name, new_run)
-    with obj.progress(lambda: sum(a.size or 0 for a in artifact.assets), f"adding {name}", as_json) as progress:
+
+    def total():  # asked only when a bar is drawn: a second walk, of sizes only
+        return sum(a.size or 0 for a in artifact.assets) + sum(
+            f.stat_result.st_size if f.stat_result else os.path.getsize(f.os_path)
+            for path, _rules in walked
+            for f in walking.stream_for_path(path, logical_path, rules=ignore.Rules(
+                path if os.path.isdir(path) else None, excludes)))
+
+    with obj.progress(total, f"adding {name}", as_json) as progress:
         logged = store.log(
-            artifact.name, artifact.sources(), artifact_type=artifact_type,
+            artifact.name, walking.merge(streams) if streams else [], artifact_type=artifact_type,
             version=artifact.version, aliases=artifact.aliases, version_tags=artifact.version_tags,
             metadata=artifact.metadata, run_id=run_id, progress=progress, skip_if_unchanged=skip_if_unchanged,
         )
+    for path, reason in sorted(skipped):
+        obj.info(f"artstore: skipped {path}: {reason}")
+    for path, rules in walked:
+        here = os.path.normpath(path) == "."
+        artifact.excluded_paths += [rel if here else os.path.join(path, rel) for rel in sorted(rules.excluded)]
     logged["excluded"] = len(artifact.excluded_paths)
     logged["excluded_paths"] = artifact.excluded_paths
     excluded = ""

@@ -12,9 +12,9 @@ a new version costs the nodes on the paths to what changed.
 - ``walk``: reading a tree (all entries, a page, one path, its leaves) and diffing two.
 """
 
-from .build import build
+from .build import Builder, build
 from .node import Entry, entry_text
-from .nodestore import NodeStore
+from .nodestore import NewNodes, NodeStore
 from .walk import Tree, diff, reachable
 
-__all__ = ["Entry", "NodeStore", "Tree", "build", "diff", "entry_text", "reachable"]
+__all__ = ["Builder", "Entry", "NewNodes", "NodeStore", "Tree", "build", "diff", "entry_text", "reachable"]

@@ -55,3 +55,41 @@ class NodeStore:
         rows = [(digest, level, compress(data)) for digest, (level, data) in nodes.items() if digest not in known]
         cat.nodes_add(rows)
         return len(rows), sum(len(r[2]) for r in rows)
+
+
+class NewNodes:
+    """The nodes of a tree being built (Builder's ``on_node``) that the catalog lacks,
+    compressed as they come: nodes the catalog has are dropped a batch at a time, so
+    re-logging a million unchanged entries keeps nothing, and a new version keeps only
+    its new nodes, compressed."""
+
+    _BATCH = 256
+
+    def __init__(self, catalog):
+        import zstandard
+
+        self.catalog = catalog
+        self.rows = {}  # digest -> (level, compressed bytes)
+        self._batch = {}
+        self._compress = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True).compress
+
+    def __call__(self, digest, level, data):
+        self._batch[digest] = (level, data)
+        if len(self._batch) >= self._BATCH:
+            self._flush()
+
+    def _flush(self):
+        known = self.catalog.nodes_known(list(self._batch))
+        for digest, (level, data) in self._batch.items():
+            if digest not in known and digest not in self.rows:
+                self.rows[digest] = (level, self._compress(data))
+        self._batch = {}
+
+    def save(self, cat):
+        """Insert the new nodes the catalog still lacks, inside the caller's transaction
+        (another writer may have added some since). Returns (count, bytes) added."""
+        self._flush()
+        known = cat.nodes_known(list(self.rows))
+        rows = [(digest, level, blob) for digest, (level, blob) in self.rows.items() if digest not in known]
+        cat.nodes_add(rows)
+        return len(rows), sum(len(r[2]) for r in rows)

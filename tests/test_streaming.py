@@ -1,0 +1,237 @@
+"""Logging a version as a stream: the walk yields files in logical-path order one
+directory at a time, the tree is built as entries come, and rows wait in SQLite
+temporary tables (artstore.spill) until the commit. These tests check the order, the
+checks a stream gets instead of a list's, that a log really streams, and that what was
+spilled lands in the catalog (or nowhere, when the log fails)."""
+
+import os
+import sqlite3
+import unicodedata
+
+import pytest
+from conftest import read_tree, write_tree
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from artstore import Store, commit, ingest, walking
+from artstore.errors import InvalidInput
+from artstore.sources import InMemory, LocalFile
+from artstore.tree import build
+from artstore.tree.node import MAX_BYTES, MAX_ITEMS, MIN_ITEMS, child_text, encode, is_boundary
+
+# -- the walk's order --------------------------------------------------------------------
+
+NAME = st.text(alphabet="ab.-_0/ é~", min_size=1, max_size=4).filter(
+    lambda s: "/" not in s and s not in (".", "..") and s.strip() == s and not s.startswith("."))
+
+
+@st.composite
+def trees(draw):
+    """{relative path: is a directory} of a random small tree whose names sort around '/'
+    ('.', '-', ' ' and '0' are on either side of it)."""
+    out = {}
+    for path in draw(st.lists(st.lists(NAME, min_size=1, max_size=3), max_size=25)):
+        parents = ["/".join(path[:i]) for i in range(1, len(path))]
+        if any(out.get(p) is False for p in parents) or out.get("/".join(path)) is not None:
+            continue
+        for p in parents:
+            out[p] = True
+        out["/".join(path)] = False
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tree=trees())
+def test_walk_yields_files_in_logical_path_order(tmp_path_factory, tree):
+    root = tmp_path_factory.mktemp("walk")
+    for path, is_dir in sorted(tree.items()):
+        if is_dir:
+            (root / path).mkdir(parents=True, exist_ok=True)
+        else:
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_bytes(path.encode())
+    files = [f.logical_path for f in walking.iter_walk(str(root))]
+    expected = sorted(unicodedata.normalize("NFC", p) for p, is_dir in tree.items() if not is_dir)
+    assert files == expected
+
+
+def test_names_around_the_separator_sort_as_paths(tmp_path):
+    # '.' and '-' sort before '/', '0' after it: a folder 'a' goes between them.
+    write_tree(tmp_path, {"a.txt": b"1", "a-b": b"2", "a/x": b"3", "a0": b"4", "a/ b": b"5", "a b": b"6"})
+    assert [f.logical_path for f in walking.iter_walk(str(tmp_path))] == ["a b", "a-b", "a.txt", "a/ b", "a/x", "a0"]
+
+
+def test_two_names_equal_once_nfc_are_refused(tmp_path):
+    nfc, nfd = "\u00e9", "e\u0301"
+    write_tree(tmp_path, {nfc: b"1", nfd: b"2"})
+    with pytest.raises(InvalidInput, match="same logical name"):
+        list(walking.iter_walk(str(tmp_path)))
+    other = tmp_path / "other"
+    write_tree(other, {nfc: b"1", nfd + "/inside": b"2"})  # a file and a directory
+    with pytest.raises(InvalidInput, match="same logical name"):
+        list(walking.iter_walk(str(other)))
+
+
+def test_the_walk_holds_one_listing_per_level(tmp_path, monkeypatch):
+    """The first file comes before the last directory is listed."""
+    for d in range(5):
+        write_tree(tmp_path, {f"d{d}/f": b"x"})
+    listed = []
+    real = walking._Walk.listing
+    monkeypatch.setattr(walking._Walk, "listing", lambda self, d, ld: listed.append(d) or real(self, d, ld))
+    it = walking.iter_walk(str(tmp_path))
+    first = next(it)
+    assert first.logical_path == "d0/f" and len(listed) == 2  # the root and d0
+    assert [f.logical_path for f in it] == [f"d{d}/f" for d in range(1, 5)]
+
+
+# -- the checks a stream gets ------------------------------------------------------------
+
+def _mem(path):
+    return InMemory(path.encode(), path)
+
+
+@pytest.mark.parametrize("paths, message", [
+    (["b", "a"], "comes after"),
+    (["a", "a"], "appears twice"),
+    (["a", "a-x", "a.y", "a/b"], "uses it as a directory"),
+    (["x/../y"], "component"),
+    (["ok", "/abs"], "comes after|absolute"),
+])
+def test_a_bad_stream_logs_nothing(store, paths, message):
+    with pytest.raises(InvalidInput, match=message):
+        store.log("ds", iter([_mem(p) for p in paths]))
+    assert store.catalog.scalar("SELECT count(*) FROM versions") == 0
+    assert store.catalog.scalar("SELECT count(*) FROM files") == 0
+    assert store.verify()["ok"]
+
+
+def test_a_list_is_sorted_and_checked_before_any_data_is_read(store):
+    v = store.log("ds", [_mem("b"), _mem("a/x"), _mem("a.txt")])
+    assert [a["logical_path"] for a in store.assets(v["artifact_version_id"])] == ["a.txt", "a/x", "b"]
+    with pytest.raises(InvalidInput, match="uses it as a directory"):
+        store.log("ds", [_mem("a"), _mem("a/b")])
+
+
+def test_merged_streams_refuse_a_path_from_two_of_them(tmp_path):
+    write_tree(tmp_path / "one", {"x/a": b"1"})
+    write_tree(tmp_path / "two", {"x/a": b"2"})
+    merged = walking.merge([walking.stream_for_path(str(tmp_path / "one")),
+                            walking.stream_for_path(str(tmp_path / "two"))])
+    with pytest.raises(InvalidInput, match="appears twice"):
+        list(walking.in_order(merged))
+
+
+# -- the log streams ----------------------------------------------------------------------
+
+def test_a_log_reads_files_before_the_stream_ends(store, tmp_path, monkeypatch):
+    monkeypatch.setattr(commit, "BATCH", 4)
+    write_tree(tmp_path / "d", {f"f{i:03d}": os.urandom(100) for i in range(40)})
+    pulled = []
+    reads_seen_at = []
+
+    def stream():
+        for f in walking.iter_walk(str(tmp_path / "d")):
+            pulled.append(f.logical_path)
+            yield f
+
+    real = ingest.Ingestor.store_file
+
+    def store_file(self, *a, **kw):
+        reads_seen_at.append(len(pulled))
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(ingest.Ingestor, "store_file", store_file)
+    v = store.log("ds", stream())
+    assert v["assets_count"] == 40 and len(pulled) == 40
+    assert reads_seen_at[0] <= 4  # the first file was stored when at most one batch was listed
+
+
+@pytest.mark.parametrize("spill_rows", [1, 3, 1000])
+def test_spilled_rows_reach_the_catalog(project, tmp_path, monkeypatch, spill_rows):
+    monkeypatch.setattr(commit, "BATCH", 5)
+    monkeypatch.setattr(ingest.Ingestor, "_SPILL_ROWS", spill_rows)
+    files = {f"d{i % 3}/f{i:02d}": (b"same" if i % 7 == 0 else os.urandom(50 + i * 900)) for i in range(30)}
+    write_tree(tmp_path / "d", files)
+    for rel in files:  # older than the racy-timestamp window, so the stat cache is trusted
+        os.utime(tmp_path / "d" / rel, (1_600_000_000, 1_600_000_000))
+    with Store.open(project) as store:
+        v = store.log("ds", walking.iter_walk(str(tmp_path / "d")))
+        assert v["files_read"] == 30
+        assert store.catalog.scalar("SELECT count(*) FROM stat_cache") == 30
+        distinct = {blob for blob in files.values()}
+        assert store.catalog.scalar("SELECT count(*) FROM files") == len(distinct)
+        again = store.log("ds", walking.iter_walk(str(tmp_path / "d")))
+        assert again["files_read"] == 0 and again["identical_to"] == v["version"]
+        store.download(f"ds:{v['version']}", str(tmp_path / "out"))
+        assert store.verify(read_data=True)["ok"]
+    assert read_tree(tmp_path / "out") == files
+
+
+def test_a_failed_log_leaves_no_spilled_rows(project, tmp_path, monkeypatch):
+    monkeypatch.setattr(commit, "BATCH", 2)
+    monkeypatch.setattr(ingest.Ingestor, "_SPILL_ROWS", 1)
+    write_tree(tmp_path / "d", {f"f{i}": os.urandom(100) for i in range(6)})
+
+    def stream():
+        yield from walking.iter_walk(str(tmp_path / "d"))
+        yield LocalFile(str(tmp_path / "d" / "f0"), "f0")  # out of order: refused at the end
+
+    with Store.open(project) as store:
+        with pytest.raises(InvalidInput, match="comes after"):
+            store.log("ds", stream())
+        assert store.catalog.scalar("SELECT count(*) FROM files") == 0
+        assert store.catalog.scalar("SELECT count(*) FROM stat_cache") == 0
+        # the next log starts from empty temporary tables
+        v = store.log("ds", walking.iter_walk(str(tmp_path / "d")))
+        assert v["files_read"] == 6 and store.verify()["ok"]
+    with sqlite3.connect(project / ".artstore" / "catalog.db") as db:
+        assert "spill" not in " ".join(r[0] for r in db.execute("SELECT name FROM sqlite_master"))
+
+
+# -- the streamed tree equals the tree of the whole list -----------------------------------
+
+def _reference_build(items):
+    """The tree built level by level from the whole list (the builder before streaming)."""
+    if not items:
+        return encode(0, [])[0]
+    current = [(path, text, 1) for path, text in items]
+    level = 0
+    while True:
+        groups, group, size = [], [], 0
+        for item in current:
+            group.append(item)
+            size += len(item[1])
+            if (len(group) >= MIN_ITEMS and is_boundary(item[0], level)) or len(group) >= MAX_ITEMS \
+                    or size >= MAX_BYTES:
+                groups.append(group)
+                group, size = [], 0
+        if group:
+            groups.append(group)
+        children = []
+        for g in groups:
+            digest, _ = encode(level, [t for _, t, _ in g])
+            count = sum(n for _, _, n in g)
+            children.append((g[0][0], child_text(g[0][0], digest, count), count))
+        if len(children) == 1:
+            return digest
+        current = children
+        level += 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(0, 3000), width=st.integers(1, 3000), seed=st.integers(0, 10))
+def test_streamed_tree_equals_the_level_by_level_tree(n, width, seed):
+    items = sorted((f"p{seed}/{i:05d}", "x" * (1 + (i * 7919 + seed) % width)) for i in range(n))
+    root, nodes = build(items)
+    assert root == _reference_build(items) and root in nodes
+
+
+def test_cli_add_of_two_paths_with_one_logical_path_is_one_line(cli, project):
+    write_tree(project, {"one/x": b"1", "two/x": b"2", "one/y": b"3"})
+    r = cli("add", "ds", "one", "two")
+    assert r.code == 5 and "'x' appears twice" in r.err and "Traceback" not in r.err
+    assert len(r.err.splitlines()) == 1
+    r = cli("add", "ds", "two", "one/y", "--json")
+    assert r.code == 0, r
+    assert [a["logical_path"] for a in cli("show", "ds", "--json").json()["assets"]] == ["x", "y"]
