@@ -2,6 +2,7 @@
 disk, bytes, a file already stored, a remote reference, a file this store downloaded)."""
 
 import collections
+import types
 
 # What ingest needs of a stat result (os.stat_result is several times larger; 100,000 of
 # them cost tens of megabytes while a large directory is added).
@@ -12,6 +13,11 @@ def file_stat(st):
     return FileStat(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
+# The metadata of a source given none: one shared, read-only empty mapping (a walk of a
+# million files made a million empty dicts).
+NO_METADATA = types.MappingProxyType({})
+
+
 class LocalFile:
     """A file on disk to be stored under ``logical_path``."""
 
@@ -20,7 +26,7 @@ class LocalFile:
     def __init__(self, os_path, logical_path, metadata=None, asset_type=None, stat_result=None):
         self.os_path = os_path
         self.logical_path = logical_path
-        self.metadata = metadata or {}
+        self.metadata = metadata or NO_METADATA
         self.asset_type = asset_type
         self.stat_result = stat_result
 

@@ -25,12 +25,13 @@ import unicodedata
 
 from . import ignore, paths
 from .errors import InvalidInput, NotFound
-from .sources import LocalFile, file_stat
+from .sources import FileStat, LocalFile, file_stat
 
 # A plain ASCII file name (NFC by construction) that check_logical_path accepts as one
 # component: most names in a dataset; any other name takes the full check.
 _PLAIN_NAME = re.compile(r"(?!\.\.?$)[A-Za-z0-9_.+=,@-]{1,255}")
 _by_logical_path = operator.attrgetter("logical_path")
+_STORE_LEN = len(paths.STORE_DIRNAME)
 
 
 def _logical_name(name, full):
@@ -56,6 +57,8 @@ class _Walk:
         """The directory's files (LocalFile) and sub-directories ((os path, logical dir)),
         in logical-path order."""
         rules, cut, skipped = self.rules, self.cut, self.skipped
+        matching = rules.spec is not None
+        plain_name = _PLAIN_NAME.fullmatch
         try:
             with os.scandir(directory) as it:
                 entries = list(it)
@@ -71,7 +74,7 @@ class _Walk:
                 is_dir = not plain_file and entry.is_dir(follow_symlinks=False)
             except OSError:
                 plain_file = is_dir = False
-            if name.casefold() == paths.STORE_DIRNAME:
+            if len(name) == _STORE_LEN and name.casefold() == paths.STORE_DIRNAME:
                 # A store (never walked) or anything else with a store's name, which a
                 # logical path may not have (downloads never write into a store directory).
                 if is_dir and os.path.isdir(os.path.join(entry.path, "objects")):
@@ -86,13 +89,15 @@ class _Walk:
                     continue  # deleted since it was listed: it is not part of the tree
                 except OSError as exc:
                     raise InvalidInput(f"cannot stat {entry.path}: {exc.strerror}") from None
-                if not _PLAIN_NAME.fullmatch(name):
+                if not plain_name(name):
                     logical = _logical_name(name, entry.path)
                     renamed = renamed or logical != name
                     name = logical
-                if rules.spec is not None and rules.skip_file((logical_dir + name)[cut:]):
+                if matching and rules.skip_file((logical_dir + name)[cut:]):
                     continue
-                out.append((name, LocalFile(entry.path, logical_dir + name, stat_result=file_stat(st))))
+                out.append((name, LocalFile(entry.path, logical_dir + name, None, None,
+                                            FileStat(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                                                     st.st_dev))))
                 continue
             full = entry.path
             if is_dir:

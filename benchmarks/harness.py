@@ -77,6 +77,9 @@ def timed(cmd, cwd=None, env=None, check=True):
     import tempfile
 
     full_env = dict(os.environ)
+    # Compiled bytecode is cached as in a user's install (pip writes it); with this set (as
+    # some sandboxes do) every run would compile artstore's modules again, 0.1-0.2 s.
+    full_env.pop("PYTHONDONTWRITEBYTECODE", None)
     full_env.update(env or {})
     fd, rss_file = tempfile.mkstemp(prefix="artstore-rss-")
     os.close(fd)
