@@ -99,10 +99,8 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
             new_nodes = tree.NewNodes(store.catalog)
             builder = tree.Builder(new_nodes)
             count = size = local_size = 0
-            looked_up = ((batch, ingestor.lookup([s for s in batch if type(s) is ingest.LocalFile]))
-                         for batch in _batches(walking.in_order(sources, checked=listed)))
-            for batch, found in looked_up if listed else _ahead(looked_up):
-                ingestor.use_lookup(found)
+            for batch in _batches(walking.in_order(sources, checked=listed)):
+                ingestor.prefetch([s for s in batch if type(s) is ingest.LocalFile])
                 for src in batch:
                     entry_size, digest, uri, identity = _store_source(store, ingestor, src)
                     builder.add(src.logical_path, tree.entry_text(
@@ -192,47 +190,6 @@ def _batches(stream):
             batch = []
     if batch:
         yield batch
-
-
-def _ahead(items, depth=4):
-    """The items of an iterator, made on a thread of their own a few items ahead: listing
-    directories (lstat system calls) and looking files up in the stat cache (SQLite) run
-    without the GIL while this thread stores files and builds the tree. An error of the
-    iterator is raised here, in order; leaving early stops the thread."""
-    import queue
-    import threading
-
-    out = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce():
-        try:
-            for batch in items:
-                while not stop.is_set():
-                    try:
-                        out.put((batch, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            out.put((None, None))
-        except BaseException as exc:  # handed to the consumer, which raises it
-            out.put((None, exc))
-
-    thread = threading.Thread(target=produce, name="artstore-walk", daemon=True)
-    thread.start()
-    try:
-        while True:
-            batch, error = out.get()
-            if error is not None:
-                raise error
-            if batch is None:
-                return
-            yield batch
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _asset_metadata(src):

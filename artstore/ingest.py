@@ -228,28 +228,19 @@ class Ingestor:
             self.progress(len(view))
         return len(view)
 
-    def lookup(self, files):
+    def prefetch(self, files):
         """Compare a batch of LocalFiles listed by walk with the stat cache in a few
-        queries (not one per file): ({path: the stat compared}, {path: FileRecord} of the
-        unchanged ones). Reads only the catalog, so it may run on another thread."""
-        compared = {}
+        queries (not one per file), forgetting the previous batch's. What is kept is the
+        record of each unchanged file, tied to the very stat it was compared with."""
+        compared = self._compared = {}
         for f in files:
             if f.stat_result is not None:
                 compared[_absolute(f.os_path)] = f.stat_result
-        hits = {}
+        hits = self._hits = {}
         for row in self.catalog.stat_cache_many(compared):
             st = compared.get(row[0])
             if st is not None and _stat_matches(st, row):
                 hits[row[0]] = FileRecord(row[6], row[1])
-        return compared, hits
-
-    def use_lookup(self, found):
-        """Take a lookup's result for the next files stored (forgetting the last batch's):
-        each unchanged file's record is tied to the very stat it was compared with."""
-        self._compared, self._hits = found
-
-    def prefetch(self, files):
-        self.use_lookup(self.lookup(files))
 
     # Rows beyond this many move to the spill (artstore.spill) between batches.
     _SPILL_ROWS = 4096

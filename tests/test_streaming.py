@@ -144,9 +144,7 @@ def test_a_log_reads_files_before_the_stream_ends(store, tmp_path, monkeypatch):
     monkeypatch.setattr(ingest.Ingestor, "store_file", store_file)
     v = store.log("ds", stream())
     assert v["assets_count"] == 200 and len(pulled) == 200
-    # The first file was stored when a few batches were listed: the one being stored, the
-    # ones the listing thread keeps ready (commit._ahead's depth) and the one it is making.
-    assert reads_seen_at[0] <= 6 * 4
+    assert reads_seen_at[0] <= 4  # the first file was stored when one batch was listed
 
 
 @pytest.mark.parametrize("spill_rows", [1, 3, 1000])
