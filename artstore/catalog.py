@@ -427,6 +427,17 @@ class Catalog:
             [p for p in paths if _encodable(p)],
         )
 
+    def stat_cache_scan(self, low):
+        """A cursor over the stat-cache rows (as stat_cache_get) with path >= ``low`` (a
+        UTF-8 encodable path), in path order; the caller reads as far as it needs and
+        closes it."""
+        with sql_errors(self.path):
+            return self.conn.execute(
+                "SELECT path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns "
+                "FROM stat_cache WHERE path >= ? ORDER BY path",
+                (low,),
+            )
+
     def write_connection(self):
         """The write connection, opened if need be (for temporary tables: artstore.spill)."""
         with sql_errors(self.path):

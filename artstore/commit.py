@@ -110,6 +110,7 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
                     if uri is None:
                         local_size += entry_size
                 ingestor.spill_rows()
+            ingestor.close_scan()  # before the commit: it holds a read snapshot open
             ingestor.flush()
             root = builder.finish()
             if skip_if_unchanged and known is not None:
@@ -154,8 +155,10 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
             writer.abort()
             raise
         finally:
-            if ingestor is not None and ingestor.spill is not None:
-                ingestor.spill.close()
+            if ingestor is not None:
+                ingestor.close_scan()
+                if ingestor.spill is not None:
+                    ingestor.spill.close()
         store.committed.append(f"logged {workspace}/{name}:{version}")
         checkpoint("after-commit")
         described = store.describe(art, store.catalog.version_by_id(version_id))

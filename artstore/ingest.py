@@ -18,6 +18,7 @@ import time
 import blake3
 
 from . import paths, safeio
+from .catalog import _encodable
 from .errors import Conflict, IntegrityError, InvalidInput, NotFound
 from .sources import DownloadedFile, FileStat, InMemory, LocalFile, RemoteRef, StoredFile, file_stat
 from .walking import iter_walk, sources_for_path, walk
@@ -117,6 +118,9 @@ class Ingestor:
         self._pending_bytes = 0
         self._compared = {}  # path -> the stat prefetch compared with the stat cache
         self._hits = {}  # path -> FileRecord, for those of _compared unchanged since cached
+        self._cursor = None  # the stat-cache range scan prefetch moves along, if open
+        self._next_row = None
+        self._scanned_to = ""
         self.bytes_read = 0
         self.files_read = 0
         # Chunks the index knows but whose pack is missing or not its recorded size: they
@@ -229,18 +233,52 @@ class Ingestor:
         return len(view)
 
     def prefetch(self, files):
-        """Compare a batch of LocalFiles listed by walk with the stat cache in a few
-        queries (not one per file), forgetting the previous batch's. What is kept is the
-        record of each unchanged file, tied to the very stat it was compared with."""
+        """Compare a batch of LocalFiles listed by walk with the stat cache, forgetting the
+        previous batch's. What is kept is the record of each unchanged file, tied to the
+        very stat it was compared with.
+
+        A walk lists files in the order the cache keeps their paths (absolute paths sort
+        as logical paths do, '/' rule included), so batch after batch is read from one
+        range scan that moves forward with the walk (git compares its index the same
+        way). A batch that does not ascend (several roots, a list, a name whose on-disk
+        spelling sorts elsewhere than its NFC logical path) is looked up by key, and one
+        that starts before where the scan is starts a new scan: no cached file is missed."""
         compared = self._compared = {}
+        order = []
         for f in files:
             if f.stat_result is not None:
-                compared[_absolute(f.os_path)] = f.stat_result
+                key = _absolute(f.os_path)
+                compared[key] = f.stat_result
+                order.append(key)
         hits = self._hits = {}
-        for row in self.catalog.stat_cache_many(compared):
+        if not order:
+            return
+        ascending = _encodable(order[0]) and all(a < b for a, b in zip(order, order[1:], strict=False))
+        rows = self._scan(order[0], order[-1]) if ascending else self.catalog.stat_cache_many(order)
+        for row in rows:
             st = compared.get(row[0])
             if st is not None and _stat_matches(st, row):
                 hits[row[0]] = FileRecord(row[6], row[1])
+
+    def _scan(self, low, high):
+        """Stat-cache rows with low <= path <= high, from the open range scan when it has
+        not passed ``low`` yet, else from a new one."""
+        if self._cursor is None or low < self._scanned_to:
+            self.close_scan()
+            self._cursor = self.catalog.stat_cache_scan(low)
+            self._next_row = self._cursor.fetchone()
+        row = self._next_row
+        while row is not None and row[0] <= high:
+            yield row
+            row = self._cursor.fetchone()
+        self._next_row = row
+        self._scanned_to = high
+
+    def close_scan(self):
+        """End the range scan (it holds a read snapshot of the catalog open)."""
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
 
     # Rows beyond this many move to the spill (artstore.spill) between batches.
     _SPILL_ROWS = 4096

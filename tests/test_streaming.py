@@ -235,3 +235,56 @@ def test_cli_add_of_two_paths_with_one_logical_path_is_one_line(cli, project):
     r = cli("add", "ds", "two", "one/y", "--json")
     assert r.code == 0, r
     assert [a["logical_path"] for a in cli("show", "ds", "--json").json()["assets"]] == ["x", "y"]
+
+
+# -- the stat cache read as one range scan along the walk ---------------------------------
+
+def _aged(root, rels):
+    for rel in rels:  # older than the racy-timestamp window, so the stat cache is trusted
+        os.utime(root / rel, (1_600_000_000, 1_600_000_000))
+
+
+@pytest.mark.parametrize("batch", [1, 3, 1024])
+def test_an_unchanged_re_add_reads_nothing_whatever_the_names(project, tmp_path, monkeypatch, batch):
+    """Names whose on-disk spelling sorts elsewhere than their logical path (NFD on disk,
+    NFC logical), names around '/', deleted files whose cache rows stay between the
+    walk's: the scan still finds every unchanged file."""
+    monkeypatch.setattr(commit, "BATCH", batch)
+    nfd = unicodedata.normalize("NFD", "é")
+    files = {f"a{nfd}/x": b"1", "af": b"0", "a/y": b"2", "a.txt": b"3", "a-b/c": b"4", f"z{nfd}z": b"5", "b/gone": b"6",
+             "b/kept": b"7", "\u00e9t\u00e9": b"8", "a0": b"9"}
+    write_tree(tmp_path / "d", files)
+    _aged(tmp_path / "d", files)
+    with Store.open(project) as store:
+        v = store.log("ds", walking.iter_walk(str(tmp_path / "d")))
+        assert v["files_read"] == len(files)
+        os.unlink(tmp_path / "d" / "b" / "gone")
+        again = store.log("ds", walking.iter_walk(str(tmp_path / "d")))
+        assert again["files_read"] == 0 and again["assets_count"] == len(files) - 1
+
+
+def test_a_list_from_several_folders_is_looked_up_by_key(project, tmp_path):
+    """Logical order that is not the on-disk order: batches out of the scan's order."""
+    write_tree(tmp_path / "z", {"one": b"1"})
+    write_tree(tmp_path / "a", {"two": b"2"})
+    _aged(tmp_path, ["z/one", "a/two"])
+    sources = [LocalFile(str(tmp_path / "z" / "one"), "1-first"), LocalFile(str(tmp_path / "a" / "two"), "2-second")]
+    with Store.open(project) as store:
+        assert store.log("ds", sources)["files_read"] == 2
+        for f in sources:
+            f.stat_result = os.stat(f.os_path)
+        assert store.log("ds", sources)["files_read"] == 0
+        two = walking.merge([walking.stream_for_path(str(tmp_path / "z")),
+                             walking.stream_for_path(str(tmp_path / "a"))])
+        assert store.log("ds", two)["files_read"] == 0
+
+
+def test_the_scan_does_not_hide_the_new_version(project, tmp_path):
+    """The scan holds a read snapshot while it is open: the log closes it before its
+    commit, so what is read after the commit sees the new version."""
+    write_tree(tmp_path / "d", {f"f{i}": b"x%d" % i for i in range(5)})
+    with Store.open(project) as store:
+        v = store.log("ds", walking.iter_walk(str(tmp_path / "d")))
+        assert store.versions("ds")[-1]["version"] == v["version"]
+        v2 = store.log("ds", walking.iter_walk(str(tmp_path / "d")))
+        assert [x["version"] for x in store.versions("ds")] == [v["version"], v2["version"]]
