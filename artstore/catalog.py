@@ -168,6 +168,9 @@ class Catalog:
             # 32 MiB of page cache (the default is 2 MiB): logging 100k assets into a
             # catalog that already holds millions of rows stays in memory.
             conn.execute("PRAGMA cache_size = -32768")
+            # Temporary tables (artstore.spill) in a file, whatever SQLite's build default:
+            # they hold what a log of millions of files would otherwise keep in memory.
+            conn.execute("PRAGMA temp_store = FILE")
         except BaseException:
             conn.close()
             raise

@@ -377,6 +377,8 @@ class Store:
             aliases=(), version_tags=(), metadata=None, run_id=None, progress=None, skip_if_unchanged=False):
         """Store ``sources`` (ingest.LocalFile / InMemory / StoredFile / RemoteRef ...) as a
         new version and return its ``describe`` dict. Everything or nothing is logged.
+        ``sources`` is a list, or any iterable in logical-path order (``walking.iter_walk``
+        of a directory streams it without a list of its files).
         ``artifact_type`` None keeps the artifact's type; ``skip_if_unchanged`` logs nothing
         when the assets equal the latest version's (the result then has ``skipped`` True)."""
         return commit.log(self, name, sources, artifact_type=artifact_type, version=version,
