@@ -6,6 +6,7 @@ version records; refs last. A push killed at any point leaves a remote that name
 object it lacks; running it again finishes the work (every write is create-only or CAS).
 """
 
+import mmap
 import os
 import shutil
 import time
@@ -148,9 +149,11 @@ def _send_objects(store, state, transport, todo, progress, marked=frozenset()):
     chunk_ids = list(dict.fromkeys(joined[i:i + DIGEST_SIZE] for i in range(0, len(joined), DIGEST_SIZE)))
     if state.chunks:
         chunk_ids = [c for c in chunk_ids if c not in state.chunks]
+    whole, rest, indexes = _whole_packs(store, chunk_ids, marked) if chunk_ids else ([], [], {})
     # The bundle is built while the packs upload (it goes up after them: push order).
     with ThreadPoolExecutor(1, thread_name_prefix="artstore-push") as background:
-        uploading = background.submit(_upload_packs, store, transport, chunk_ids, progress, state.remember, marked)
+        uploading = background.submit(_upload_packs, store, transport, whole, rest, indexes, progress,
+                                      state.remember)
         bundle = state.meta_bundle(files, node_rows) if files or node_rows else None
         packs, bytes_sent = uploading.result()
     if bundle is not None:
@@ -163,14 +166,13 @@ def _send_objects(store, state, transport, todo, progress, marked=frozenset()):
             "bytes_sent": bytes_sent}
 
 
-def _upload_packs(store, transport, chunk_ids, progress, remember=None, marked=frozenset()):
-    """Send the chunks: a local pack all of whose chunks are wanted goes up as it is (the
-    first push of a version: no copy at all); the other chunks' stored frames are copied
-    (as the local packs hold them: no re-encoding) into new packs in a work folder. Packs
-    upload several at a time. Returns (packs, bytes sent)."""
-    if not chunk_ids:
+def _upload_packs(store, transport, whole, rest, indexes, progress, remember=None):
+    """Send the chunks: the local packs ``whole`` go up as they are (the first push of a
+    version: no copy at all); the stored frames of ``rest`` are copied (as the local
+    packs hold them: no re-encoding) into new packs in a work folder. Packs upload
+    several at a time. Returns (packs, bytes sent)."""
+    if not whole and not rest:
         return 0, 0
-    whole, rest = _whole_packs(store, chunk_ids, marked)
     work = os.path.join(store.tmp_dir, f"push-{uuid.uuid4().hex[:12]}")
     os.makedirs(work)
     try:
@@ -178,7 +180,7 @@ def _upload_packs(store, transport, chunk_ids, progress, remember=None, marked=f
         if progress and hasattr(progress, "set_total"):
             progress.set_total(sum(p.size for p in whole + sealed))
         sent = transfer.upload_packs(transport, store.pack_dir, whole, progress, remember,
-                                     check=lambda pack: _check_pack(store, pack))
+                                     check=lambda pack: _check_pack(store, pack), indexes=indexes)
         sent += transfer.upload_packs(transport, work, sealed, progress, remember)
         return len(whole) + len(sealed), sent
     finally:
@@ -187,11 +189,12 @@ def _upload_packs(store, transport, chunk_ids, progress, remember=None, marked=f
 
 def _whole_packs(store, chunk_ids, marked):
     """([SealedPack] of local packs to upload as they are, [(pack, chunk id, offset,
-    stored, size, compression)] of the other chunks, to copy). A local pack qualifies when
-    its own index lists only wanted chunks and the catalog places all of them there, and
-    a remote gc has not marked a pack of that name (a push must not depend on a marked
-    object: docs/storage.rst, "Remote gc"). What the remote gets is the pack's own index,
-    each of whose chunks _check_pack reads and checks before it goes up.
+    stored, size, compression)] of the other chunks, to copy, {pack: its header and index
+    bytes}). A local pack qualifies when its own index lists only wanted chunks and the
+    catalog places all of them there, and a remote gc has not marked a pack of that name
+    (a push must not depend on a marked object: docs/storage.rst, "Remote gc"). What the
+    remote gets is the pack's own index, each of whose chunks _check_pack reads and checks
+    before it goes up.
 
     When the push wants most of the store's chunks, the candidates are all local packs,
     read index first: the catalog's chunk rows of a pack only ever come from that pack's
@@ -201,15 +204,17 @@ def _whole_packs(store, chunk_ids, marked):
     pack compared with its index."""
     wanted = set(chunk_ids)
     cat = store.catalog
-    whole, rest, covered = [], [], set()
+    whole, rest, covered, indexes = [], [], set(), {}
 
     def index_of(name):
         if layout.pack_key(name) in marked or layout.index_key(name) in marked:
             return None
         try:
-            return chunkstore.read_pack_index(os.path.join(store.pack_dir, name + ".pack"))[2]
+            header, index, entries = chunkstore.read_pack_index(os.path.join(store.pack_dir, name + ".pack"))
         except (OSError, IntegrityError):
             return None  # damaged or missing: the copy path reads and names it
+        indexes[name] = header + index
+        return entries
 
     def add(name, entries):
         whole.append(chunkstore.SealedPack(name, os.path.getsize(os.path.join(store.pack_dir, name + ".pack")),
@@ -237,13 +242,17 @@ def _whole_packs(store, chunk_ids, marked):
         missing = next(c for c in chunk_ids if c not in located)
         raise NotFound(f"chunk {missing.hex()} of a version to push is not in the store; run 'artstore verify'")
     rest.sort(key=lambda r: (r[0], r[2]))  # each pack read front to back, its order kept
-    return whole, rest
+    return whole, rest, {p.name: indexes[p.name] for p in whole}
 
 
 def _check_pack(store, pack):
     """Every chunk of a local pack read and checked before it leaves (never spread damage)."""
     with open(os.path.join(store.pack_dir, pack.name + ".pack"), "rb") as f:
-        data = f.read()  # one read, not one pread per chunk (20,000 small files)
+        try:  # mapped, not read: a 64 MiB read cost 0.04 s (more beside an upload), a map 3 ms
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            data = f.read()  # one read, not one pread per chunk (20,000 small files)
+    # Not closed here: an error's traceback may still hold views of it; freed with them.
     check_frames(data, pack.entries, f"pack {pack.name}")
 
 
