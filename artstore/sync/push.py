@@ -48,7 +48,7 @@ def ensure_format(transport):
         return
     except FileNotFoundError:
         pass
-    transport.put_new(layout.FORMAT_KEY, layout.format_record())
+    created = transport.put_new(layout.FORMAT_KEY, layout.format_record())
     probe = f"probes/{uuid.uuid4().hex}"
     first = transport.put_new(probe, b"1")
     second = transport.put_new(probe, b"2")
@@ -57,7 +57,8 @@ def ensure_format(transport):
             f"{transport.url} does not honour conditional writes (a create-only write replaced an object); "
             "artstore cannot share a store safely there"
         )
-    layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
+    if not created:  # another pusher made it first: read what it wrote (ours needs no read back)
+        layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
 
 
 def push(store, name, transport, refs=(), all_versions=False, force=False, progress=None):
@@ -221,7 +222,7 @@ def _whole_packs(store, chunk_ids, marked):
                                            entries))
         covered.update(e[0] for e in entries)
 
-    if 4 * len(wanted) >= cat.chunk_count():
+    if cat.scan_beats_lookup("chunks", wanted):
         for name, count in cat.pack_chunk_counts().items():
             entries = index_of(name) if count else None
             if entries and len(entries) == count and all(e[0] in wanted for e in entries):
