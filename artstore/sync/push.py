@@ -6,6 +6,8 @@ version records; refs last. A push killed at any point leaves a remote that name
 object it lacks; running it again finishes the work (every write is create-only or CAS).
 """
 
+import contextlib
+import gc
 import mmap
 import os
 import shutil
@@ -61,9 +63,25 @@ def ensure_format(transport):
         layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
 
 
+@contextlib.contextmanager
+def _no_cyclic_gc():
+    """Python's cycle collector off for the push: planning a push of 100,000 files makes
+    some 10^6 tuples, bytes and strings, none in a cycle, and every few thousand of them
+    the collector ran, now and then over every object of the process. In the benchmark's
+    process (the moto server's objects, a 20,000-file log just done) that was 0.4 s of a
+    0.98 s push of 20,000 files. Collection resumes (if it was on) when the push ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def push(store, name, transport, refs=(), all_versions=False, force=False, progress=None):
     """Send versions to the remote. Returns a summary."""
-    with store.lock.shared():
+    with store.lock.shared(), _no_cyclic_gc():
         chosen = select(store, refs, all_versions)
         lazy = store.catalog.lazy_versions()
         for art, v in chosen:
