@@ -296,14 +296,52 @@ class Catalog:
         """The subset of ``ids`` already in the chunk index."""
         return {r[0] for r in self._rows_in("SELECT id FROM chunks WHERE id IN ({marks})", ids)}
 
+    def scan_beats_lookup(self, table, keys):
+        """Whether reading all of ``table`` beats looking ``keys`` up one by one: a lookup
+        costs about four rows of a scan (100,000 of a 100,000-row table: 0.36 s looked up,
+        0.1 s scanned), so a push or pull of most of a store scans. The rows are counted
+        only up to that bound, so a large table costs no more than the keys do."""
+        bound = 4 * len(keys)
+        return len(keys) >= 1000 and self.scalar(
+            f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT ?)", (bound + 1,)) <= bound
+
     def chunk_locations(self, ids):
         """id -> (pack name, offset, stored_size, size, compression) for the given chunk ids."""
+        ids = set(ids)
+        if self.scan_beats_lookup("chunks", ids):
+            with sql_errors(self.path):
+                names = dict(self.conn.execute("SELECT id, name FROM packs"))
+                return {r[0]: (names[r[1]], *r[2:]) for r in self.conn.execute(
+                    "SELECT id, pack_id, offset, stored_size, size, compression FROM chunks") if r[0] in ids}
         rows = self._rows_in(
             "SELECT c.id, p.name, c.offset, c.stored_size, c.size, c.compression "
             "FROM chunks c JOIN packs p ON p.id = c.pack_id WHERE c.id IN ({marks})",
-            set(ids),
+            ids,
         )
         return {row[0]: row[1:] for row in rows}
+
+    def chunks_by_pack(self, ids):
+        """pack name -> [(id, offset, stored_size, size, compression)] of the given chunk
+        ids (a pack's own index entries have this shape: push compares them)."""
+        ids = set(ids)
+        by_pack = {}
+        with sql_errors(self.path):
+            names = dict(self.conn.execute("SELECT id, name FROM packs"))
+            if self.scan_beats_lookup("chunks", ids):
+                rows = (r for r in self.conn.execute(
+                    "SELECT pack_id, id, offset, stored_size, size, compression FROM chunks") if r[1] in ids)
+            else:
+                rows = self._rows_in("SELECT pack_id, id, offset, stored_size, size, compression FROM chunks "
+                                     "WHERE id IN ({marks})", ids)
+            for row in rows:
+                by_pack.setdefault(row[0], []).append(row[1:])
+        return {names[p]: rows for p, rows in by_pack.items()}
+
+    def pack_chunk_counts(self):
+        """pack name -> how many chunk rows name it (every pack, empty ones with 0)."""
+        with sql_errors(self.path):
+            return dict(self.conn.execute(
+                "SELECT p.name, (SELECT count(*) FROM chunks c WHERE c.pack_id = p.id) FROM packs p"))
 
     def get_file(self, digest):
         """(size, chunk-list blob) of a stored file, or None."""
@@ -367,8 +405,13 @@ class Catalog:
 
     def files_many(self, digests):
         """digest -> (size, chunk-list blob) for those of ``digests`` stored."""
+        digests = set(digests)
+        if self.scan_beats_lookup("files", digests):
+            with sql_errors(self.path):
+                return {r[0]: (r[1], r[2]) for r in self.conn.execute("SELECT digest, size, chunks FROM files")
+                        if r[0] in digests}
         return {r[0]: (r[1], r[2]) for r in self._rows_in(
-            "SELECT digest, size, chunks FROM files WHERE digest IN ({marks})", set(digests))}
+            "SELECT digest, size, chunks FROM files WHERE digest IN ({marks})", digests)}
 
     def fetched_digests(self):
         """Digests of the bytes of every fetched remote asset (live for gc)."""

@@ -103,12 +103,18 @@ class RemoteState:
 
         # A random nonce makes every bundle's name new, so a push never depends on an equal
         # bundle that a remote gc has marked for deletion (docs/storage.rst, "Remote gc").
-        raw = layout.encode({
-            "nonce": os.urandom(8).hex(),
-            "files": [[d.hex(), size, blob.hex()] for d, (size, blob) in sorted(files.items())],
-            "nodes": [[d.hex(), level, base64.b64encode(data).decode()] for d, (level, data) in sorted(nodes.items())],
-        })
-        data = zstandard.ZstdCompressor(level=3, write_content_size=True).compress(raw)
+        # The JSON text is what layout.encode makes of {"files", "nodes", "nonce"} (keys
+        # sorted, no spaces; hex and base64 need no escaping), formatted directly: a row
+        # list per file through json.dumps cost 0.3 s per 100,000 files.
+        raw = "".join((
+            '{"files":[',
+            ",".join([f'["{d.hex()}",{size:d},"{blob.hex()}"]' for d, (size, blob) in sorted(files.items())]),
+            '],"nodes":[',
+            ",".join([f'["{d.hex()}",{level:d},"{base64.b64encode(data).decode()}"]'
+                      for d, (level, data) in sorted(nodes.items())]),
+            f'],"nonce":"{os.urandom(8).hex()}"}}',
+        )).encode()
+        data = zstandard.ZstdCompressor(level=1, write_content_size=True).compress(raw)  # hex compresses as well at 1
         return blake3.blake3(data).hexdigest(), data
 
 

@@ -20,18 +20,22 @@ RANGE_GAP = 1 << 20  # chunks of one pack closer than this are fetched with one 
 RANGE_MAX = 16 << 20  # and one read holds at most this much (bounds memory: WORKERS x 2 reads)
 
 
-def upload_packs(transport, pack_dir, sealed, progress=None, remember=None, check=None):
+def upload_packs(transport, pack_dir, sealed, progress=None, remember=None, check=None, indexes=None):
     """Upload sealed local packs and their indexes; returns the bytes sent. A pack's index
     goes up only after the pack itself (an index names chunks the remote must hold).
     ``remember(kind, name, bytes)`` caches each index sent (RemoteState.remember);
-    ``check(pack)`` must pass before the pack's index goes up; it runs beside the upload."""
+    ``check(pack)`` must pass before the pack's index goes up; it runs beside the upload.
+    ``indexes``: {pack name: header and index bytes} the caller has read already."""
 
     def one(pack):
         path = os.path.join(pack_dir, pack.name + ".pack")
         # The check runs while the pack uploads: a pack found damaged never gets its index,
         # so nothing names it and remote gc removes it.
         checking = checker.submit(check, pack) if check else None
-        header, index, _entries = chunkstore.read_pack_index(path)
+        if indexes and pack.name in indexes:
+            header, index = indexes[pack.name][:chunkstore.HEADER_SIZE], indexes[pack.name][chunkstore.HEADER_SIZE:]
+        else:
+            header, index, _entries = chunkstore.read_pack_index(path)
         checkpoint("push-pack")
         transport.put_new_file(layout.pack_key(pack.name), path)
         if checking is not None:

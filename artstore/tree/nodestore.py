@@ -45,6 +45,40 @@ class NodeStore:
             out[digest] = (level, items)
         return out
 
+    def leaf_file_digests(self, leaves, rows=None):
+        """The set of file digests the entries of ``leaves`` (leaf node digests) name,
+        read from ``rows`` ({digest: (level, compressed bytes)}, what the caller already
+        read from the catalog) or the catalog, each node checked against its digest."""
+        if self._zstd_d is None:
+            import zstandard
+
+            self._zstd_d = zstandard.ZstdDecompressor()
+        rows = rows or {}
+        out = []
+        leaves = list(leaves)
+        for start in range(0, len(leaves), 256):
+            part = leaves[start:start + 256]
+            blobs = {d: rows[d][1] for d in part if d in rows}
+            blobs.update(self.catalog.nodes_get([d for d in part if d not in blobs]))
+            for digest in part:
+                blob = blobs.get(digest)
+                if blob is None:
+                    raise IntegrityError(
+                        f"manifest node {digest.hex()} is missing from the catalog; run 'artstore verify'"
+                    )
+                try:
+                    data = self._zstd_d.decompress(blob)
+                except Exception as exc:
+                    raise IntegrityError(
+                        f"manifest node {digest.hex()} is damaged ({exc}); run 'artstore verify'"
+                    ) from None
+                out += node_mod.leaf_file_digests(digest, data)
+        try:
+            return {bytes.fromhex(d) for d in out}
+        except ValueError as exc:
+            raise IntegrityError(f"a manifest node names a malformed file digest ({exc}); run 'artstore verify'") \
+                from None
+
     def save(self, cat, nodes):
         """Insert the nodes of ``nodes`` ({digest: (level, bytes)}, as build returns) that
         the catalog lacks, inside the caller's transaction. Returns (count, bytes) added."""

@@ -1,0 +1,95 @@
+"""Push internals that its speed rests on: the batched check of a pack before it leaves,
+the bundle's directly formatted JSON, the leaf digests read without Entry objects."""
+
+import json
+import os
+
+import pytest
+import zstandard
+
+from artstore import IntegrityError, Store, chunkstore
+from artstore.ingest import InMemory
+from artstore.sync import layout
+from artstore.sync.push import check_frames
+from artstore.sync.state import RemoteState
+
+
+def _store(path):
+    Store.init(path, workspace="ws")
+    return Store.open(path)
+
+
+def _pack_with_entries(store):
+    (pack,) = store.catalog.packs()
+    path = os.path.join(store.pack_dir, pack["name"] + ".pack")
+    return path, chunkstore.read_pack_index(path)[2]
+
+
+def _small_files(n):
+    return [InMemory((f"{i},row\n" * (20 + i % 50)).encode(), f"d/f{i:04d}.csv") for i in range(n)] + \
+        [InMemory(os.urandom(3000), "random.bin")]
+
+
+@pytest.mark.parametrize("multi", [True, False])
+def test_check_frames_passes_good_frames_and_names_a_damaged_one(tmp_path, monkeypatch, multi):
+    if not multi:  # the per-chunk path (zstandard's cffi backend has no multi_decompress_to_buffer)
+        monkeypatch.setattr(zstandard.ZstdDecompressor, "multi_decompress_to_buffer",
+                            lambda *a, **k: (_ for _ in ()).throw(NotImplementedError()), raising=False)
+    with _store(tmp_path / "a") as a:
+        a.log("ds", _small_files(300))
+        path, entries = _pack_with_entries(a)
+    assert {e[4] for e in entries} == {chunkstore.RAW, chunkstore.ZSTD}
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    check_frames(bytes(data), entries, "pack x")
+    victim = next(e for e in entries[150:] if e[4] == chunkstore.ZSTD)
+    data[victim[1] + victim[2] // 2] ^= 0xFF
+    with pytest.raises(IntegrityError, match=victim[0].hex()):
+        check_frames(bytes(data), entries, "pack x")
+
+
+def test_a_push_never_sends_the_index_of_a_damaged_local_pack(tmp_path):
+    url = f"file://{tmp_path / 'remote'}"
+    with _store(tmp_path / "a") as a:
+        a.log("ds", _small_files(200))
+        path, entries = _pack_with_entries(a)
+        victim = entries[len(entries) // 2]
+        with open(path, "r+b") as f:
+            f.seek(victim[1] + victim[2] // 2)
+            byte = f.read(1)
+            f.seek(victim[1] + victim[2] // 2)
+            f.write(bytes([byte[0] ^ 0xFF]))
+        with pytest.raises(IntegrityError, match=victim[0].hex()):
+            a.push(url)
+    remote = tmp_path / "remote"
+    assert not list((remote / "packs").glob("*.idx")) and not (remote / "versions").exists()
+
+
+def test_the_bundle_text_is_what_layout_encode_makes(tmp_path):
+    files = {os.urandom(32): (i * 1000, os.urandom(32 * (1 + i % 3))) for i in range(40)}
+    nodes = {os.urandom(32): (i % 3, os.urandom(50 + i)) for i in range(15)}
+    name, data = RemoteState(type("S", (), {"dir": str(tmp_path)})(), "r", None).meta_bundle(files, nodes)
+    raw = zstandard.ZstdDecompressor().decompress(data)
+    record = json.loads(raw)
+    assert layout.encode(record) == raw
+    assert set(record) == {"files", "nodes", "nonce"}
+    state = RemoteState(type("S", (), {"dir": str(tmp_path)})(), "r", None)
+    state._add_meta(name, data)
+    assert state.files == files and state.nodes == nodes
+
+
+def test_a_first_push_of_many_files_sends_whole_packs_and_clones_back(tmp_path):
+    url = f"file://{tmp_path / 'remote'}"
+    with _store(tmp_path / "a") as a:
+        a.log("ds", _small_files(1500))
+        local = {p["name"] for p in a.catalog.packs()}
+        sent = a.push(url)
+        assert sent["files"] == 1501 and sent["chunks"] == 1501
+        a.log("ds", _small_files(1600))  # 100 more files and a new random one: the lookup path
+        again = a.push(url)
+        assert again["files"] == 101 and again["packs"] == 1
+    remote = {p.stem for p in (tmp_path / "remote" / "packs").glob("*.idx")}
+    assert local <= remote
+    with Store.clone(url, tmp_path / "b") as b:
+        assert b.verify(read_data=True)["ok"]
+        assert len(b.version_rows(b.artifact("ds")["id"])) == 2
