@@ -14,6 +14,7 @@ from .. import chunkstore
 from ..catalog import split_chunks
 from ..errors import Conflict, IntegrityError, NotFound
 from ..faults import checkpoint
+from ..nogc import nogc
 from ..tree import node as node_mod
 from . import known_refs, layout, records, transfer
 from .state import RemoteState
@@ -43,6 +44,7 @@ def remote_refs(transport, refs=()):
     return wanted, versions
 
 
+@nogc  # as push: planning and applying a pull of many files makes no cycles
 def pull(store, name, transport, refs=(), progress=None, metadata_only=False, lazy_remote=None):
     """Bring the remote's versions (or those of ``refs``). With ``metadata_only`` the
     versions come without the chunks this store lacks: they are recorded as lazy, their
