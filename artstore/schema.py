@@ -4,7 +4,7 @@ Version 1 is the whole schema. A later change appends a migration script to MIGR
 and raises SCHEMA_VERSION; Catalog applies the missing ones in one transaction.
 """
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -291,9 +291,30 @@ CREATE TABLE lazy_versions (
 );
 """
 
+# Version 6: the stat cache without a rowid. As a rowid table with a TEXT primary key it
+# kept every path twice (the table and its index: 6.9 of its 20.5 MB per 100,000 files)
+# and each lookup read both; keyed by path it holds each path once, in path order, which
+# is also the order a log's range scan reads it in (ingest.Ingestor.prefetch).
+_SCHEMA_V6 = """
+CREATE TABLE stat_cache_v6 (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    device INTEGER NOT NULL,
+    digest BLOB NOT NULL,
+    cached_at_ns INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO stat_cache_v6 (path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns)
+SELECT path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns FROM stat_cache;
+DROP TABLE stat_cache;
+ALTER TABLE stat_cache_v6 RENAME TO stat_cache;
+"""
+
 # Each entry upgrades the schema from version i to i + 1 (index 0 creates version 1): an
 # SQL script, or a function of the connection for a step SQL alone cannot do.
-MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2, _to_trees, _SCHEMA_V4, _SCHEMA_V5]
+MIGRATIONS = [_SCHEMA_V1, _SCHEMA_V2, _to_trees, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6]
 TABLES = {
     "meta", "packs", "chunks", "files", "artifacts", "artifact_tags", "versions", "nodes",
     "asset_ids", "aliases", "version_tags", "runs", "lineage", "stat_cache", "fetched", "search_index",

@@ -288,3 +288,33 @@ def test_the_scan_does_not_hide_the_new_version(project, tmp_path):
         assert store.versions("ds")[-1]["version"] == v["version"]
         v2 = store.log("ds", walking.iter_walk(str(tmp_path / "d")))
         assert [x["version"] for x in store.versions("ds")] == [v["version"], v2["version"]]
+
+
+def test_a_schema_5_store_migrates_its_stat_cache_intact(project, tmp_path):
+    """Schema 6 keeps the stat cache WITHOUT ROWID: a store made with the rowid table of
+    schema 5 is migrated on open, and its cached files are still not read again."""
+    files = {f"d/f{i}": b"%d" % i for i in range(20)}
+    write_tree(tmp_path / "src", files)
+    _aged(tmp_path / "src", files)
+    with Store.open(project) as store:
+        store.log("ds", walking.iter_walk(str(tmp_path / "src")))
+    db = project / ".artstore" / "catalog.db"
+    with sqlite3.connect(db) as conn:  # back to schema 5's table, rows and all
+        conn.executescript("""
+            CREATE TABLE old (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+                ctime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, device INTEGER NOT NULL,
+                digest BLOB NOT NULL, cached_at_ns INTEGER NOT NULL);
+            INSERT INTO old SELECT * FROM stat_cache;
+            DROP TABLE stat_cache;
+            ALTER TABLE old RENAME TO stat_cache;
+            UPDATE meta SET value = '5' WHERE key = 'schema_version';
+        """)
+        before = sorted(conn.execute("SELECT * FROM stat_cache"))
+    assert len(before) == 20
+    with Store.open(project) as store:
+        assert store.catalog.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == "6"
+        sql = store.catalog.scalar("SELECT sql FROM sqlite_master WHERE name = 'stat_cache'")
+        assert "WITHOUT ROWID" in sql
+        assert sorted(store.catalog.conn.execute("SELECT * FROM stat_cache")) == before
+        assert store.log("ds", walking.iter_walk(str(tmp_path / "src")))["files_read"] == 0
+        assert store.verify()["ok"]

@@ -13,6 +13,7 @@ from test_sync import _log_dir, _new_store, remote_url  # noqa: F401  (the backe
 
 from artstore import Store
 from artstore.ingest import InMemory
+from artstore.schema import SCHEMA_VERSION
 
 pytestmark = pytest.mark.filterwarnings("ignore:Sending a large body directly:ResourceWarning")
 
@@ -104,7 +105,7 @@ def test_a_schema_4_store_migrates_to_lazy_versions(tmp_path):
     conn.commit()
     conn.close()
     with Store.open(tmp_path / "a") as a:
-        assert a.catalog.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == "5"
+        assert a.catalog.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == str(SCHEMA_VERSION)
         assert a.catalog.lazy_versions() == {}
         assert a.verify(read_data=True)["ok"]
         assert b"".join(a.read_asset("ds", "f")) == b"x" * 1000
@@ -168,6 +169,7 @@ def test_a_push_after_a_mark_does_not_depend_on_marked_objects(remote_url, tmp_p
 GC_LOOP = """
 import sys, time
 from artstore import Store
+from artstore.schema import SCHEMA_VERSION
 from artstore.errors import ArtstoreError
 codes, deleted = [], 0
 with Store.open(sys.argv[1]) as s:
@@ -186,6 +188,7 @@ print(deleted)
 PUSH_LOOP = """
 import os, sys
 from artstore import Store
+from artstore.schema import SCHEMA_VERSION
 from artstore.errors import ArtstoreError
 from artstore.ingest import InMemory
 codes = []

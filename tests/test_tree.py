@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from artstore import Store, tree
 from artstore.ingest import InMemory, RemoteRef, sources_for_path
+from artstore.schema import SCHEMA_VERSION
 from artstore.tree import node as node_mod
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
@@ -197,7 +198,7 @@ def _open_fixture(tmp_path):
 def test_a_schema_2_store_migrates_with_every_version_intact(tmp_path):
     proj, expected = _open_fixture(tmp_path)
     with Store.open(proj) as store:
-        assert store.catalog.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == "5"
+        assert store.catalog.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == str(SCHEMA_VERSION)
         # The search index is built for the migrated versions.
         assert {r["ref"] for r in store.search_rows("production")} == {"team/data:1.0.0"}
         assert {r["ref"] for r in store.find_rows(["nested.k~"])} == set()
