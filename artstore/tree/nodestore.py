@@ -7,9 +7,9 @@ ZSTD_LEVEL = 3
 
 
 class NodeStore:
-    """Loads and saves nodes through a Catalog (which holds the SQL). Internal nodes are
-    cached, since every walk starts at a root; leaves are not, so that walking a version
-    of millions of entries holds one batch of them at a time."""
+    """Loads nodes through a Catalog (which holds the SQL; NewNodes saves them). Internal
+    nodes are cached, since every walk starts at a root; leaves are not, so that walking a
+    version of millions of entries holds one batch of them at a time."""
 
     def __init__(self, catalog):
         self.catalog = catalog
@@ -22,37 +22,32 @@ class NodeStore:
         wanted = [d for d in digests if d not in out]
         if not wanted:
             return out
-        if self._zstd_d is None:
-            import zstandard  # imported when a manifest is read, not at start-up
-
-            self._zstd_d = zstandard.ZstdDecompressor()
         rows = self.catalog.nodes_get(wanted)
         for digest in wanted:
-            blob = rows.get(digest)
-            if blob is None:
-                raise IntegrityError(
-                    f"manifest node {digest.hex()} is missing from the catalog; run 'artstore verify'"
-                )
-            try:
-                data = self._zstd_d.decompress(blob)
-            except Exception as exc:  # zstd.ZstdError, or a frame without content size
-                raise IntegrityError(
-                    f"manifest node {digest.hex()} is damaged ({exc}); run 'artstore verify'"
-                ) from None
+            data = self._bytes_of(digest, rows.get(digest))
             level, items = node_mod.decode(digest, data)
             if level:
                 self._internal[digest] = (level, items)
             out[digest] = (level, items)
         return out
 
+    def _bytes_of(self, digest, blob):
+        """A node's bytes from its stored (compressed) blob, None meaning missing."""
+        if blob is None:
+            raise IntegrityError(f"manifest node {digest.hex()} is missing from the catalog; run 'artstore verify'")
+        if self._zstd_d is None:
+            import zstandard  # imported when a manifest is read, not at start-up
+
+            self._zstd_d = zstandard.ZstdDecompressor()
+        try:
+            return self._zstd_d.decompress(blob)
+        except Exception as exc:  # zstd.ZstdError, or a frame without content size
+            raise IntegrityError(f"manifest node {digest.hex()} is damaged ({exc}); run 'artstore verify'") from None
+
     def leaf_file_digests(self, leaves, rows=None):
         """The set of file digests the entries of ``leaves`` (leaf node digests) name,
         read from ``rows`` ({digest: (level, compressed bytes)}, what the caller already
         read from the catalog) or the catalog, each node checked against its digest."""
-        if self._zstd_d is None:
-            import zstandard
-
-            self._zstd_d = zstandard.ZstdDecompressor()
         rows = rows or {}
         out = []
         leaves = list(leaves)
@@ -61,34 +56,12 @@ class NodeStore:
             blobs = {d: rows[d][1] for d in part if d in rows}
             blobs.update(self.catalog.nodes_get([d for d in part if d not in blobs]))
             for digest in part:
-                blob = blobs.get(digest)
-                if blob is None:
-                    raise IntegrityError(
-                        f"manifest node {digest.hex()} is missing from the catalog; run 'artstore verify'"
-                    )
-                try:
-                    data = self._zstd_d.decompress(blob)
-                except Exception as exc:
-                    raise IntegrityError(
-                        f"manifest node {digest.hex()} is damaged ({exc}); run 'artstore verify'"
-                    ) from None
-                out += node_mod.leaf_file_digests(digest, data)
+                out += node_mod.leaf_file_digests(digest, self._bytes_of(digest, blobs.get(digest)))
         try:
             return {bytes.fromhex(d) for d in out}
         except ValueError as exc:
             raise IntegrityError(f"a manifest node names a malformed file digest ({exc}); run 'artstore verify'") \
                 from None
-
-    def save(self, cat, nodes):
-        """Insert the nodes of ``nodes`` ({digest: (level, bytes)}, as build returns) that
-        the catalog lacks, inside the caller's transaction. Returns (count, bytes) added."""
-        import zstandard
-
-        known = cat.nodes_known(list(nodes))
-        compress = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True).compress
-        rows = [(digest, level, compress(data)) for digest, (level, data) in nodes.items() if digest not in known]
-        cat.nodes_add(rows)
-        return len(rows), sum(len(r[2]) for r in rows)
 
 
 class NewNodes:
