@@ -11,8 +11,6 @@ import types
 import uuid
 import warnings
 
-import semantic_version
-
 from . import ignore, ingest, names, paths, remote
 from .errors import InvalidInput, NotFound, RemoteUnavailable
 from .metadata import check_metadata
@@ -99,9 +97,8 @@ class Artifact:
 
     @version.setter
     def version(self, value):
-        self._version = None if value is None else names.parse_version(
-            str(value) if isinstance(value, semantic_version.Version) else value
-        )
+        # parse_version takes a string or a semantic_version.Version (imported on first use).
+        self._version = None if value is None else names.parse_version(value)
 
     @property
     def assets(self):
@@ -286,7 +283,7 @@ class LoggedArtifact:
         self.name = d["name"]
         self.workspace = d["workspace"]
         self.artifact_type = d["type"]
-        self.version = semantic_version.Version(d["version"])
+        self.version = names.parse_version(d["version"])
         self.aliases = frozenset(d["aliases"])
         self.version_tags = frozenset(d["tags"])
         self.artifact_tags = frozenset(d["artifact_tags"])

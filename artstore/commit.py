@@ -36,7 +36,7 @@ def check_new_version(existing, version, ref):
     ``existing``: the artifact's version numbers, lowest first (Store.version_numbers:
     whole rows of 10,000 versions cost 70 ms per commit)."""
     if version is None:
-        return names.parse_version(existing[-1][1]).next_major() if existing else names.parse_version("1.0.0")
+        return names.next_major(existing[-1][1]) if existing else "1.0.0"
     if any(number == str(version) for _id, number in existing):
         raise Conflict(
             f"{ref} already has version {version}; logged versions are immutable, choose another version number"

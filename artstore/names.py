@@ -108,6 +108,19 @@ def version_key(text):
     return (int(major), int(minor), int(patch), pre_key)
 
 
+def next_major(text):
+    """semantic_version.Version(text).next_major() as a string, without importing it: the
+    next major version, or x.0.0 for a prerelease of x.0.0. The latest version of an
+    artifact is stored SemVer text; anything else starts again at 1.0.0."""
+    match = _SEMVER.fullmatch(text)
+    if match is None:
+        return "1.0.0"
+    major, minor, patch, pre = match.groups()
+    if pre is not None and minor == patch == "0":
+        return f"{major}.0.0"
+    return f"{int(major) + 1}.0.0"
+
+
 def parse_ref(ref):
     """Split '[workspace/]name[:version_or_alias]' into (workspace or None, name, v_or_a or None)."""
     if not isinstance(ref, str) or not ref:

@@ -96,6 +96,18 @@ def test_version_key_orders_like_semantic_version(versions):
             assert (version_key(a) < version_key(b)) == (semantic_version.Version(a) < semantic_version.Version(b))
 
 
+@given(_semver_text)
+def test_next_major_is_semantic_versions(text):
+    """Logging without --version names the next major with names.next_major (no
+    semantic_version import on the add path); it must equal Version.next_major()."""
+    import semantic_version
+
+    from artstore.names import next_major
+
+    assert next_major(text) == str(semantic_version.Version(text).next_major())
+    assert next_major("1.0.0-rc.1") == "1.0.0" and next_major("1.2.0-rc.1") == "2.0.0"
+
+
 def test_nogc_pauses_the_collector_and_restores_it_even_on_error():
     import gc
 
