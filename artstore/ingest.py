@@ -20,6 +20,7 @@ import blake3
 from . import paths, safeio
 from .catalog import _encodable
 from .errors import Conflict, IntegrityError, InvalidInput, NotFound
+from .faults import checkpoint
 from .sources import DownloadedFile, FileStat, InMemory, LocalFile, RemoteRef, StoredFile, file_stat
 from .walking import iter_walk, sources_for_path, walk
 
@@ -293,6 +294,7 @@ class Ingestor:
         if self.stat_rows and (force or len(self.stat_rows) >= self._SPILL_ROWS):
             self.spill.add_stat(self.stat_rows)
             self.stat_rows = []
+            checkpoint("rows-spilled")
 
     def commit_rows(self, cat):
         """Insert every file and stat-cache row this ingest made (inside ``cat``'s transaction)."""

@@ -49,6 +49,26 @@ def test_add_killed_at_each_step_leaves_no_trace(project, data, step):
     assert_store_healthy(project, {"ds:1.0.0": v1, "ds:2.0.0": read_tree(data)})
 
 
+@pytest.mark.parametrize("action, code", [("kill", -9), ("sigint", 130)])
+def test_add_stopped_while_its_rows_wait_in_temporary_tables(project, data, action, code):
+    """A directory of more files than a log keeps in memory: its file and stat-cache rows
+    wait in SQLite temporary tables (artstore.spill). Killed or interrupted after they
+    spilled, nothing of the version is in the catalog, and the next add stores it whole."""
+    first = run_cli("add", "ds", "data", cwd=project)
+    assert first.code == 0
+    v1 = read_tree(data)
+    many = {f"many/d{i // 500}/f{i:04d}": b"%d" % i for i in range(4500)}
+    write_tree(data, many)
+    r = run_cli("add", "ds", "data", cwd=project, env={"ARTSTORE_FAULT": f"rows-spilled:{action}"})
+    assert r.code == code, r
+    assert "Traceback" not in r.err
+    assert_store_healthy(project, {"ds:1.0.0": v1})
+    again = run_cli("add", "ds", "data", "--json", cwd=project)
+    assert again.code == 0, again
+    assert again.json()["files_read"] == 4500 and again.json()["assets_count"] == 4502
+    assert_store_healthy(project, {"ds:1.0.0": v1, "ds:2.0.0": read_tree(data)})
+
+
 @pytest.mark.parametrize("fault", ["eio", "enospc"])
 @pytest.mark.parametrize("step", ["pack-write", "pack-fsync", "catalog-commit"])
 def test_disk_errors_during_add_are_clean(project, data, fault, step):
