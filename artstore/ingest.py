@@ -245,33 +245,37 @@ class Ingestor:
         spelling sorts elsewhere than its NFC logical path) is looked up by key, and one
         that starts before where the scan is starts a new scan: no cached file is missed."""
         compared = self._compared = {}
-        order = []
         for f in files:
-            if f.stat_result is not None:
-                key = _absolute(f.os_path)
-                compared[key] = f.stat_result
-                order.append(key)
+            st = f.stat_result
+            if st is not None:
+                key = f.os_path
+                if key[:1] != "/":
+                    key = os.path.abspath(key)
+                compared[key] = st
         hits = self._hits = {}
-        if not order:
+        if not compared:
             return
-        ascending = _encodable(order[0]) and all(a < b for a, b in zip(order, order[1:], strict=False))
+        order = list(compared)  # stream order (a path given twice is once here)
+        ascending = _encodable(order[0]) and order == sorted(order)  # sorted: one C pass on sorted input
         rows = self._scan(order[0], order[-1]) if ascending else self.catalog.stat_cache_many(order)
+        get = compared.get
         for row in rows:
-            st = compared.get(row[0])
+            st = get(row[0])
             if st is not None and _stat_matches(st, row):
                 hits[row[0]] = FileRecord(row[6], row[1])
 
     def _scan(self, low, high):
         """Stat-cache rows with low <= path <= high, from the open range scan when it has
-        not passed ``low`` yet, else from a new one."""
-        if self._cursor is None or low < self._scanned_to:
+        not reached ``low`` yet, else from a new one."""
+        if self._cursor is None or low <= self._scanned_to:
             self.close_scan()
             self._cursor = self.catalog.stat_cache_scan(low)
-            self._next_row = self._cursor.fetchone()
+            self._next_row = next(self._cursor, None)
         row = self._next_row
+        cursor = self._cursor
         while row is not None and row[0] <= high:
             yield row
-            row = self._cursor.fetchone()
+            row = next(cursor, None)
         self._next_row = row
         self._scanned_to = high
 
@@ -430,6 +434,10 @@ def _identity(st):
 
 
 def _stat_matches(st, cached):
+    mtime_ns = cached[2]
+    if type(st) is FileStat:  # the walk's: (size, mtime_ns, ctime_ns, inode, device), one C comparison
+        return st == cached[1:6] and mtime_ns < cached[7] - (
+            COARSE_RACY_NS if mtime_ns % 1_000_000_000 == 0 else RACY_NS)
     _path, size, mtime_ns, ctime_ns, inode, device, _digest, cached_at_ns = cached
     return (
         st.st_size == size

@@ -318,3 +318,17 @@ def test_a_schema_5_store_migrates_its_stat_cache_intact(project, tmp_path):
         assert sorted(store.catalog.conn.execute("SELECT * FROM stat_cache")) == before
         assert store.log("ds", walking.iter_walk(str(tmp_path / "src")))["files_read"] == 0
         assert store.verify()["ok"]
+
+
+def test_one_file_under_two_logical_paths_in_two_batches_is_not_read_again(project, tmp_path, monkeypatch):
+    """The same file at the end of one batch and the start of the next: the second batch
+    starts where the scan is, so it scans again rather than miss the row."""
+    monkeypatch.setattr(commit, "BATCH", 1)
+    write_tree(tmp_path, {"f": b"same"})
+    _aged(tmp_path, ["f"])
+    with Store.open(project) as store:
+        sources = [LocalFile(str(tmp_path / "f"), "a"), LocalFile(str(tmp_path / "f"), "b")]
+        assert store.log("ds", sources)["files_read"] == 2
+        for s in sources:
+            s.stat_result = ingest.file_stat(os.stat(s.os_path))
+        assert store.log("ds", sources)["files_read"] == 0
