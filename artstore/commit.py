@@ -99,7 +99,8 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
             new_nodes = tree.NewNodes(store.catalog)
             builder = tree.Builder(new_nodes)
             count = size = local_size = 0
-            for batch in _batches(walking.in_order(sources, checked=listed)):
+            checked = listed or getattr(sources, "paths_checked", False)
+            for batch in _batches(walking.in_order(sources, checked=checked)):
                 ingestor.prefetch([s for s in batch if type(s) is ingest.LocalFile])
                 for src in batch:
                     entry_size, digest, uri, identity = _store_source(store, ingestor, src)
@@ -203,6 +204,9 @@ def _asset_metadata(src):
 def _store_source(store, ingestor, src):
     """(size, file digest, uri, identity JSON) the manifest records of one source,
     storing its bytes first if local."""
+    if type(src) is ingest.LocalFile:  # most sources: tested first
+        record = ingestor.store_file(src.os_path, src.stat_result)
+        return record.size, record.digest, None, None
     if isinstance(src, ingest.RemoteRef):
         return src.size, None, src.uri, dumps(src.identity) if src.identity is not None else None
     if isinstance(src, ingest.LocalFile):

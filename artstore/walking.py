@@ -148,6 +148,27 @@ def _check_distinct(listing, directory):
         seen[name] = item.os_path if isinstance(item, LocalFile) else item[0]
 
 
+class Checked:
+    """A stream of sources whose logical paths are known valid (each component checked
+    as it was listed, the whole length below): ``in_order`` then checks only their order,
+    not each path again (5 % of re-adding 100,000 unchanged files)."""
+
+    paths_checked = True
+
+    def __init__(self, iterator):
+        self._iterator = iterator
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._iterator)
+
+
+# A logical path this many characters long may be over paths.MAX_PATH_BYTES in UTF-8.
+_LONG = paths.MAX_PATH_BYTES // 4
+
+
 def iter_walk(root, prefix=None, exclude=None, rules=None, skipped=None):
     """Yield a LocalFile for every file under ``root``, in logical-path order, holding
     one directory listing per level; paths skipped (and why) are appended to
@@ -157,11 +178,16 @@ def iter_walk(root, prefix=None, exclude=None, rules=None, skipped=None):
     keeps the stat taken here, which ingest uses as its "before" stat. ``rules``
     (ignore.Rules) leave paths out and record them; by default only the version-control
     and store folders are left out."""
-    walk_ = _Walk(root, prefix, exclude, rules, [] if skipped is None else skipped)
-    stack = [iter(walk_.listing(root, walk_.base))]
+    return Checked(_walk(_Walk(root, prefix, exclude, rules, [] if skipped is None else skipped)))
+
+
+def _walk(walk_):
+    stack = [iter(walk_.listing(walk_.root, walk_.base))]
     while stack:
         for _key, item in stack[-1]:
             if isinstance(item, LocalFile):
+                if len(item.logical_path) > _LONG:
+                    paths.check_logical_path(item.logical_path)  # the whole length, in bytes
                 yield item
             else:
                 stack.append(iter(walk_.listing(*item)))
@@ -208,14 +234,16 @@ def stream_for_path(path, logical_path=None, rules=None, skipped=None):
     """sources_for_path as a stream in logical-path order (iter_walk for a directory)."""
     if stat.S_ISDIR(_check_path(path).st_mode):
         return iter_walk(os.path.abspath(path), prefix=logical_path, rules=rules, skipped=skipped)
-    return iter([_single_file(path, logical_path)])
+    return Checked(iter([_single_file(path, logical_path)]))  # _single_file checks the path
 
 
 def merge(streams):
-    """One stream in logical-path order from several, each in that order."""
+    """One stream in logical-path order from several, each in that order (Checked when
+    each of them is)."""
     if len(streams) == 1:
-        return iter(streams[0])
-    return heapq.merge(*streams, key=_by_logical_path)
+        return streams[0] if isinstance(streams[0], Checked) else iter(streams[0])
+    merged = heapq.merge(*streams, key=_by_logical_path)
+    return Checked(merged) if all(isinstance(s, Checked) for s in streams) else merged
 
 
 def in_order(sources, checked=False):

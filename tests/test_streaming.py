@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from artstore import Store, commit, ingest, walking
+from artstore import paths as paths_mod
 from artstore.errors import InvalidInput
 from artstore.sources import InMemory, LocalFile
 from artstore.tree import build
@@ -332,3 +333,17 @@ def test_one_file_under_two_logical_paths_in_two_batches_is_not_read_again(proje
         for s in sources:
             s.stat_result = ingest.file_stat(os.stat(s.os_path))
         assert store.log("ds", sources)["files_read"] == 0
+
+
+def test_a_walked_path_over_the_length_limit_is_refused(store, tmp_path):
+    """The walk checks each name as it lists it and the whole path's length (in UTF-8
+    bytes) when it could be over the limit: log then trusts the walk's paths."""
+    write_tree(tmp_path / "d", {"f" * 100: b"1", "é" * 40: b"2"})
+    prefix = "/".join(["a" * 250] * 16)  # 4,015 characters: valid by itself
+    assert len(prefix) <= paths_mod.MAX_PATH_BYTES
+    with pytest.raises(InvalidInput, match="longer than 4096 bytes"):
+        store.log("ds", walking.iter_walk(str(tmp_path / "d"), prefix=prefix))
+    assert store.catalog.scalar("SELECT count(*) FROM versions") == 0
+    ok = "/".join(["a" * 250] * 15)  # 3,764 characters + '/' + 80 bytes of 'é' x 40
+    v = store.log("ds", walking.iter_walk(str(tmp_path / "d"), prefix=ok))
+    assert v["assets_count"] == 2
