@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from artstore import Store, commit, ingest, walking
-from artstore.errors import InvalidInput
+from artstore.errors import Conflict, InvalidInput
 from artstore.sources import InMemory, LocalFile
 from artstore.tree import build
 from artstore.tree.node import MAX_BYTES, MAX_ITEMS, MIN_ITEMS, child_text, encode, is_boundary
@@ -78,7 +78,7 @@ def test_the_walk_holds_one_listing_per_level(tmp_path, monkeypatch):
         write_tree(tmp_path, {f"d{d}/f": b"x"})
     listed = []
     real = walking._Walk.listing
-    monkeypatch.setattr(walking._Walk, "listing", lambda self, d, ld: listed.append(d) or real(self, d, ld))
+    monkeypatch.setattr(walking._Walk, "listing", lambda self, d, *a: listed.append(d) or real(self, d, *a))
     it = walking.iter_walk(str(tmp_path))
     first = next(it)
     assert first.logical_path == "d0/f" and len(listed) == 2  # the root and d0
@@ -318,3 +318,65 @@ def test_a_schema_5_store_migrates_its_stat_cache_intact(project, tmp_path):
         assert sorted(store.catalog.conn.execute("SELECT * FROM stat_cache")) == before
         assert store.log("ds", walking.iter_walk(str(tmp_path / "src")))["files_read"] == 0
         assert store.verify()["ok"]
+
+
+def _walk_until(root, stop_at):
+    """An iter_walk of ``root`` and the logical paths it yielded up to ``stop_at``."""
+    it = walking.iter_walk(str(root))
+    seen = []
+    for f in it:
+        seen.append(f.logical_path)
+        if f.logical_path == stop_at:
+            break
+    return it, seen
+
+
+def test_a_directory_swapped_for_a_symlink_during_the_walk_is_not_descended(tmp_path):
+    """The walk never descends a symlink to a directory, even one that replaced a listed
+    directory after its parent was listed: it would store files from outside the tree."""
+    write_tree(tmp_path / "d", {"a": b"1", "sub/x": b"2"})
+    write_tree(tmp_path / "outside", {"secret": b"3"})
+    it, seen = _walk_until(tmp_path / "d", "a")
+    os.rename(tmp_path / "d" / "sub", tmp_path / "gone")
+    os.symlink(tmp_path / "outside", tmp_path / "d" / "sub")
+    with pytest.raises(Conflict, match="replaced while"):
+        seen += [f.logical_path for f in it]
+    assert "sub/secret" not in seen
+
+
+def test_a_directory_replaced_by_another_during_the_walk_is_refused(tmp_path):
+    write_tree(tmp_path / "d", {"a": b"1", "sub/x": b"2"})
+    it, _seen = _walk_until(tmp_path / "d", "a")
+    os.rename(tmp_path / "d" / "sub", tmp_path / "gone")
+    write_tree(tmp_path / "d", {"sub/y": b"4"})
+    with pytest.raises(Conflict, match="replaced while"):
+        list(it)
+
+
+def test_a_directory_deleted_during_the_walk_is_left_out_like_a_deleted_file(tmp_path):
+    """A directory gone by the time the walk reaches it is not part of the tree, as a file
+    deleted between the listing and its stat is not (and not an 'invalid input')."""
+    write_tree(tmp_path / "d", {"a": b"1", "sub/x": b"2", "z": b"3"})
+    it, seen = _walk_until(tmp_path / "d", "a")
+    os.rename(tmp_path / "d" / "sub", tmp_path / "gone")
+    assert seen + [f.logical_path for f in it] == ["a", "z"]
+
+
+def test_a_directory_turned_into_a_file_during_the_walk_is_a_conflict(tmp_path):
+    write_tree(tmp_path / "d", {"a": b"1", "sub/x": b"2"})
+    it, _seen = _walk_until(tmp_path / "d", "a")
+    os.rename(tmp_path / "d" / "sub", tmp_path / "gone")
+    (tmp_path / "d" / "sub").write_bytes(b"now a file")
+    with pytest.raises(Conflict, match="replaced while"):
+        list(it)
+
+
+def test_a_folder_on_the_way_to_a_listed_file_turned_into_a_file_is_a_conflict(project, tmp_path):
+    """Between the walk and the read, a folder above a listed file became a file: the tree
+    changed under the add (exit 4, as for a file replaced), not an invalid input."""
+    write_tree(tmp_path / "d", {"sub/x": b"2"})
+    st = os.stat(tmp_path / "d" / "sub" / "x")
+    os.rename(tmp_path / "d" / "sub", tmp_path / "gone")
+    (tmp_path / "d" / "sub").write_bytes(b"now a file")
+    with Store.open(project) as store, pytest.raises(Conflict, match="while it was being read"):
+        store.log("ds", [LocalFile(str(tmp_path / "d" / "sub" / "x"), "sub/x", stat_result=st)])
