@@ -218,12 +218,26 @@ class PackWriter:
         finally:
             self._stop_pool()
 
-    def abort(self):
-        """Delete the open pack and every pack sealed but never committed."""
+    def abort(self, committed=None):
+        """Delete the open pack and every pack sealed but never committed.
+
+        ``committed`` (Catalog.packs_committed): asked which sealed packs a catalog commit
+        already references, which are kept. An interruption can land once the COMMIT went
+        through (Ctrl-C during its fsync is raised right after it), with the caller still
+        inside the code that aborts on failure; deleting those packs would leave a
+        committed version without its data. If it cannot be told, every pack is kept
+        (gc removes the ones nothing references)."""
         self._batch = []
         self._file_worker.close(abort=True)
         self._stop_pool()
-        for pack in self._file_worker.sealed:
+        sealed = self._file_worker.sealed
+        if committed is not None and sealed:
+            try:
+                keep = committed(p.name for p in sealed)
+            except Exception:
+                keep = {p.name for p in sealed}
+            sealed = [p for p in sealed if p.name not in keep]
+        for pack in sealed:
             try:
                 os.unlink(os.path.join(self.pack_dir, pack.name + ".pack"))
             except FileNotFoundError:
