@@ -5,7 +5,8 @@ Walking policy (documented in docs/userguide.rst):
 - regular files are stored, empty ones included;
 - a symlink to a regular file is followed (its target's bytes are stored under the link's
   name); a symlink to a directory is not descended (that avoids cycles and surprise
-  trees) and is reported as skipped; a dangling symlink is reported as skipped;
+  trees) and is reported as skipped; a dangling symlink, and one whose target cannot be
+  resolved (a loop), is reported as skipped;
 - FIFOs, sockets and device files are reported as skipped;
 - ``.git``, ``.hg``, ``.svn`` and ``.artstore`` folders are never walked, and ignore.Rules
   leave out what ``--exclude`` and ``.artstoreignore`` name.
@@ -132,6 +133,10 @@ class _Walk:
                 skipped.append((full, "dangling symlink"))
                 continue
             except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR) and entry.is_symlink():
+                    # A loop, or a target through a file: as unresolvable as a dangling one.
+                    skipped.append((full, f"symlink whose target cannot be resolved ({exc.strerror})"))
+                    continue
                 raise InvalidInput(f"cannot stat {full}: {exc.strerror}") from None
             if stat.S_ISDIR(st.st_mode):
                 skipped.append((full, "symlink to a directory (not followed)"))

@@ -401,3 +401,17 @@ def test_listing_a_flat_folder_peaks_near_the_listing_it_keeps(tmp_path):
         tracemalloc.stop()
     assert len(out) == 4000
     assert peak - start < 1.4 * (held - start), (held - start, peak - start)
+
+
+def test_symlink_loops_and_links_through_a_file_are_skipped_like_dangling_ones(tmp_path):
+    """A symlink whose target cannot be resolved (a loop, or a path through a file) is
+    skipped and reported, as a dangling one is: it is not a reason to refuse the add."""
+    root = write_tree(tmp_path / "d", {"f": b"1", "sub/g": b"2"})
+    os.symlink("self", root / "self")
+    os.symlink("loopb", root / "loopa")
+    os.symlink("loopa", root / "loopb")
+    os.symlink("f/x", root / "through")
+    files, skipped = walking.walk(str(root))
+    assert [f.logical_path for f in files] == ["f", "sub/g"]
+    assert sorted(os.path.basename(p) for p, _why in skipped) == ["loopa", "loopb", "self", "through"]
+    assert all("symlink" in why for _p, why in skipped)
