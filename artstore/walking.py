@@ -162,7 +162,14 @@ def _entries(fd, directory):
         with os.scandir(fd) as it:
             yield from it
     except OSError as exc:
-        raise InvalidInput(f"cannot read directory {directory}: {exc.strerror}") from None
+        raise _unreadable(directory, exc) from None
+
+
+def _unreadable(directory, exc):
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return InvalidInput(f"cannot read directory {directory}: permission denied; fix its permissions "
+                            "or leave it out with --exclude")
+    return InvalidInput(f"cannot read directory {directory}: {exc.strerror}")
 
 
 def _open_dir(directory, expect):
@@ -181,7 +188,7 @@ def _open_dir(directory, expect):
     except OSError as exc:
         if expect is not None and exc.errno in (errno.ENOTDIR, errno.ELOOP):
             raise _replaced(directory) from None
-        raise InvalidInput(f"cannot read directory {directory}: {exc.strerror}") from None
+        raise _unreadable(directory, exc) from None
     if expect is not None:
         st = os.fstat(fd)
         if (st.st_ino, st.st_dev) != expect:
