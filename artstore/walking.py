@@ -247,6 +247,11 @@ def walk(root, prefix=None, exclude=None, rules=None):
 
 
 def _check_path(path):
+    if any(part.casefold() == paths.STORE_DIRNAME for part in os.path.realpath(path).split(os.sep)):
+        # The walk never enters a store (its packs and catalog change under a log); a PATH
+        # given inside one, or through a symlink to one, is no different.
+        raise InvalidInput(f"{path} is inside a store directory ({paths.STORE_DIRNAME}), which artstore "
+                           "never adds; give a path outside it")
     try:
         st = os.stat(path)
     except FileNotFoundError:

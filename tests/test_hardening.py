@@ -771,3 +771,15 @@ def test_add_of_a_folder_with_an_unreadable_sub_folder_says_what_to_do(project):
     assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr, p
     assert "locked" in p.stderr and "permission" in p.stderr.lower() and "--exclude" in p.stderr, p
     assert run_cli("verify", cwd=project).code == 0
+
+
+@pytest.mark.parametrize("path", [".artstore", ".artstore/objects", ".artstore/catalog.db", "link"])
+def test_a_path_inside_a_store_directory_is_refused(project, path):
+    """'.artstore folders are never walked, at any depth' holds for a PATH given inside
+    one too (or a symlink to one): the store would add its own packs and catalog, which
+    change under the add."""
+    os.symlink(project / ".artstore", project / "link")
+    r = run_cli("add", "ds", path, cwd=project)
+    assert r.code == 5, r
+    assert len(r.err.strip().splitlines()) == 1 and "store directory" in r.err, r
+    assert run_cli("list", "--json", cwd=project).json() == []
