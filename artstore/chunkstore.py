@@ -129,6 +129,19 @@ class SealedPack:
         return len(self._entries) if self._entries is not None else len(self._index) // INDEX_ENTRY.size
 
 
+def uncommitted(packs, committed):
+    """Those of sealed ``packs`` no catalog commit references, the ones a failed or
+    interrupted command may delete. ``committed`` (Catalog.packs_committed, or None: all)
+    is asked which the catalog has; if it cannot tell, none may go."""
+    if committed is None or not packs:
+        return list(packs)
+    try:
+        keep = committed([p.name for p in packs])
+    except Exception:
+        return []
+    return [p for p in packs if p.name not in keep]
+
+
 class PackWriter:
     """Appends chunks to packs that this writer owns alone, sealing them as they fill.
 
@@ -230,13 +243,7 @@ class PackWriter:
         self._batch = []
         self._file_worker.close(abort=True)
         self._stop_pool()
-        sealed = self._file_worker.sealed
-        if committed is not None and sealed:
-            try:
-                keep = committed(p.name for p in sealed)
-            except Exception:
-                keep = {p.name for p in sealed}
-            sealed = [p for p in sealed if p.name not in keep]
+        sealed = uncommitted(self._file_worker.sealed, committed)
         for pack in sealed:
             try:
                 os.unlink(os.path.join(self.pack_dir, pack.name + ".pack"))
