@@ -129,6 +129,19 @@ class SealedPack:
         return len(self._entries) if self._entries is not None else len(self._index) // INDEX_ENTRY.size
 
 
+def uncommitted(packs, committed):
+    """Those of sealed ``packs`` no catalog commit references, the ones a failed or
+    interrupted command may delete. ``committed`` (Catalog.packs_committed, or None: all)
+    is asked which the catalog has; if it cannot tell, none may go."""
+    if committed is None or not packs:
+        return list(packs)
+    try:
+        keep = committed([p.name for p in packs])
+    except Exception:
+        return []
+    return [p for p in packs if p.name not in keep]
+
+
 class PackWriter:
     """Appends chunks to packs that this writer owns alone, sealing them as they fill.
 
@@ -218,12 +231,20 @@ class PackWriter:
         finally:
             self._stop_pool()
 
-    def abort(self):
-        """Delete the open pack and every pack sealed but never committed."""
+    def abort(self, committed=None):
+        """Delete the open pack and every pack sealed but never committed.
+
+        ``committed`` (Catalog.packs_committed): asked which sealed packs a catalog commit
+        already references, which are kept. An interruption can land once the COMMIT went
+        through (Ctrl-C during its fsync is raised right after it), with the caller still
+        inside the code that aborts on failure; deleting those packs would leave a
+        committed version without its data. If it cannot be told, every pack is kept
+        (gc removes the ones nothing references)."""
         self._batch = []
         self._file_worker.close(abort=True)
         self._stop_pool()
-        for pack in self._file_worker.sealed:
+        sealed = uncommitted(self._file_worker.sealed, committed)
+        for pack in sealed:
             try:
                 os.unlink(os.path.join(self.pack_dir, pack.name + ".pack"))
             except FileNotFoundError:

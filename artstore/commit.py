@@ -92,7 +92,7 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
     with store.lock.shared():
         store.check_writable()
         writer = store.new_writer()
-        ingestor = None
+        ingestor = version_id = None
         try:
             ingestor = ingest.Ingestor(store.catalog, writer, store.config.chunking, progress)
             ingestor.spill = Spill(store.catalog)
@@ -153,7 +153,9 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
                     cat.ensure_run(run_id)
                     cat.add_lineage(run_id, version_id, "produced")
         except BaseException:
-            writer.abort()
+            writer.abort(committed=store.catalog.packs_committed)
+            if version_id is not None and _landed(store, version_id):
+                store.committed.append(f"logged {workspace}/{name}:{version}")  # the interrupt message says so
             raise
         finally:
             if ingestor is not None:
@@ -194,6 +196,14 @@ def _batches(stream):
             batch = []
     if batch:
         yield batch
+
+
+def _landed(store, version_id):
+    """True if the version's commit went through (asked after an interruption)."""
+    try:
+        return store.catalog.version_by_id(version_id) is not None
+    except Exception:
+        return False
 
 
 def _asset_metadata(src):

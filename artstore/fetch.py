@@ -33,7 +33,7 @@ def fetch(store, ref, progress=None):
                 cat.add_files((d, s, blob) for d, (s, blob) in ingestor.new_files.items())
                 cat.add_fetched(fetched)
         except BaseException:
-            writer.abort()
+            writer.abort(committed=store.catalog.packs_committed)  # a commit that went through keeps its packs
             raise
     opaque = [e.path for e in remote_entries if not e.identity]
     return {

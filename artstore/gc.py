@@ -127,10 +127,10 @@ def collect(store, dry_run=False, progress=None, repack_threshold=None):
             )
             cat.add_packs(new_packs)
     except IntegrityError as exc:
-        writer.abort()
+        writer.abort(committed=cat.packs_committed)
         raise IntegrityError(f"gc stopped without changing anything: {exc}") from None
     except BaseException:
-        writer.abort()
+        writer.abort(committed=cat.packs_committed)  # a commit that went through keeps its packs
         raise
     finally:
         reader.close()

@@ -459,7 +459,7 @@ def _open_source(os_path, before=None):
 def _stat_after(os_path):
     try:
         return os.stat(os_path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # the file, or a folder on its way, went
         raise Conflict(f"{os_path} was deleted while it was being read; add it again") from None
 
 

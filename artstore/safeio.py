@@ -49,6 +49,8 @@ def open_regular(path, *, follow_symlinks=True, expect=None, missing=NotFound):
     except OSError as exc:
         if exc.errno == errno.ENXIO:  # a socket, or a FIFO opened for writing only
             raise InvalidInput(f"{path} is a socket or FIFO, not a regular file; give a regular file") from None
+        if expect is not None and exc.errno == errno.ENOTDIR:  # a folder on the way became a file
+            raise Conflict(f"{path} was replaced while it was being read; add it again once it is stable") from None
         if exc.errno == errno.ELOOP:
             raise InvalidInput(f"{path} is a symlink, which is not followed here; give the file itself") from None
         raise InvalidInput(f"cannot open {path}: {exc.strerror or exc}") from None

@@ -753,3 +753,33 @@ def test_config_values_are_literal(tmp_path, workspace):
     r = run_cli("add", "ds", "f", "--json", cwd=tmp_path / "p")
     assert r.code == 0 and r.json()["workspace"] == workspace, r
     assert run_cli("show", f"{workspace}/ds", cwd=tmp_path / "p").code == 0
+
+
+def test_add_of_a_folder_with_an_unreadable_sub_folder_says_what_to_do(project):
+    """A sub-folder the user may not list (chmod 000; root's permission bypass dropped)
+    is one line, exit 5, naming the folder and the two ways out."""
+    from conftest import without_dac_override
+
+    write_tree(project / "data", {"a": b"1", "locked/b": b"2"})
+    os.chmod(project / "data" / "locked", 0)
+    try:
+        p = subprocess.run([sys.executable, "-m", "artstore", "add", "ds", "data"], cwd=project,
+                           capture_output=True, text=True, preexec_fn=without_dac_override)
+    finally:
+        os.chmod(project / "data" / "locked", 0o755)
+    assert p.returncode == 5, p
+    assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr, p
+    assert "locked" in p.stderr and "permission" in p.stderr.lower() and "--exclude" in p.stderr, p
+    assert run_cli("verify", cwd=project).code == 0
+
+
+@pytest.mark.parametrize("path", [".artstore", ".artstore/objects", ".artstore/catalog.db", "link"])
+def test_a_path_inside_a_store_directory_is_refused(project, path):
+    """'.artstore folders are never walked, at any depth' holds for a PATH given inside
+    one too (or a symlink to one): the store would add its own packs and catalog, which
+    change under the add."""
+    os.symlink(project / ".artstore", project / "link")
+    r = run_cli("add", "ds", path, cwd=project)
+    assert r.code == 5, r
+    assert len(r.err.strip().splitlines()) == 1 and "store directory" in r.err, r
+    assert run_cli("list", "--json", cwd=project).json() == []

@@ -267,3 +267,32 @@ def test_packs_are_durable_and_named_before_the_commit_that_references_them(proj
     assert run_cli("list", "--json", cwd=project).json() == []
     r = run_cli("add", "ds", "data", cwd=project, env={"ARTSTORE_FAULT": "pack-fsync:eio"})
     assert r.code == 1 and run_cli("list", "--json", cwd=project).json() == []
+
+
+@pytest.mark.parametrize("action, code", [("sigint", 130), ("eio", 1)])
+def test_add_interrupted_just_after_its_commit_keeps_the_version_whole(project, data, action, code):
+    """Ctrl-C (or an error) that lands once the version's COMMIT went through (a signal
+    that arrived during the commit's fsync is raised right after it) must neither delete
+    the packs the committed version references nor say that nothing was committed."""
+    r = run_cli("add", "ds", "data", cwd=project, env={"ARTSTORE_FAULT": f"catalog-committed:{action}"})
+    assert r.code == code, r
+    assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r
+    if action == "sigint":
+        assert "ds:1.0.0" in r.err and "kept" in r.err, r
+    assert_store_healthy(project, {"ds:1.0.0": read_tree(data)})
+
+
+@pytest.mark.parametrize("action", ["sigint", "eio"])
+def test_gc_interrupted_just_after_its_commit_loses_nothing(project, data, action):
+    """gc's commit moves live chunks into new packs: an interruption after it must keep them."""
+    keep = {"k.bin": os.urandom(200_000)}
+    write_tree(project / "keep", keep)
+    assert run_cli("add", "ds", "data", "keep", cwd=project).code == 0  # one pack: live and dead chunks
+    assert run_cli("add", "keep", "keep", cwd=project).code == 0
+    assert run_cli("rm", "ds:1.0.0", cwd=project).code == 0
+    assert "1 rewritten" in run_cli("gc", "--dry-run", cwd=project).out
+    r = run_cli("gc", cwd=project, env={"ARTSTORE_FAULT": f"catalog-committed:{action}"})
+    assert r.code != 0 and "Traceback" not in r.err, r
+    assert_store_healthy(project, {"keep:1.0.0": keep})
+    assert run_cli("gc", cwd=project).code == 0
+    assert_store_healthy(project, {"keep:1.0.0": keep})

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from artstore import Store, commit, ingest, walking
 from artstore import paths as paths_mod
-from artstore.errors import InvalidInput
+from artstore.errors import Conflict, InvalidInput
 from artstore.sources import InMemory, LocalFile
 from artstore.tree import build
 from artstore.tree.node import MAX_BYTES, MAX_ITEMS, MIN_ITEMS, child_text, encode, is_boundary
@@ -79,7 +79,7 @@ def test_the_walk_holds_one_listing_per_level(tmp_path, monkeypatch):
         write_tree(tmp_path, {f"d{d}/f": b"x"})
     listed = []
     real = walking._Walk.listing
-    monkeypatch.setattr(walking._Walk, "listing", lambda self, d, ld: listed.append(d) or real(self, d, ld))
+    monkeypatch.setattr(walking._Walk, "listing", lambda self, d, *a: listed.append(d) or real(self, d, *a))
     it = walking.iter_walk(str(tmp_path))
     first = next(it)
     assert first.logical_path == "d0/f" and len(listed) == 2  # the root and d0
@@ -347,3 +347,100 @@ def test_a_walked_path_over_the_length_limit_is_refused(store, tmp_path):
     ok = "/".join(["a" * 250] * 15)  # 3,764 characters + '/' + 80 bytes of 'é' x 40
     v = store.log("ds", walking.iter_walk(str(tmp_path / "d"), prefix=ok))
     assert v["assets_count"] == 2
+
+
+def _walk_until(root, stop_at):
+    """An iter_walk of ``root`` and the logical paths it yielded up to ``stop_at``."""
+    it = walking.iter_walk(str(root))
+    seen = []
+    for f in it:
+        seen.append(f.logical_path)
+        if f.logical_path == stop_at:
+            break
+    return it, seen
+
+
+def test_a_directory_swapped_for_a_symlink_during_the_walk_is_not_descended(tmp_path):
+    """The walk never descends a symlink to a directory, even one that replaced a listed
+    directory after its parent was listed: it would store files from outside the tree."""
+    write_tree(tmp_path / "d", {"a": b"1", "sub/x": b"2"})
+    write_tree(tmp_path / "outside", {"secret": b"3"})
+    it, seen = _walk_until(tmp_path / "d", "a")
+    os.rename(tmp_path / "d" / "sub", tmp_path / "gone")
+    os.symlink(tmp_path / "outside", tmp_path / "d" / "sub")
+    with pytest.raises(Conflict, match="replaced while"):
+        seen += [f.logical_path for f in it]
+    assert "sub/secret" not in seen
+
+
+def test_a_directory_replaced_by_another_during_the_walk_is_refused(tmp_path):
+    write_tree(tmp_path / "d", {"a": b"1", "sub/x": b"2"})
+    it, _seen = _walk_until(tmp_path / "d", "a")
+    os.rename(tmp_path / "d" / "sub", tmp_path / "gone")
+    write_tree(tmp_path / "d", {"sub/y": b"4"})
+    with pytest.raises(Conflict, match="replaced while"):
+        list(it)
+
+
+def test_a_directory_deleted_during_the_walk_is_left_out_like_a_deleted_file(tmp_path):
+    """A directory gone by the time the walk reaches it is not part of the tree, as a file
+    deleted between the listing and its stat is not (and not an 'invalid input')."""
+    write_tree(tmp_path / "d", {"a": b"1", "sub/x": b"2", "z": b"3"})
+    it, seen = _walk_until(tmp_path / "d", "a")
+    os.rename(tmp_path / "d" / "sub", tmp_path / "gone")
+    assert seen + [f.logical_path for f in it] == ["a", "z"]
+
+
+def test_a_directory_turned_into_a_file_during_the_walk_is_a_conflict(tmp_path):
+    write_tree(tmp_path / "d", {"a": b"1", "sub/x": b"2"})
+    it, _seen = _walk_until(tmp_path / "d", "a")
+    os.rename(tmp_path / "d" / "sub", tmp_path / "gone")
+    (tmp_path / "d" / "sub").write_bytes(b"now a file")
+    with pytest.raises(Conflict, match="replaced while"):
+        list(it)
+
+
+def test_a_folder_on_the_way_to_a_listed_file_turned_into_a_file_is_a_conflict(project, tmp_path):
+    """Between the walk and the read, a folder above a listed file became a file: the tree
+    changed under the add (exit 4, as for a file replaced), not an invalid input."""
+    write_tree(tmp_path / "d", {"sub/x": b"2"})
+    st = os.stat(tmp_path / "d" / "sub" / "x")
+    os.rename(tmp_path / "d" / "sub", tmp_path / "gone")
+    (tmp_path / "d" / "sub").write_bytes(b"now a file")
+    with Store.open(project) as store, pytest.raises(Conflict, match="while it was being read"):
+        store.log("ds", [LocalFile(str(tmp_path / "d" / "sub" / "x"), "sub/x", stat_result=st)])
+
+
+def test_listing_a_flat_folder_peaks_near_the_listing_it_keeps(tmp_path):
+    """A folder's DirEntry objects (each with the stat it was asked for) are let go as the
+    listing is made: holding them all had a flat folder's peak at twice what it keeps."""
+    import tracemalloc
+
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    for i in range(4000):
+        (folder / f"file{i:05d}.bin").touch()
+    w = walking._Walk(str(folder), None, None, None, [])
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        out = w.listing(str(folder), "")
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(out) == 4000
+    assert peak - start < 1.4 * (held - start), (held - start, peak - start)
+
+
+def test_symlink_loops_and_links_through_a_file_are_skipped_like_dangling_ones(tmp_path):
+    """A symlink whose target cannot be resolved (a loop, or a path through a file) is
+    skipped and reported, as a dangling one is: it is not a reason to refuse the add."""
+    root = write_tree(tmp_path / "d", {"f": b"1", "sub/g": b"2"})
+    os.symlink("self", root / "self")
+    os.symlink("loopb", root / "loopa")
+    os.symlink("loopa", root / "loopb")
+    os.symlink("f/x", root / "through")
+    files, skipped = walking.walk(str(root))
+    assert [f.logical_path for f in files] == ["f", "sub/g"]
+    assert sorted(os.path.basename(p) for p, _why in skipped) == ["loopa", "loopb", "self", "through"]
+    assert all("symlink" in why for _p, why in skipped)

@@ -352,3 +352,19 @@ def test_verify_remote_store_finds_damage_and_names_versions(remote_url, tmp_pat
     assert problems and all(p["kind"].startswith("remote") for p in problems)
     if target in ("pack", "version", "node-bundle-missing"):
         assert any("ws/ds:1.0.0" in p["versions"] for p in problems), problems
+
+
+@pytest.mark.parametrize("action", ["sigint", "eio"])
+def test_pull_interrupted_just_after_its_commit_keeps_the_packs_it_committed(tmp_path, action):
+    """As for add and gc: an interruption once the pull's COMMIT went through must not
+    delete the packs the pulled versions now reference."""
+    remote = tmp_path / "remote"
+    with _new_store(tmp_path / "a") as a:
+        a.log("ds", [InMemory(os.urandom(100_000), "f"), InMemory(b"small", "g")])
+        a.push(f"file://{remote}")
+    with _new_store(tmp_path / "b"):
+        pass
+    r = run_cli("pull", f"file://{remote}", cwd=tmp_path / "b", env={"ARTSTORE_FAULT": f"catalog-committed:{action}"})
+    assert r.code != 0 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r
+    v = run_cli("verify", "--read-data", cwd=tmp_path / "b")
+    assert v.code == 0, v

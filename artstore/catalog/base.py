@@ -248,14 +248,19 @@ class CatalogBase:
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
             self._in_transaction = True
+            before, committing = self.commits, False
             try:
                 yield self
                 checkpoint("catalog-commit")
+                committing = True
                 conn.execute("COMMIT")
-                self.commits += 1
+                self.commits = before + 1
+                checkpoint("catalog-committed")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                elif committing:  # interrupted once the COMMIT went through: it counts
+                    self.commits = before + 1
                 raise
             finally:
                 self._in_transaction = False

@@ -73,6 +73,17 @@ class StorageRows:
             row = self.conn.execute("SELECT size, chunks FROM files WHERE digest = ?", (digest,)).fetchone()
         return row
 
+    def packs_committed(self, names):
+        """Those of pack ``names`` the catalog has, asked on the write connection (the one
+        that committed them: no older read snapshot can hide a commit just made)."""
+        names = list(names)
+        if not names:
+            return set()
+        conn = self.write_connection()
+        with sql_errors(self.path):
+            marks = ",".join("?" * len(names))
+            return {row[0] for row in conn.execute(f"SELECT name FROM packs WHERE name IN ({marks})", names)}
+
     def add_packs(self, packs, relocate=()):
         """Insert sealed packs and their chunk index rows (inside a transaction).
 

@@ -10,7 +10,7 @@ into a new local pack committed before the read goes on: a second read is local.
 import os
 import sys
 
-from .. import manifests
+from .. import chunkstore, manifests
 from ..catalog import split_chunks
 from ..errors import IntegrityError, RemoteUnavailable
 from . import layout
@@ -64,7 +64,7 @@ def fill(store, name, remote, chunk_ids, what, progress=None, notice=announce):
         with store.catalog.transaction() as cat:
             cat.add_packs(packs)
     except BaseException:
-        for pack in packs:
+        for pack in chunkstore.uncommitted(packs, store.catalog.packs_committed):  # a commit may have gone through
             _unlink_pack(store, pack.name)
         raise
     return got, sum(p.size for p in packs)

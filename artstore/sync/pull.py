@@ -112,7 +112,9 @@ def pull(store, name, transport, refs=(), progress=None, metadata_only=False, la
                     cat.mark_lazy([rec["id"] for rec in wanted], lazy_remote or name)
                 _apply_labels(store, cat, docs)
         except BaseException:
-            for pack in packs:  # sealed but never committed (gc would remove them too)
+            # Sealed but never committed (gc would remove them too); an interruption once
+            # the COMMIT went through leaves those the pulled versions reference.
+            for pack in chunkstore.uncommitted(packs, store.catalog.packs_committed):
                 try:
                     os.unlink(os.path.join(store.pack_dir, pack.name + ".pack"))
                 except FileNotFoundError:
