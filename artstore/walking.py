@@ -68,19 +68,30 @@ class _Walk:
             os.close(fd)
 
     def _listing(self, fd, directory, logical_dir):
+        try:
+            entries = os.scandir(fd)
+        except OSError as exc:
+            raise _unreadable(directory, exc) from None
+        with entries:
+            try:
+                return self._listed(entries, directory, logical_dir)
+            except OSError as exc:  # reading the directory failed (each entry's stat is handled)
+                raise _unreadable(directory, exc) from None
+
+    def _listed(self, entries, directory, logical_dir):
         rules, cut, skipped = self.rules, self.cut, self.skipped
         matching = rules.spec is not None
         plain_name = _PLAIN_NAME.fullmatch
-        join = os.path.join
+        base = directory if directory.endswith("/") else directory + "/"  # os.path.join, per entry, cost 8 %
         # Listed through the descriptor: entries are stat'ed relative to the directory
         # opened, never through a path a symlink may have replaced since. Taken one at a
         # time: a list of the DirEntry objects (each holding the os.stat_result it was
         # asked for) doubled the peak memory of a flat folder (300,000 files: +170 MB).
         out = []  # (sort key, LocalFile or (os path, logical dir, (inode, device)))
         renamed = False  # a name NFC changed: two entries may now share a logical name
-        for entry in _entries(fd, directory):
+        for entry in entries:
             name = entry.name
-            full = join(directory, name)
+            full = base + name
             try:
                 # d_type from the directory listing: no system call for a plain file.
                 plain_file = entry.is_file(follow_symlinks=False)
@@ -154,15 +165,6 @@ class _Walk:
 
 
 _first = operator.itemgetter(0)
-
-
-def _entries(fd, directory):
-    """The DirEntry objects of the open directory ``fd``, one at a time."""
-    try:
-        with os.scandir(fd) as it:
-            yield from it
-    except OSError as exc:
-        raise _unreadable(directory, exc) from None
 
 
 def _unreadable(directory, exc):
