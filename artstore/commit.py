@@ -214,12 +214,9 @@ def _asset_metadata(src):
 def _store_source(store, ingestor, src):
     """(size, file digest, uri, identity JSON) the manifest records of one source,
     storing its bytes first if local."""
-    if type(src) is ingest.LocalFile:  # most sources: tested first
-        record = ingestor.store_file(src.os_path, src.stat_result)
-        return record.size, record.digest, None, None
     if isinstance(src, ingest.RemoteRef):
         return src.size, None, src.uri, dumps(src.identity) if src.identity is not None else None
-    if isinstance(src, ingest.LocalFile):
+    if isinstance(src, ingest.LocalFile):  # most sources
         record = ingestor.store_file(src.os_path, src.stat_result)
     elif isinstance(src, ingest.InMemory):
         record = ingestor.store_data(src.data)
