@@ -101,7 +101,7 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
             count = size = local_size = 0
             checked = listed or getattr(sources, "paths_checked", False)
             for batch in _batches(walking.in_order(sources, checked=checked)):
-                ingestor.prefetch([s for s in batch if type(s) is ingest.LocalFile])
+                ingestor.prefetch([s for s in batch if isinstance(s, ingest.LocalFile)])
                 for src in batch:
                     entry_size, digest, uri, identity = _store_source(store, ingestor, src)
                     builder.add(src.logical_path, tree.entry_text(

@@ -248,10 +248,7 @@ class Ingestor:
         for f in files:
             st = f.stat_result
             if st is not None:
-                key = f.os_path
-                if key[:1] != "/":
-                    key = os.path.abspath(key)
-                compared[key] = st
+                compared[_absolute(f.os_path)] = st
         hits = self._hits = {}
         if not compared:
             return
