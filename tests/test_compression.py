@@ -87,6 +87,34 @@ def test_the_auto_probe_skips_the_full_attempt_on_incompressible_chunks(monkeypa
     assert chunkstore.Encoder("none").encode(text_like(80_000))[1] == chunkstore.RAW
 
 
+@pytest.mark.parametrize("mode", ["auto", "zstd"])
+@pytest.mark.parametrize("one_call", [True, False])
+def test_a_batch_encodes_as_each_chunk_alone(mode, one_call, monkeypatch):
+    """encode_batch compresses the small chunks of a batch in one call (or one at a time
+    where the zstd backend has no such call): the same stored bytes and kinds, in the same
+    order, as ``encode`` of each chunk, with already-encoded items passed through."""
+    rng = random.Random(7)
+    batch = []
+    for i in range(300):
+        size = rng.choice([0, 1, 100, 3000, 8192, 8193, 20_000, 70_000])
+        data = text_like(size, seed=i) if i % 2 else rng.randbytes(size)
+        batch.append((chunkstore.chunk_id(data), data))
+        if i % 37 == 0:
+            batch.append((b"s" * 32, b"stored", 99, chunkstore.ZSTD))
+    encoder = chunkstore.Encoder(mode, 3)
+    if not one_call:
+        class NoBatchCall:  # the cffi backend's compressor: compress only
+            def __init__(self, real):
+                self.compress = real.compress
+
+        monkeypatch.setattr(encoder, "_full", NoBatchCall(encoder._full))
+    expected = [item if len(item) == 4 else (item[0], *encoder.encode(item[1])[:1], len(item[1]),
+                                             encoder.encode(item[1])[1]) for item in batch]
+    got = encoder.encode_batch(batch)
+    assert [(c, bytes(s), n, how) for c, s, n, how in got] == [(c, bytes(s), n, how) for c, s, n, how in expected]
+    assert {how for _c, _s, _n, how in got} == {chunkstore.RAW, chunkstore.ZSTD}
+
+
 def test_chunks_keep_the_order_they_were_added_across_encoder_threads(tmp_path):
     pack_dir, tmp_dir = tmp_path / "packs", tmp_path / "tmp"
     pack_dir.mkdir()

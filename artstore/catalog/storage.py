@@ -95,12 +95,17 @@ class StorageRows:
                 "INSERT INTO packs (name, size, created_at) VALUES (?, ?, ?)",
                 (pack.name, pack.size, created),
             )
-            pack_id = cur.lastrowid
-            # A chunk another writer committed first keeps its older location.
+            pack_id = int(cur.lastrowid)
+            # A chunk another writer committed first keeps its older location. The pack's id
+            # is part of the statement, so its entries bind as they are: a tuple rebuilt per
+            # chunk cost a third of inserting 100,000 of them (0.57 -> 0.32-0.37 s).
+            entries = pack.iter_entries()
+            if relocate:
+                entries = (e for e in entries if e[0] not in relocate)
             self.conn.executemany(
                 "INSERT OR IGNORE INTO chunks (id, pack_id, offset, stored_size, size, compression) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                ((e[0], pack_id, e[1], e[2], e[3], e[4]) for e in pack.iter_entries() if e[0] not in relocate),
+                f"VALUES (?, {pack_id}, ?, ?, ?, ?)",
+                entries,
             )
             if relocate:
                 self.conn.executemany(
