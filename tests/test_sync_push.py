@@ -9,8 +9,8 @@ import zstandard
 
 from artstore import IntegrityError, Store, chunkstore
 from artstore.ingest import InMemory
-from artstore.sync import layout
-from artstore.sync.push import check_frames
+from artstore.sync import layout, packcheck
+from artstore.sync.packcheck import check_frames
 from artstore.sync.state import RemoteState
 
 
@@ -48,7 +48,11 @@ def test_check_frames_passes_good_frames_and_names_a_damaged_one(tmp_path, monke
         check_frames(bytes(data), entries, "pack x")
 
 
-def test_a_push_never_sends_the_index_of_a_damaged_local_pack(tmp_path):
+@pytest.mark.parametrize("child", [False, True])
+def test_a_push_never_sends_the_index_of_a_damaged_local_pack(tmp_path, monkeypatch, child):
+    if child:  # checked by a child process, as a pack of many chunks is
+        monkeypatch.setattr(packcheck, "CHILD_MIN_CHUNKS", 100)
+        monkeypatch.setattr(packcheck, "_cores", lambda: 2)
     url = f"file://{tmp_path / 'remote'}"
     with _store(tmp_path / "a") as a:
         a.log("ds", _small_files(200))
@@ -63,6 +67,61 @@ def test_a_push_never_sends_the_index_of_a_damaged_local_pack(tmp_path):
             a.push(url)
     remote = tmp_path / "remote"
     assert not list((remote / "packs").glob("*.idx")) and not (remote / "versions").exists()
+
+
+def _damage(path, entry):
+    with open(path, "r+b") as f:
+        f.seek(entry[1] + entry[2] // 2)
+        byte = f.read(1)
+        f.seek(entry[1] + entry[2] // 2)
+        f.write(bytes([byte[0] ^ 0xFF]))
+
+
+@pytest.mark.parametrize("damaged", [False, True])
+def test_a_pack_of_many_chunks_is_checked_by_a_child_process(tmp_path, monkeypatch, damaged):
+    """The child's verdict is the check's: a good pack passes, a damaged one is refused
+    naming the chunk, and the pushing process never reads the pack itself."""
+    monkeypatch.setattr(packcheck, "CHILD_MIN_CHUNKS", 100)
+    monkeypatch.setattr(packcheck, "_cores", lambda: 2)
+    monkeypatch.chdir(tmp_path)  # a folder named artstore here must not be what the child imports
+    (tmp_path / "artstore").mkdir()
+    (tmp_path / "artstore" / "__init__.py").write_text("raise SystemExit(9)\n")
+    with _store(tmp_path / "a") as a:
+        a.log("ds", _small_files(300))
+        (pack,) = a.catalog.packs()
+        path = os.path.join(a.pack_dir, pack["name"] + ".pack")
+        header, index, entries = chunkstore.read_pack_index(path)
+        if damaged:
+            _damage(path, next(e for e in entries[150:] if e[4] == chunkstore.ZSTD))
+        here = []
+        monkeypatch.setattr(packcheck, "check_file", lambda *args: here.append(args))
+        sealed = chunkstore.SealedPack(pack["name"], pack["size"], entries)
+        if damaged:
+            victim = next(e for e in entries[150:] if e[4] == chunkstore.ZSTD)
+            with pytest.raises(IntegrityError, match=f"chunk {victim[0].hex()} in pack {pack['name']}"):
+                packcheck.check_pack(a.pack_dir, sealed, header + index)
+        else:
+            packcheck.check_pack(a.pack_dir, sealed, header + index)
+        assert here == []
+
+
+def test_a_child_that_cannot_tell_leaves_the_check_to_the_pusher(tmp_path, monkeypatch):
+    """No python to start, or a child that fails for another reason than damage: the pack
+    is checked in the pushing process, and damage is still found."""
+    monkeypatch.setattr(packcheck, "CHILD_MIN_CHUNKS", 100)
+    monkeypatch.setattr(packcheck, "_cores", lambda: 2)
+    with _store(tmp_path / "a") as a:
+        a.log("ds", _small_files(300))
+        (pack,) = a.catalog.packs()
+        path = os.path.join(a.pack_dir, pack["name"] + ".pack")
+        header, index, entries = chunkstore.read_pack_index(path)
+        victim = next(e for e in entries[150:] if e[4] == chunkstore.ZSTD)
+        _damage(path, victim)
+        sealed = chunkstore.SealedPack(pack["name"], pack["size"], entries)
+        for executable in ["", str(tmp_path / "no-such-python"), "/bin/false"]:
+            monkeypatch.setattr(packcheck.sys, "executable", executable)
+            with pytest.raises(IntegrityError, match=victim[0].hex()):
+                packcheck.check_pack(a.pack_dir, sealed, header + index)
 
 
 def test_the_bundle_text_is_what_layout_encode_makes(tmp_path):

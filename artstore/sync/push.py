@@ -6,7 +6,6 @@ version records; refs last. A push killed at any point leaves a remote that name
 object it lacks; running it again finishes the work (every write is create-only or CAS).
 """
 
-import mmap
 import os
 import shutil
 import time
@@ -18,7 +17,7 @@ from ..catalog import DIGEST_SIZE
 from ..errors import Conflict, IntegrityError, InvalidInput, NotFound, RemoteUnavailable
 from ..faults import checkpoint
 from ..nogc import nogc
-from . import known_refs, layout, records, transfer
+from . import known_refs, layout, packcheck, records, transfer
 from .state import RemoteState, read_markers
 
 CAS_TRIES = 5
@@ -185,8 +184,11 @@ def _upload_packs(store, transport, whole, rest, indexes, progress, remember=Non
         sealed = _copy_frames(store, work, rest) if rest else []
         if progress and hasattr(progress, "set_total"):
             progress.set_total(sum(p.size for p in whole + sealed))
-        sent = transfer.upload_packs(transport, store.pack_dir, whole, progress, remember,
-                                     check=lambda pack: _check_pack(store, pack), indexes=indexes)
+        def check(pack):
+            packcheck.check_pack(store.pack_dir, pack, indexes.get(pack.name))
+
+        sent = transfer.upload_packs(transport, store.pack_dir, whole, progress, remember, check=check,
+                                     indexes=indexes)
         sent += transfer.upload_packs(transport, work, sealed, progress, remember)
         return len(whole) + len(sealed), sent
     finally:
@@ -199,7 +201,7 @@ def _whole_packs(store, chunk_ids, marked):
     bytes}). A local pack qualifies when its own index lists only wanted chunks and the
     catalog places all of them there, and a remote gc has not marked a pack of that name
     (a push must not depend on a marked object: docs/storage.rst, "Remote gc"). What the
-    remote gets is the pack's own index, each of whose chunks _check_pack reads and checks
+    remote gets is the pack's own index, each of whose chunks packcheck reads and checks
     before it goes up.
 
     When the push wants most of the store's chunks, the candidates are all local packs,
@@ -249,57 +251,6 @@ def _whole_packs(store, chunk_ids, marked):
         raise NotFound(f"chunk {missing.hex()} of a version to push is not in the store; run 'artstore verify'")
     rest.sort(key=lambda r: (r[0], r[2]))  # each pack read front to back, its order kept
     return whole, rest, {p.name: indexes[p.name] for p in whole}
-
-
-def _check_pack(store, pack):
-    """Every chunk of a local pack read and checked before it leaves (never spread damage)."""
-    with open(os.path.join(store.pack_dir, pack.name + ".pack"), "rb") as f:
-        try:  # mapped, not read: a 64 MiB read cost 0.04 s (more beside an upload), a map 3 ms
-            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):
-            data = f.read()  # one read, not one pread per chunk (20,000 small files)
-    # Not closed here: an error's traceback may still hold views of it; freed with them.
-    check_frames(data, pack.entries, f"pack {pack.name}")
-
-
-CHECK_BATCH = 16 << 20  # decompressed bytes per batch of a pack check (bounds its memory)
-
-
-def check_frames(data, entries, where):
-    """Check the stored frames ``entries`` ((id, offset, stored, size, compression)) of
-    ``data`` against their ids. The zstd frames are decompressed a batch at a time by one
-    call that releases the GIL once: one call per chunk released and re-took it per chunk,
-    and beside an upload each re-take waited for the uploading thread (100,000 small
-    chunks: 1.5 s instead of 0.5 s). Any failure is looked at again chunk by chunk
-    (chunkstore.decode), which names the damaged chunk."""
-    import struct
-
-    import blake3
-    import zstandard
-
-    multi = getattr(zstandard.ZstdDecompressor(), "multi_decompress_to_buffer", None)
-    view = memoryview(data)
-    zstd = [e for e in entries if e[4] == chunkstore.ZSTD]
-    others = [e for e in entries if e[4] != chunkstore.ZSTD]
-    start = 0
-    while start < len(zstd):
-        end, total = start, 0
-        while end < len(zstd) and total < CHECK_BATCH:
-            total += zstd[end][3]
-            end += 1
-        part, start = zstd[start:end], end
-        try:
-            out = multi(zstandard.BufferWithSegments(
-                data, struct.pack(f"={2 * len(part)}Q", *[x for e in part for x in (e[1], e[2])])),
-                decompressed_sizes=struct.pack(f"={len(part)}Q", *[e[3] for e in part]))
-            ok = len(out) == len(part) and all(
-                len(seg) == e[3] and blake3.blake3(seg).digest() == e[0] for e, seg in zip(part, out, strict=True))
-        except Exception:  # zstd's own error, a frame past the end, no multi (cffi backend)
-            ok = False
-        if not ok:
-            others += part
-    for cid, offset, stored, size, compression in others:
-        chunkstore.decode(view[offset:offset + stored], size, compression, cid, where)
 
 
 def _copy_frames(store, work, rows):
