@@ -9,7 +9,7 @@ the version's transaction (DESIGN.md invariant 1: rows only after their packs ar
 durable).
 """
 
-from .catalog import _encodable, sql_errors
+from .catalog import _encodable, insert_rows, sql_errors
 
 # Plain rowid tables, appended to in order: a primary key on random digests made every
 # insert a random B-tree update, and the page cache a temporary table gets is small. A
@@ -36,15 +36,12 @@ class Spill:
     def add_files(self, rows):
         """(digest, size, chunk-list blob) rows."""
         with sql_errors(self.catalog.path):
-            self.conn.executemany("INSERT INTO temp.spill_files VALUES (?, ?, ?)", rows)
+            insert_rows(self.conn, "INSERT INTO temp.spill_files VALUES", 3, rows)
 
     def add_stat(self, rows):
         """Stat-cache rows (catalog.stat_cache_put's shape); a path not UTF-8 is not cached."""
         with sql_errors(self.catalog.path):
-            self.conn.executemany(
-                "INSERT INTO temp.spill_stat VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (r for r in rows if _encodable(r[0])),
-            )
+            insert_rows(self.conn, "INSERT INTO temp.spill_stat VALUES", 8, (r for r in rows if _encodable(r[0])))
 
     def commit(self, cat):
         """Copy the rows into the catalog, inside the caller's transaction."""

@@ -444,3 +444,32 @@ def test_symlink_loops_and_links_through_a_file_are_skipped_like_dangling_ones(t
     assert [f.logical_path for f in files] == ["f", "sub/g"]
     assert sorted(os.path.basename(p) for p, _why in skipped) == ["loopa", "loopb", "self", "through"]
     assert all("symlink" in why for _p, why in skipped)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    width=st.integers(1, 8),
+    keys=st.lists(st.integers(0, 40), max_size=1200),
+    limit=st.sampled_from([None, 8, 17, 999]),
+    clause=st.sampled_from(["OR IGNORE", "OR REPLACE"]),
+)
+def test_insert_rows_stores_what_executemany_stores(width, keys, limit, clause):
+    """Multi-row statements (catalog.insert_rows): the same rows as one statement per
+    row, duplicates resolved by the conflict clause in the same order, at any bound on a
+    statement's parameters (as low as one row per statement)."""
+    from artstore.catalog import insert_rows
+
+    conn = sqlite3.connect(":memory:")
+    if limit is not None and hasattr(conn, "setlimit"):
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+    columns = ", ".join(f"c{i}" for i in range(1, width))
+    for table in ("a", "b"):
+        conn.execute(f"CREATE TABLE {table} (k INTEGER PRIMARY KEY{', ' + columns if columns else ''})")
+    rows = [(k, *[f"{k}-{n}-{i}" for i in range(1, width)]) for n, k in enumerate(keys)]
+    marks = ",".join("?" * width)
+    conn.executemany(f"INSERT {clause} INTO a VALUES ({marks})", rows)
+    insert_rows(conn, f"INSERT {clause} INTO b VALUES", width, iter(rows))
+    stored = [conn.execute(f"SELECT * FROM {table} ORDER BY k").fetchall() for table in ("a", "b")]
+    assert stored[0] == stored[1]
+    with pytest.raises(ValueError, match="values"):
+        insert_rows(conn, "INSERT OR IGNORE INTO b VALUES", width, [(1,) * (width + 1)])

@@ -19,6 +19,7 @@ from .base import (
     _encodable,
     disk_error,
     dumps,
+    insert_rows,
     now_iso,
     split_chunks,
     sql_errors,
@@ -33,5 +34,5 @@ class Catalog(StorageRows, HistoryRows, CatalogBase):
     (CatalogBase holds the connections; the mixins, the queries by subject)."""
 
 
-__all__ = ["BUSY_TIMEOUT_MS", "DIGEST_SIZE", "Catalog", "_encodable", "disk_error", "dumps", "now_iso",
-           "raw_rows", "split_chunks", "sql_errors", "version_asset_totals"]
+__all__ = ["BUSY_TIMEOUT_MS", "DIGEST_SIZE", "Catalog", "_encodable", "disk_error", "dumps", "insert_rows",
+           "now_iso", "raw_rows", "split_chunks", "sql_errors", "version_asset_totals"]

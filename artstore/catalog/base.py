@@ -288,6 +288,43 @@ class CatalogBase:
         return problems
 
 
+# Rows per multi-row INSERT (insert_rows), fewer where SQLite's bound on a statement's
+# parameters is lower (999 before SQLite 3.32).
+_ROWS_PER_STATEMENT = 500
+
+
+def _rows_per_statement(conn, width):
+    try:
+        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # Python 3.11+
+    except AttributeError:
+        limit = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+    return max(1, min(_ROWS_PER_STATEMENT, limit // width))
+
+
+def insert_rows(conn, head, width, rows):
+    """Run ``head`` ("INSERT ... (columns) VALUES") for every row of ``rows`` (tuples of
+    ``width`` values), several hundred rows per statement. ``executemany`` steps once per
+    row, and each step gives up the GIL and takes it back: beside the threads of an add
+    (pack writer, encoders) each take-back waited for them, and 100,000 rows of the spill
+    cost 0.32-0.34 s instead of 0.13 s. Same rows, same conflict clause, same order as
+    executemany. (Not for every table: see Catalog.add_packs.)"""
+    one = "(" + ",".join("?" * width) + ")"
+    per = _rows_per_statement(conn, width)
+    full = None
+    batch = []
+    for row in rows:
+        if len(row) != width:
+            raise ValueError(f"a row of {head!r} has {len(row)} values, not {width}")
+        batch.extend(row)
+        if len(batch) >= per * width:
+            if full is None:
+                full = f"{head} {','.join([one] * per)}"
+            conn.execute(full, batch)
+            batch = []
+    if batch:
+        conn.execute(f"{head} {','.join([one] * (len(batch) // width))}", batch)
+
+
 def _encodable(text):
     try:
         text.encode("utf-8")

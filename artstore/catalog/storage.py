@@ -1,6 +1,6 @@
 """Catalog rows of stored data: packs, chunks, files, manifest tree nodes, the stat cache."""
 
-from .base import _encodable, now_iso, sql_errors
+from .base import _encodable, insert_rows, now_iso, sql_errors
 
 
 class StorageRows:
@@ -102,6 +102,8 @@ class StorageRows:
             entries = pack.iter_entries()
             if relocate:
                 entries = (e for e in entries if e[0] not in relocate)
+            # (executemany, not insert_rows: into this table, with its foreign key and second
+            # index, 500-row statements were slower, 1.05 s against 0.67 s per 100,000.)
             self.conn.executemany(
                 "INSERT OR IGNORE INTO chunks (id, pack_id, offset, stored_size, size, compression) "
                 f"VALUES (?, {pack_id}, ?, ?, ?, ?)",
@@ -116,9 +118,7 @@ class StorageRows:
 
     def add_files(self, files):
         """Insert file rows: iterable of (digest, size, chunk-list blob)."""
-        self.conn.executemany(
-            "INSERT OR IGNORE INTO files (digest, size, chunks) VALUES (?, ?, ?)", files
-        )
+        insert_rows(self.conn, "INSERT OR IGNORE INTO files (digest, size, chunks) VALUES", 3, files)
 
     def forget(self, files, chunks, pack_ids):
         """gc: delete file rows, chunk rows and pack rows (inside a transaction), and stat
@@ -234,10 +234,6 @@ class StorageRows:
     def stat_cache_put(self, rows):
         """Record (path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns) rows.
         A path that is not UTF-8 (undecodable bytes) cannot be a TEXT key: it is not cached."""
-        rows = [r for r in rows if _encodable(r[0])]
-        self.conn.executemany(
-            "INSERT OR REPLACE INTO stat_cache "
-            "(path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        insert_rows(self.conn, "INSERT OR REPLACE INTO stat_cache "
+                    "(path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns) VALUES", 8,
+                    (r for r in rows if _encodable(r[0])))
