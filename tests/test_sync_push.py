@@ -152,3 +152,33 @@ def test_a_first_push_of_many_files_sends_whole_packs_and_clones_back(tmp_path):
     with Store.clone(url, tmp_path / "b") as b:
         assert b.verify(read_data=True)["ok"]
         assert len(b.version_rows(b.artifact("ds")["id"])) == 2
+
+
+def test_a_push_plans_beside_its_remote_reads_and_keeps_the_plan_only_if_the_remote_is_empty(tmp_path,
+                                                                                            monkeypatch):
+    """A store that has never reached the remote plans while the remote is read, assuming
+    it holds nothing: kept for an empty remote (one plan), made again when the remote
+    turns out to hold data (it must not send what the remote has)."""
+    from artstore.sync import push as push_mod
+
+    plans = []
+    real = push_mod._plan
+    monkeypatch.setattr(push_mod, "_plan", lambda *a, **k: plans.append(len(a[2])) or real(*a, **k))
+    url = f"file://{tmp_path / 'remote'}"
+    shared = _small_files(50)
+    with _store(tmp_path / "a") as a:
+        a.log("ds", shared)
+        first = a.push(url)
+    assert plans == [1] and first["files"] == 51
+    plans.clear()
+    with _store(tmp_path / "b") as b:
+        b.log("other", shared + [InMemory(b"only in b\n" * 40, "b.txt")])
+        second = b.push(url)
+        assert plans == [1, 1]  # the guess, then the plan against what the remote holds
+        assert second["files"] == 1 and second["chunks"] == 1
+        plans.clear()
+        b.log("other", [InMemory(b"again\n" * 40, "c.txt")])
+        assert b.push(url)["files"] == 1 and plans == [1]  # not a first contact: no guess
+    with Store.clone(url, tmp_path / "c") as c:
+        assert c.verify(read_data=True)["ok"]
+        assert sorted(a["name"] for a in c.list_artifacts()) == ["ds", "other"]

@@ -74,17 +74,15 @@ def push(store, name, transport, refs=(), all_versions=False, force=False, progr
             if v["id"] in lazy and lazy[v["id"]] != name:
                 raise NotFound(f"{art['workspace']}/{art['name']}:{v['version']} is lazy (its data is on remote "
                                f"{lazy[v['id']]}); run 'artstore fetch {art['name']}:{v['version']}' first")
-        ensure_format(transport)
-        # Objects a remote gc marked for deletion count as absent: this push re-sends what
-        # it needs of them rather than depend on them (docs/storage.rst, "Remote gc").
-        started = time.monotonic()
-        marked = set().union(*(objects for _k, _t, objects in read_markers(transport)))
-        state = RemoteState(store, name, transport).refresh(skip=marked)
-        docs = {}
-        for art, _v in chosen:
-            key = layout.ref_key(art["workspace"], art["name"])
-            if key not in docs:
-                docs[key] = _read_ref(transport, key, art)
+        # The remote's side (its format, gc markers, the objects it holds, the refs: requests)
+        # is read on a thread while this one plans from the catalog. A plan made before the
+        # remote is known assumes it holds nothing, which is what a remote this store has
+        # never reached usually holds (a first push); it is used only when that proves true.
+        with ThreadPoolExecutor(1, thread_name_prefix="artstore-remote") as background:
+            reading = background.submit(_read_remote, store, name, transport, chosen)
+            guess = _plan(store, RemoteState(store, name, transport), chosen) if _first_contact(store, name) \
+                else None
+            started, marked, state, docs = reading.result()
         todo = []
         for art, v in chosen:
             doc = docs[layout.ref_key(art["workspace"], art["name"])][0]
@@ -98,7 +96,10 @@ def push(store, name, transport, refs=(), all_versions=False, force=False, progr
                 raise Conflict(f"{transport.url} has {art['name']} as type {doc['type']!r}, not {art['type']!r}")
             if there is None:  # a ref names only records the remote holds (push order)
                 todo.append((art, v))
-        sent = _send_objects(store, state, transport, todo, progress, marked)
+        holds_nothing = not (state.chunks or state.files or state.nodes or marked)
+        if guess is None or not holds_nothing or len(todo) != len(chosen):
+            guess = _plan(store, state, todo, marked)
+        sent = _send_objects(store, state, transport, guess, progress)
         for art, v in todo:
             _within_grace(store, started)
             checkpoint("push-version")
@@ -127,9 +128,35 @@ def _read_ref(transport, key, art):
     return records.check_ref(layout.decode(data, key), key), token
 
 
-def _send_objects(store, state, transport, todo, progress, marked=frozenset()):
-    """Upload what the remote lacks of the versions' chunks (as new packs), file rows and
-    nodes (one bundle). Returns counts and bytes."""
+def _read_remote(store, name, transport, chosen):
+    """(start of the grace period, objects marked by a remote gc, RemoteState, {ref key:
+    (ref doc, CAS token)} of the chosen versions' artifacts): what a push reads from the
+    remote before it sends anything (a thread of its own: requests only, no catalog)."""
+    ensure_format(transport)
+    # Objects a remote gc marked for deletion count as absent: this push re-sends what
+    # it needs of them rather than depend on them (docs/storage.rst, "Remote gc").
+    started = time.monotonic()
+    marked = set().union(*(objects for _k, _t, objects in read_markers(transport)))
+    state = RemoteState(store, name, transport).refresh(skip=marked)
+    docs = {}
+    for art, _v in chosen:
+        key = layout.ref_key(art["workspace"], art["name"])
+        if key not in docs:
+            docs[key] = _read_ref(transport, key, art)
+    return started, marked, state, docs
+
+
+def _first_contact(store, name):
+    """True if this store has cached nothing of remote ``name`` (never pushed or pulled)."""
+    cache = os.path.join(store.dir, "remotes", name)
+    return not any(os.path.isdir(os.path.join(cache, kind)) and os.listdir(os.path.join(cache, kind))
+                   for kind in ("idx", "meta"))
+
+
+def _plan(store, state, todo, marked=frozenset()):
+    """What a push of ``todo`` sends, given what the remote holds (``state``): the node
+    rows, file rows and chunk ids it lacks, and how the chunks go (whole local packs, or
+    frames to copy)."""
     cat = store.catalog
     roots = [bytes.fromhex(v["manifest_digest"]) for _a, v in todo]
     internal, leaves = tree.reachable(store.nodes, roots)
@@ -155,6 +182,15 @@ def _send_objects(store, state, transport, todo, progress, marked=frozenset()):
     if state.chunks:
         chunk_ids = [c for c in chunk_ids if c not in state.chunks]
     whole, rest, indexes = _whole_packs(store, chunk_ids, marked) if chunk_ids else ([], [], {})
+    return {"node_rows": node_rows, "files": files, "chunk_ids": chunk_ids, "whole": whole, "rest": rest,
+            "indexes": indexes}
+
+
+def _send_objects(store, state, transport, plan, progress):
+    """Upload what the remote lacks of the versions' chunks (as new packs), file rows and
+    nodes (one bundle), as ``plan`` (_plan) says. Returns counts and bytes."""
+    files, node_rows, chunk_ids = plan["files"], plan["node_rows"], plan["chunk_ids"]
+    whole, rest, indexes = plan["whole"], plan["rest"], plan["indexes"]
     # The bundle is built while the packs upload (it goes up after them: push order).
     with ThreadPoolExecutor(1, thread_name_prefix="artstore-push") as background:
         uploading = background.submit(_upload_packs, store, transport, whole, rest, indexes, progress,
