@@ -325,26 +325,18 @@ class Ingestor:
                 self.progress(before.st_size)
             return record
         if before.st_size < self.cdc.min_size:
-            cached_at, data, after_fd, after = read_small_file(os_path, before.st_size, before)
+            cached_at, data, opened, after = read_small_file(os_path, before.st_size, before)
             record = self._store_bytes(data)
         else:
             cached_at = time.time_ns()
-            fd = _open_source(os_path, before)
+            fd, opened = _open_source(os_path, before)
             try:
                 with open(fd, "rb", buffering=0, closefd=False) as f:
                     record = self._store_stream(_SourceReader(f, os_path), before.st_size)
-                after_fd = os.fstat(fd)
+                after = os.fstat(fd)
             finally:
                 os.close(fd)
-            after = _stat_after(os_path)
-        if (
-            record.size != before.st_size
-            or _identity(after_fd) != _identity(before)
-            or _identity(after) != _identity(before)
-        ):
-            raise Conflict(
-                f"{os_path} changed while it was being read; add it again once it is stable"
-            )
+        _check_read(os_path, before, opened, after, record.size)
         self.files_read += 1
         self.bytes_read += record.size
         self.stat_rows.append(
@@ -447,32 +439,46 @@ def _stat_matches(st, cached):
 
 
 def _open_source(os_path, before=None):
-    """An fd of the source file, refused unless it is the regular file ``before`` saw: a
-    file swapped for a FIFO (whose open would block forever, holding the store lock), a
-    device, a socket or another file is caught on the open descriptor (safeio)."""
-    return safeio.open_regular(os_path, expect=before, missing=Conflict)
+    """(fd, its fstat) of the source file, refused unless it is the regular file
+    ``before`` saw: a file swapped for a FIFO (whose open would block forever, holding
+    the store lock), a device, a socket or another file is caught on the open descriptor
+    (safeio)."""
+    return safeio.open_regular_stat(os_path, expect=before, missing=Conflict)
 
 
-def _stat_after(os_path):
-    try:
-        return os.stat(os_path)
-    except (FileNotFoundError, NotADirectoryError):  # the file, or a folder on its way, went
-        raise Conflict(f"{os_path} was deleted while it was being read; add it again") from None
+def _held(st):
+    """What stays the same on a file nobody touches: a write moves the size or mtime;
+    an unlink, a rename onto its name or away, a chmod move its ctime (and the first two
+    its link count)."""
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_nlink, st.st_ino, st.st_dev)
+
+
+def _check_read(os_path, before, opened, after, size):
+    """Refuse bytes read from a file that changed since ``before`` (the walk's stat) or
+    while it was read: ``opened`` and ``after`` are fstats of the open file before and
+    after the read. The open file is watched, not its path: a file deleted or replaced by
+    a rename during the read shows it on its own inode (link count 0, new ctime), which
+    a stat of the path after the read (a system call per file, 8 % of adding 100,000
+    small files) told no better."""
+    if after.st_nlink == 0:
+        raise Conflict(f"{os_path} was deleted or replaced while it was being read; add it again once it is stable")
+    if size != before.st_size or _identity(opened) != _identity(before) or _held(after) != _held(opened):
+        raise Conflict(f"{os_path} changed while it was being read; add it again once it is stable")
 
 
 def read_small_file(os_path, size, before=None):
-    """(time before the read, the bytes, fstat after, stat of the path after) of a small
-    file expected to hold ``size`` bytes, read whole with plain system calls (for a 4 KB
-    file the io layer and the block reader cost more than the read). The caller compares
-    the stats with the one taken before."""
+    """(time before the read, the bytes, fstat at the open, fstat after the read) of a
+    small file expected to hold ``size`` bytes, read whole with plain system calls (for a
+    4 KB file the io layer and the block reader cost more than the read). The caller
+    compares the stats (_check_read)."""
     cached_at = time.time_ns()
-    fd = _open_source(os_path, before)
+    fd, opened = _open_source(os_path, before)
     try:
         data = _read_all(fd, os_path, size + 1)
-        after_fd = os.fstat(fd)
+        after = os.fstat(fd)
     finally:
         os.close(fd)
-    return cached_at, data, after_fd, _stat_after(os_path)
+    return cached_at, data, opened, after
 
 
 def _read_all(fd, path, want):

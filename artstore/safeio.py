@@ -36,6 +36,11 @@ def open_regular(path, *, follow_symlinks=True, expect=None, missing=NotFound):
     ``expect`` is an earlier stat of the same file: if the open file is another one
     (inode or device differ), it was replaced since, and Conflict is raised. ``missing``
     is the class raised when the path does not exist."""
+    return open_regular_stat(path, follow_symlinks=follow_symlinks, expect=expect, missing=missing)[0]
+
+
+def open_regular_stat(path, *, follow_symlinks=True, expect=None, missing=NotFound):
+    """``open_regular``, and the fstat of the open file: (fd, stat)."""
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
     if not follow_symlinks:
         flags |= os.O_NOFOLLOW
@@ -65,7 +70,7 @@ def open_regular(path, *, follow_symlinks=True, expect=None, missing=NotFound):
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return fd, st
 
 
 def read_text(path, what, limit=64 << 20):

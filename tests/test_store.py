@@ -362,7 +362,7 @@ def test_file_replaced_while_read_is_refused(store, tmp_path, monkeypatch, size)
     other.write_bytes(os.urandom(size))
     os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
     _during_read(monkeypatch, size, lambda: os.replace(other, path))
-    with pytest.raises(Conflict, match="changed while it was being read"):
+    with pytest.raises(Conflict, match="deleted or replaced while it was being read"):
         store.log("ds", [LocalFile(str(path), "swap.bin")])
     assert store.list_artifacts() == []
 
@@ -372,9 +372,38 @@ def test_file_deleted_while_read_is_refused(store, tmp_path, monkeypatch, size):
     path = tmp_path / "gone.bin"
     path.write_bytes(b"x" * size)
     _during_read(monkeypatch, size, lambda: os.unlink(path))
-    with pytest.raises(Conflict, match="deleted while it was being read"):
+    with pytest.raises(Conflict, match="deleted or replaced while it was being read"):
         store.log("ds", [LocalFile(str(path), "gone.bin")])
     assert store.list_artifacts() == []
+
+
+@pytest.mark.parametrize("size", [1000, 50_000])
+@pytest.mark.parametrize("action", ["rename away", "chmod", "hard link", "same-size rewrite"])
+def test_whatever_happens_to_the_open_file_during_its_read_refuses_it(store, tmp_path, monkeypatch, size, action):
+    """The open file is watched (its fstat before and after the read), not its path: a
+    rename elsewhere, a chmod, a new hard link, a rewrite keeping size and mtime all
+    show on the inode (ctime, link count), and the version is refused, nothing logged."""
+    path = tmp_path / "f.bin"
+    path.write_bytes(os.urandom(size))
+    st = os.stat(path)
+
+    def act():
+        if action == "rename away":
+            os.rename(path, tmp_path / "elsewhere.bin")
+        elif action == "chmod":
+            os.chmod(path, 0o600)
+        elif action == "hard link":
+            os.link(path, tmp_path / "second-name.bin")
+        else:
+            with open(path, "r+b") as f:
+                f.write(b"\0" * 10)
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    _during_read(monkeypatch, size, act)
+    with pytest.raises(Conflict, match="changed while it was being read"):
+        store.log("ds", [LocalFile(str(path), "f.bin")])
+    assert store.list_artifacts() == []
+    assert os.listdir(store.pack_dir) == [] and os.listdir(store.tmp_dir) == []
 
 
 def test_file_deleted_after_listing_is_refused(store, tmp_path):
