@@ -94,6 +94,8 @@ def hash_block(whole, view, cuts):
 
 
 FileRecord = collections.namedtuple("FileRecord", "digest size")
+# Makes a namedtuple in C (FileRecord(...) runs a Python-level __new__: 1-2 % of a re-add).
+_new_tuple = tuple.__new__
 
 
 class Ingestor:
@@ -102,14 +104,9 @@ class Ingestor:
     def __init__(self, catalog, writer, chunking, progress=None):
         self.catalog = catalog
         self.writer = writer
-        import pyfastcdc  # imported when data is added, not when versions are listed
-
-        self.cdc = pyfastcdc.FastCDC(
-            chunking["avg_size"],
-            min_size=chunking["min_size"],
-            max_size=chunking["max_size"],
-            normalized_chunking=chunking["normalized_chunking"],
-        )
+        self.chunking = chunking
+        self.min_size = chunking["min_size"]  # FastCDC never cuts a chunk shorter
+        self._cdc = None
         self.progress = progress
         self.new_files = {}  # digest -> (size, chunk-list blob), to be committed
         self.stat_rows = []
@@ -128,6 +125,18 @@ class Ingestor:
         # count as absent, so their bytes are stored again (and their index rows moved,
         # see Catalog.add_packs) instead of a new version referencing lost data.
         self.lost = lost_chunks(catalog, writer.pack_dir)
+
+    @property
+    def cdc(self):
+        """The chunker, made when a file first needs cutting (a re-add of unchanged files
+        never imports pyfastcdc)."""
+        if self._cdc is None:
+            import pyfastcdc
+
+            c = self.chunking
+            self._cdc = pyfastcdc.FastCDC(c["avg_size"], min_size=c["min_size"], max_size=c["max_size"],
+                                          normalized_chunking=c["normalized_chunking"])
+        return self._cdc
 
     def _known(self, ids):
         known = self.catalog.known_chunks(ids)
@@ -259,7 +268,7 @@ class Ingestor:
         for row in rows:
             st = get(row[0])
             if st is not None and _stat_matches(st, row):
-                hits[row[0]] = FileRecord(row[6], row[1])
+                hits[row[0]] = _new_tuple(FileRecord, (row[6], row[1]))
 
     def _scan(self, low, high):
         """Stat-cache rows with low <= path <= high, from the open range scan when it has
@@ -324,7 +333,7 @@ class Ingestor:
             if self.progress:
                 self.progress(before.st_size)
             return record
-        if before.st_size < self.cdc.min_size:
+        if before.st_size < self.min_size:
             cached_at, data, opened, after = read_small_file(os_path, before.st_size, before)
             record = self._store_bytes(data)
         else:
@@ -348,7 +357,7 @@ class Ingestor:
     def _store_bytes(self, data):
         """Store bytes held in memory. Fewer than min_size bytes are one chunk (FastCDC never
         cuts a chunk shorter than that), whose id is the file's digest: one hash, no cutting."""
-        if not 0 < len(data) < self.cdc.min_size:
+        if not 0 < len(data) < self.min_size:
             return self._store_stream(io.BytesIO(data), len(data))
         digest = blake3.blake3(data).digest()
         self._queue_chunk(digest, data)
@@ -361,7 +370,7 @@ class Ingestor:
         """Store bytes or a binary file-like object."""
         size_hint = None
         if isinstance(data, (bytes, bytearray, memoryview)):
-            if len(data) < self.cdc.min_size:
+            if len(data) < self.min_size:
                 return self._store_bytes(bytes(data))
             fileobj = io.BytesIO(data)
             size_hint = len(data)

@@ -119,9 +119,8 @@ class _Walk:
                     name = logical
                 if matching and rules.skip_file((logical_dir + name)[cut:]):
                     continue
-                out.append((name, LocalFile(full, logical_dir + name, None, None,
-                                            FileStat(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
-                                                     st.st_dev))))
+                out.append((name, LocalFile(full, logical_dir + name, None, None, _new_tuple(
+                    FileStat, (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)))))
                 continue
             if is_dir:
                 if (self.exclude and os.path.realpath(full) == self.exclude) or rules.skip_dir(
@@ -165,6 +164,7 @@ class _Walk:
 
 
 _first = operator.itemgetter(0)
+_new_tuple = tuple.__new__  # a FileStat made in C, not through namedtuple's Python __new__
 
 
 def _unreadable(directory, exc):

@@ -2,7 +2,7 @@
 as soon as it is cut, so a version of millions of entries never holds more than one open
 node per level."""
 
-from .node import MAX_BYTES, MAX_ITEMS, MIN_ITEMS, child_text, encode, is_boundary
+from .node import MAX_BYTES, MAX_ITEMS, MIN_ITEMS, child_text, encode, is_boundary, is_leaf_boundary
 
 
 class Builder:
@@ -20,7 +20,16 @@ class Builder:
         self._last = []  # per level: the digest of the last node cut
 
     def add(self, path, text):
-        self._push(0, path, text, 1)
+        """One entry (the leaf level's item), in path order."""
+        if not self._open:
+            self._push(0, path, text, 1)
+            return
+        node = self._open[0]
+        items = node[0]
+        items.append((path, text, 1))
+        node[1] += len(text)
+        if (len(items) >= MIN_ITEMS and is_leaf_boundary(path)) or len(items) >= MAX_ITEMS or node[1] >= MAX_BYTES:
+            self._close(0)
 
     def _push(self, level, key, text, count):
         if level == len(self._open):

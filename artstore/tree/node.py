@@ -72,6 +72,11 @@ def is_boundary(key, level):
     return blake3.blake3(salt + key.encode()).digest(1)[0] % AVERAGE == 0
 
 
+def is_leaf_boundary(key, _hash=blake3.blake3):
+    """``is_boundary(key, 0)``, for the leaf level's one call per entry."""
+    return _hash(key.encode()).digest(1)[0] % AVERAGE == 0
+
+
 def decode(digest, data):
     """(level, items) of a node's bytes, checked against its digest. Leaf items are
     Entry tuples, internal items (first_path, child digest, count) tuples."""
