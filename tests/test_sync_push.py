@@ -3,6 +3,7 @@ the bundle's directly formatted JSON, the leaf digests read without Entry object
 
 import json
 import os
+import time
 
 import pytest
 import zstandard
@@ -164,6 +165,10 @@ def test_a_push_plans_beside_its_remote_reads_and_keeps_the_plan_only_if_the_rem
     plans = []
     real = push_mod._plan
     monkeypatch.setattr(push_mod, "_plan", lambda *a, **k: plans.append(len(a[2])) or real(*a, **k))
+    # Asked late, "first contact" would see what the remote read has cached by then (a race
+    # a loaded CI machine lost): it must be asked before that read starts.
+    first_contact = push_mod._first_contact
+    monkeypatch.setattr(push_mod, "_first_contact", lambda *a: time.sleep(0.5) or first_contact(*a))
     url = f"file://{tmp_path / 'remote'}"
     shared = _small_files(50)
     with _store(tmp_path / "a") as a:

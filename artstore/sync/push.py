@@ -78,10 +78,11 @@ def push(store, name, transport, refs=(), all_versions=False, force=False, progr
         # is read on a thread while this one plans from the catalog. A plan made before the
         # remote is known assumes it holds nothing, which is what a remote this store has
         # never reached usually holds (a first push); it is used only when that proves true.
+        # (First contact is asked before the thread starts: its refresh caches what it reads.)
+        first = _first_contact(store, name)
         with ThreadPoolExecutor(1, thread_name_prefix="artstore-remote") as background:
             reading = background.submit(_read_remote, store, name, transport, chosen)
-            guess = _plan(store, RemoteState(store, name, transport), chosen) if _first_contact(store, name) \
-                else None
+            guess = _plan(store, RemoteState(store, name, transport), chosen) if first else None
             started, marked, state, docs = reading.result()
         todo = []
         for art, v in chosen:
