@@ -1,9 +1,14 @@
-"""History of versions: what changed between two (diff) and which runs produced and
-consumed them (lineage)."""
+"""History of versions: what changed between two (diff), which runs produced and
+consumed them (lineage), and naming runs."""
 
 
-from . import records, tree
+import re
+import uuid
+
+from . import names, records, tree
 from .catalog import split_chunks
+
+_RUN_ID = re.compile("[0-9a-f]{32}")
 
 
 def diff(store, ref_a, ref_b):
@@ -116,3 +121,31 @@ def lineage(store, ref, depth=None):
         "nodes": sorted(nodes.values(), key=lambda n: (n["kind"], n["label"])),
         "edges": [{"from": f, "to": t, "kind": k, "at": at} for at, (f, t, k) in edges],
     }
+
+
+def run_named(store, name, new=False):
+    """Store.run_named."""
+    if not new and _RUN_ID.fullmatch(name or "") and store.catalog.run(name) is not None:
+        return name
+    names.check_name(name, "run name")
+    with store.catalog.transaction() as cat:
+        row = cat.run_by_name(name)
+        if row is not None and not new:
+            return row["id"]
+        run_id = uuid.uuid4().hex
+        cat.ensure_run(run_id, None, name)
+        return run_id
+
+
+def use(store, ref, run_id):
+    """Store.use."""
+    with store.lock.shared():
+        art, vrow = store.resolve(ref)
+        store.record_lineage(run_id, vrow["id"], "consumed")
+    return f"{art['workspace']}/{art['name']}:{vrow['version']}"
+
+
+def run_versions(store, run_id):
+    """Store.run_versions."""
+    return [r | {"ref": f"{r['workspace']}/{r['name']}:{r['version']}"}
+            for r in store.catalog.versions_of_run(run_id)]

@@ -210,3 +210,46 @@ def sort_rows(rows, sort):
     missing = [r for k, r in keyed if isinstance(k, tuple) and k[0] == 2]
     present.sort(key=lambda kr: kr[0], reverse=sort.startswith("-"))
     return [r for _k, r in present] + missing
+
+
+# -- over a Store (its facade methods search_rows / find_rows) ---------------------------
+
+def search_rows(store, text, artifact_type=None, limit=50):
+    """Store.search_rows."""
+    hits = search(store.catalog, text, artifact_type, limit)
+    rows = {r["id"]: r for r in store.catalog.versions_by_ids([h["version_id"] for h in hits])}
+    latest = store.catalog.latest_version_ids() if hits else set()
+    return [found_row(store, rows[h["version_id"]], latest) | {"snippet": h["snippet"]}
+            for h in hits if h["version_id"] in rows]
+
+
+def find_rows(store, where=(), artifact_type=None, tag=None, alias=None, since=None, until=None,
+              produced_by=None, consumed_by=None, sort="-created_at", limit=None):
+    """Store.find_rows."""
+    conditions = [Condition(w) for w in where]
+    rows = find(store.catalog, conditions, artifact_type, tag, alias, since, until, produced_by, consumed_by)
+    latest = store.catalog.latest_version_ids()
+    if alias == "latest":
+        rows = [r for r in rows if r["id"] in latest]
+    rows = sort_rows(rows, sort or "-created_at")
+    if limit is not None:
+        if limit < 0:
+            raise InvalidInput("--limit must be 0 or more")
+        rows = rows[:limit]
+    return [found_row(store, r, latest) for r in rows]
+
+
+def found_row(store, row, latest=None):
+    """A version row as search and find list it (``latest``: the ids of latest versions)."""
+    if "workspace" not in row:
+        art = store.catalog.artifact_by_id(row["artifact_id"])
+        row = row | {"workspace": art["workspace"], "name": art["name"], "type": art["type"]}
+    latest = store.catalog.latest_version_ids() if latest is None else latest
+    aliases = store.catalog.aliases_of_version(row["id"]) + (["latest"] if row["id"] in latest else [])
+    return {
+        "ref": f"{row['workspace']}/{row['name']}:{row['version']}",
+        "workspace": row["workspace"], "name": row["name"], "version": row["version"], "type": row["type"],
+        "created_at": row["created_at"], "size": row["size"], "assets": row["asset_count"],
+        "aliases": sorted(aliases), "tags": store.catalog.tags_of_version(row["id"]),
+        "metadata": json.loads(row["metadata"]), "artifact_version_id": row["id"],
+    }

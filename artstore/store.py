@@ -12,9 +12,7 @@ a reader is reading. A lock held by a killed process is released by the kernel.
 """
 
 import getpass
-import json
 import os
-import re
 import shutil
 import uuid
 
@@ -25,12 +23,12 @@ from . import (
     history,
     ingest,
     labels,
+    listing,
     manifests,
     materialize,
     names,
     query,
     reading,
-    records,
     retention,
 )
 from . import fetch as fetch_mod
@@ -54,7 +52,6 @@ STORE_DIRNAME = ".artstore"
 # In a project's git work tree `git add .` must not commit the store: only its config,
 # which names the remotes (never secrets), may be tracked; teammates then pull the data.
 GITIGNORE = "# artstore: only the config belongs in git; the data is shared through remotes.\n*\n!.gitignore\n!config\n"
-_RUN_ID = re.compile("[0-9a-f]{32}")
 
 
 def default_workspace():
@@ -198,19 +195,7 @@ class Store:
     def list_artifacts(self, artifact_type=None):
         """One dict per artifact (of ``artifact_type`` if given): workspace, name, type,
         latest (its highest version) and versions (how many)."""
-        if artifact_type is not None:
-            names.check_text(artifact_type, "artifact type")
-        out = []
-        for art in self.catalog.list_artifacts(artifact_type):
-            numbers = self.version_numbers(art["id"])
-            out.append({
-                "workspace": art["workspace"],
-                "name": art["name"],
-                "type": art["type"],
-                "latest": numbers[-1][1] if numbers else None,
-                "versions": len(numbers),
-            })
-        return out
+        return listing.list_artifacts(self, artifact_type)
 
     def version_rows(self, artifact_id):
         """Version rows of an artifact, lowest version first."""
@@ -224,122 +209,23 @@ class Store:
     def versions_page(self, name, workspace=None, offset=0, limit=50, newest_first=True):
         """(total, one page of ``versions``' dicts, each also with its ``metadata``): only
         the page's rows are read whole, so an artifact of 10,000 versions pages fast."""
-        art = self.artifact(name, workspace)
-        numbers = self.version_numbers(art["id"])
-        ordered = numbers[::-1] if newest_first else numbers
-        ids = [vid for vid, _version in ordered[offset:offset + limit]]
-        rows = {r["id"]: r for r in self.catalog.versions_by_ids(ids)}
-        aliases, tags = self.catalog.labels_of_versions(ids)
-        run_names = self.catalog.run_names({r["run_id"] for r in rows.values() if r["run_id"]})
-        latest_id = numbers[-1][0] if numbers else None
-        out = []
-        for vid in ids:
-            row = rows[vid]
-            metadata = records.check_version(row, records.where_of(art, row))  # damage is exit 6, never a crash
-            mine = aliases.get(vid, [])
-            if vid == latest_id:
-                mine = sorted(set(mine) | {"latest"})
-            out.append({
-                "version": row["version"], "aliases": mine, "tags": tags.get(vid, []),
-                "created_at": row["created_at"], "size": row["size"], "manifest_digest": row["manifest_digest"],
-                "assets_count": row["asset_count"], "artifact_version_id": vid,
-                "source_experiment_key": row["run_id"], "source_run_name": run_names.get(row["run_id"]),
-                "assets": row["asset_count"], "metadata": metadata,
-            })
-        return len(numbers), out
+        return listing.versions_page(self, name, workspace, offset, limit, newest_first)
 
     def versions(self, name, workspace=None):
         """One dict per version of an artifact, lowest version first: version, aliases,
         tags, created_at, size, assets (the count), manifest_digest, and under the names
         ``describe`` uses: assets_count, artifact_version_id, source_experiment_key,
         source_run_name."""
-        if workspace is None and "/" in name:
-            workspace, name, _ = names.parse_ref(name)
-        art = self.artifact(name, workspace)
-        rows = self.version_rows(art["id"])
-        # Labels and run names of every version in three queries (one per version each cost
-        # 0.3 s at 1,000 versions).
-        aliases, tags, run_names = self.catalog.version_labels(art["id"])
-        out = []
-        for row in rows:
-            records.check_version(row, records.where_of(art, row))  # damage is exit 6, never a crash
-            mine = aliases.get(row["id"], [])
-            if row is rows[-1]:
-                mine = sorted(set(mine) | {"latest"})
-            out.append({
-                "version": row["version"], "aliases": mine, "tags": tags.get(row["id"], []),
-                "created_at": row["created_at"], "size": row["size"], "manifest_digest": row["manifest_digest"],
-                "assets_count": row["asset_count"], "artifact_version_id": row["id"],
-                "source_experiment_key": row["run_id"], "source_run_name": run_names.get(row["run_id"]),
-                "assets": row["asset_count"],
-            })
-        return out
+        return listing.versions(self, name, workspace)
 
     def resolve(self, name, workspace=None, version_or_alias=None):
         """(artifact row, version row) for a reference; no version means latest."""
-        if version_or_alias is None and isinstance(name, str) and (":" in name or "/" in name):
-            ref_ws, name, version_or_alias = names.parse_ref(name)
-            workspace = workspace or ref_ws
-        art = self.artifact(name, workspace)
-        ref = f"{art['workspace']}/{art['name']}"
-        # Only ids and version numbers are read to find the highest (an artifact may have
-        # 10,000 versions); the one row wanted is read whole.
-        numbers = self.version_numbers(art["id"])
-        if not numbers:
-            raise NotFound(f"artifact {ref} has no versions")
-        if version_or_alias is None or version_or_alias == "latest":
-            row = self.catalog.version_by_id(numbers[-1][0])
-            if row is None:  # removed since the numbers were read
-                raise NotFound(f"artifact {ref} changed while it was read; try again")
-            return art, row
-        text = str(version_or_alias)
-        # A plain SemVer string names itself: no need to import semantic_version (50 ms of
-        # start-up) to look it up; anything else goes through the full parser.
-        if names.SEMVER.fullmatch(text) or names.is_version(text):
-            row = self.catalog.version_by_number(art["id"], text) if names.SEMVER.fullmatch(text) else None
-            if row is None:
-                row = self.catalog.version_by_number(art["id"], str(names.parse_version(text)))
-            if row is None:
-                raise NotFound(
-                    f"artifact {ref} has no version {version_or_alias}; see 'artstore versions {art['name']}'"
-                )
-            return art, row
-        row = self.catalog.version_by_alias(art["id"], version_or_alias)
-        if row is None:
-            raise NotFound(
-                f"artifact {ref} has no version or alias {version_or_alias!r}; "
-                f"see 'artstore versions {art['name']}'"
-            )
-        return art, row
+        return listing.resolve(self, name, workspace, version_or_alias)
 
     def describe(self, art, vrow, latest_id=None):
         """Everything the API and CLI show about one version, as plain data. ``latest_id``
         saves listing the artifact's versions again when the caller already has them."""
-        if latest_id is None:
-            latest_id = self.version_numbers(art["id"])[-1][0]
-        aliases = self.catalog.aliases_of_version(vrow["id"])
-        if latest_id == vrow["id"]:
-            aliases = sorted(set(aliases) | {"latest"})
-        run = self.catalog.run(vrow["run_id"]) if vrow["run_id"] else None
-        metadata = records.check_version(vrow, records.where_of(art, vrow))
-        return {
-            "workspace": art["workspace"],
-            "name": art["name"],
-            "type": art["type"],
-            "artifact_id": art["id"],
-            "version": vrow["version"],
-            "aliases": aliases,
-            "tags": self.catalog.tags_of_version(vrow["id"]),
-            "artifact_tags": self.catalog.tags_of_artifact(art["id"]),
-            "metadata": metadata,
-            "size": vrow["size"],
-            "assets_count": vrow["asset_count"],
-            "manifest_digest": vrow["manifest_digest"],
-            "artifact_version_id": vrow["id"],
-            "source_experiment_key": vrow["run_id"],
-            "source_run_name": run["name"] if run else None,
-            "created_at": vrow["created_at"],
-        }
+        return listing.describe(self, art, vrow, latest_id)
 
     def manifest(self, version_id):
         """The manifests.Manifest of a version (its assets, read from its tree)."""
@@ -464,24 +350,12 @@ class Store:
         the command) names that run. A name means the most recent run with that name,
         reused so that several commands add to one run, or a new run if there is none
         or ``new`` is true (the fresh run is then the one the name means)."""
-        if not new and _RUN_ID.fullmatch(name or "") and self.catalog.run(name) is not None:
-            return name
-        names.check_name(name, "run name")
-        with self.catalog.transaction() as cat:
-            row = cat.run_by_name(name)
-            if row is not None and not new:
-                return row["id"]
-            run_id = uuid.uuid4().hex
-            cat.ensure_run(run_id, None, name)
-            return run_id
+        return history.run_named(self, name, new)
 
     def use(self, ref, run_id):
         """Record that run ``run_id`` consumed version ``ref`` without downloading it
         (``Experiment.get_artifact`` records the same). Returns the version's ref."""
-        with self.lock.shared():
-            art, vrow = self.resolve(ref)
-            self.record_lineage(run_id, vrow["id"], "consumed")
-        return f"{art['workspace']}/{art['name']}:{vrow['version']}"
+        return history.use(self, ref, run_id)
 
     def end_run(self, run_id):
         with self.catalog.transaction() as cat:
@@ -498,8 +372,7 @@ class Store:
     def run_versions(self, run_id):
         """What a run produced and consumed, oldest first: [{"kind", "at", "ref",
         "workspace", "name", "version", "type", "version_id"}]."""
-        return [r | {"ref": f"{r['workspace']}/{r['name']}:{r['version']}"}
-                for r in self.catalog.versions_of_run(run_id)]
+        return history.run_versions(self, run_id)
 
     def record_lineage(self, run_id, version_id, kind):
         with self.catalog.transaction() as cat:
@@ -519,11 +392,7 @@ class Store:
     def search_rows(self, text, artifact_type=None, limit=50):
         """Full-text search: [{"ref", "workspace", "name", "version", "type", "snippet",
         "artifact_version_id"}], best match first (query.search)."""
-        hits = query.search(self.catalog, text, artifact_type, limit)
-        rows = {r["id"]: r for r in self.catalog.versions_by_ids([h["version_id"] for h in hits])}
-        latest = self.catalog.latest_version_ids() if hits else set()
-        return [self._found(rows[h["version_id"]], latest) | {"snippet": h["snippet"]}
-                for h in hits if h["version_id"] in rows]
+        return query.search_rows(self, text, artifact_type, limit)
 
     def reindex_search(self):
         """Rebuild the full-text index (after verify reports it out of step)."""
@@ -553,32 +422,8 @@ class Store:
     def find_rows(self, where=(), artifact_type=None, tag=None, alias=None, since=None, until=None,
                   produced_by=None, consumed_by=None, sort="-created_at", limit=None):
         """Versions matching every condition (query.find), sorted (``-KEY``: descending)."""
-        conditions = [query.Condition(w) for w in where]
-        rows = query.find(self.catalog, conditions, artifact_type, tag, alias, since, until, produced_by,
-                          consumed_by)
-        latest = self.catalog.latest_version_ids()
-        if alias == "latest":
-            rows = [r for r in rows if r["id"] in latest]
-        rows = query.sort_rows(rows, sort or "-created_at")
-        if limit is not None:
-            if limit < 0:
-                raise InvalidInput("--limit must be 0 or more")
-            rows = rows[:limit]
-        return [self._found(r, latest) for r in rows]
-
-    def _found(self, row, latest=None):
-        if "workspace" not in row:
-            art = self.catalog.artifact_by_id(row["artifact_id"])
-            row = row | {"workspace": art["workspace"], "name": art["name"], "type": art["type"]}
-        latest = self.catalog.latest_version_ids() if latest is None else latest
-        aliases = self.catalog.aliases_of_version(row["id"]) + (["latest"] if row["id"] in latest else [])
-        return {
-            "ref": f"{row['workspace']}/{row['name']}:{row['version']}",
-            "workspace": row["workspace"], "name": row["name"], "version": row["version"], "type": row["type"],
-            "created_at": row["created_at"], "size": row["size"], "assets": row["asset_count"],
-            "aliases": sorted(aliases), "tags": self.catalog.tags_of_version(row["id"]),
-            "metadata": json.loads(row["metadata"]), "artifact_version_id": row["id"],
-        }
+        return query.find_rows(self, where, artifact_type, tag, alias, since, until, produced_by, consumed_by,
+                               sort, limit)
 
     # -- sharing through remotes (artstore.sync) ----------------------------------------------
 
