@@ -125,6 +125,25 @@ def test_a_child_that_cannot_tell_leaves_the_check_to_the_pusher(tmp_path, monke
                 packcheck.check_pack(a.pack_dir, sealed, header + index)
 
 
+def test_a_child_that_exits_0_without_checking_is_not_trusted(tmp_path, monkeypatch):
+    """sys.executable is not always a python (an embedding program's binary, a wrapper):
+    one that exits 0 without running the check must not pass a damaged pack."""
+    monkeypatch.setattr(packcheck, "CHILD_MIN_CHUNKS", 100)
+    monkeypatch.setattr(packcheck, "_cores", lambda: 2)
+    with _store(tmp_path / "a") as a:
+        a.log("ds", _small_files(300))
+        (pack,) = a.catalog.packs()
+        path = os.path.join(a.pack_dir, pack["name"] + ".pack")
+        header, index, entries = chunkstore.read_pack_index(path)
+        victim = next(e for e in entries[150:] if e[4] == chunkstore.ZSTD)
+        _damage(path, victim)
+        sealed = chunkstore.SealedPack(pack["name"], pack["size"], entries)
+        for executable in ["/bin/true"]:  # exits 0, runs nothing
+            monkeypatch.setattr(packcheck.sys, "executable", executable)
+            with pytest.raises(IntegrityError, match=victim[0].hex()):
+                packcheck.check_pack(a.pack_dir, sealed, header + index)
+
+
 def test_the_bundle_text_is_what_layout_encode_makes(tmp_path):
     files = {os.urandom(32): (i * 1000, os.urandom(32 * (1 + i % 3))) for i in range(40)}
     nodes = {os.urandom(32): (i % 3, os.urandom(50 + i)) for i in range(15)}

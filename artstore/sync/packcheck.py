@@ -24,6 +24,9 @@ from ..errors import IntegrityError
 # it frees.
 CHILD_MIN_CHUNKS = 4096
 _DAMAGED = 3  # the child's exit status for a damaged pack; its stderr holds the message
+# What the child prints when it ran the check to the end: an exit status alone may come
+# from a sys.executable that is no python (an embedding program, a wrapper) and ran nothing.
+_VERDICT = b"artstore-packcheck %d\n"
 CHECK_BATCH = 16 << 20  # decompressed bytes per batch of a pack check (bounds its memory)
 
 
@@ -59,6 +62,8 @@ def _checked_by_child(path, name, index):
         done = subprocess.run([sys.executable, "-c", _CHILD, root, path, name], input=index,
                               capture_output=True, check=False)
     except OSError:
+        return False
+    if done.stdout != _VERDICT % done.returncode:
         return False
     if done.returncode == 0:
         return True
@@ -130,5 +135,7 @@ def _main(argv):
         check_file(path, entries, name)
     except IntegrityError as exc:
         print(str(exc), file=sys.stderr)
+        sys.stdout.buffer.write(_VERDICT % _DAMAGED)
         return _DAMAGED
+    sys.stdout.buffer.write(_VERDICT % 0)
     return 0
