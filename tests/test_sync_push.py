@@ -3,6 +3,7 @@ the bundle's directly formatted JSON, the leaf digests read without Entry object
 
 import json
 import os
+import sys
 import time
 
 import pytest
@@ -142,6 +143,32 @@ def test_a_child_that_exits_0_without_checking_is_not_trusted(tmp_path, monkeypa
             monkeypatch.setattr(packcheck.sys, "executable", executable)
             with pytest.raises(IntegrityError, match=victim[0].hex()):
                 packcheck.check_pack(a.pack_dir, sealed, header + index)
+
+
+def test_the_child_keeps_the_first_path_entry_under_safe_path(tmp_path, monkeypatch):
+    """With PYTHONSAFEPATH (python -P) the child's path has no '' first: the entry it would
+    drop is the pusher's own PYTHONPATH folder, and the check went elsewhere or back here."""
+    if sys.version_info < (3, 11):
+        pytest.skip("PYTHONSAFEPATH is Python 3.11+")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(packcheck.__file__))))
+    monkeypatch.setenv("PYTHONSAFEPATH", "1")
+    monkeypatch.setattr(packcheck, "CHILD_MIN_CHUNKS", 100)
+    monkeypatch.setattr(packcheck, "_cores", lambda: 2)
+    # a folder after the pusher's that also holds an artstore, which the child must not import
+    decoy = tmp_path / "decoy"
+    (decoy / "artstore").mkdir(parents=True)
+    (decoy / "artstore" / "__init__.py").write_text("raise SystemExit(9)\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([root, str(decoy)]))
+    with _store(tmp_path / "a") as a:
+        a.log("ds", _small_files(300))
+        (pack,) = a.catalog.packs()
+        path = os.path.join(a.pack_dir, pack["name"] + ".pack")
+        header, index, entries = chunkstore.read_pack_index(path)
+        here = []
+        monkeypatch.setattr(packcheck, "check_file", lambda *args: here.append(args))
+        packcheck.check_pack(a.pack_dir, chunkstore.SealedPack(pack["name"], pack["size"], entries),
+                             header + index)
+        assert here == []
 
 
 def test_the_bundle_text_is_what_layout_encode_makes(tmp_path):

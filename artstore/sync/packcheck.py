@@ -42,9 +42,11 @@ def check_pack(pack_dir, pack, index=None):
 
 
 # The child's program: its own folder ('' for -c) is dropped from the path, so a folder
-# named artstore where the push runs is never imported; the folder this artstore came
+# named artstore where the push runs is never imported (under PYTHONSAFEPATH there is no
+# '' and the first entry is a PYTHONPATH folder, which stays); the folder this artstore came
 # from is a last resort (an editable install or PYTHONPATH finds it first).
-_CHILD = ("import sys; del sys.path[0]; sys.path.append(sys.argv.pop(1)); "
+_CHILD = ("import sys; sys.path[:1] = [] if sys.path[:1] == [''] else sys.path[:1]; "
+          "sys.path.append(sys.argv.pop(1)); "
           "from artstore.sync.packcheck import _main; sys.exit(_main(sys.argv[1:]))")
 
 
