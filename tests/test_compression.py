@@ -195,3 +195,12 @@ def test_init_chooses_the_compression_and_refuses_bad_settings(tmp_path):
     assert not (tmp_path / "d").exists() or os.listdir(tmp_path / "d") == []
     du = run_cli("du", cwd=tmp_path / "a")
     assert "compression saved" in du.out and "dedup ratio" in du.out
+
+
+def test_a_batch_of_only_empty_chunks_encodes():
+    """zstd's batch call refuses a batch whose inputs are all empty: such chunks are
+    encoded one by one (artstore makes no empty chunk today; the encoder must not care)."""
+    encoder = chunkstore.Encoder("auto", 3)
+    batch = [(chunkstore.chunk_id(b""), b"")] * 3
+    got = encoder.encode_batch(batch)
+    assert [(c, bytes(s), n) for c, s, n, _how in got] == [(chunkstore.chunk_id(b""), b"", 0)] * 3
