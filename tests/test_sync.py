@@ -215,6 +215,50 @@ def test_endpoint_down_is_exit_7_after_a_bounded_wait(tmp_path, monkeypatch):
     assert r.code == 7 and len(r.err.strip().splitlines()) == 1, r
 
 
+def test_ctrl_c_while_the_endpoint_hangs_ends_the_push_at_once(tmp_path, monkeypatch):
+    """An endpoint that accepts connections and never answers: the push is reading the
+    remote (on a thread, beside its planning) when Ctrl-C comes; it exits 130 with one
+    line at once, not when the read times out minutes later."""
+    import signal
+    import socket
+    import threading
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(50)
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(server.accept()[0])  # and never answer
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    with _new_store(tmp_path / "a") as a:
+        a.log("ds", [InMemory(b"x", "f")])
+        a.add_remote("origin", "s3://bucket/prefix")
+    env = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{server.getsockname()[1]}", AWS_ACCESS_KEY_ID="x",
+               AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1")
+    push = subprocess.Popen([sys.executable, "-m", "artstore", "push"], cwd=tmp_path / "a", env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not held and time.monotonic() < deadline:  # the push is waiting on the endpoint
+            time.sleep(0.05)
+        assert held, "the push never reached the endpoint"
+        time.sleep(0.5)
+        push.send_signal(signal.SIGINT)
+        _out, err = push.communicate(timeout=15)
+    finally:
+        push.kill()
+        server.close()
+    assert push.returncode == 130 and len(err.decode().strip().splitlines()) == 1, err
+    assert "interrupted" in err.decode()
+
+
 def test_remote_commands_and_bad_urls(tmp_path):
     with _new_store(tmp_path / "a"):
         pass

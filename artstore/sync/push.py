@@ -8,6 +8,7 @@ object it lacks; running it again finishes the work (every write is create-only 
 
 import os
 import shutil
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -80,10 +81,9 @@ def push(store, name, transport, refs=(), all_versions=False, force=False, progr
         # never reached usually holds (a first push); it is used only when that proves true.
         # (First contact is asked before the thread starts: its refresh caches what it reads.)
         first = _first_contact(store, name)
-        with ThreadPoolExecutor(1, thread_name_prefix="artstore-remote") as background:
-            reading = background.submit(_read_remote, store, name, transport, chosen)
-            guess = _plan(store, RemoteState(store, name, transport), chosen) if first else None
-            started, marked, state, docs = reading.result()
+        reading = _Background(_read_remote, store, name, transport, chosen)
+        guess = _plan(store, RemoteState(store, name, transport), chosen) if first else None
+        started, marked, state, docs = reading.result()
         todo = []
         for art, v in chosen:
             doc = docs[layout.ref_key(art["workspace"], art["name"])][0]
@@ -127,6 +127,31 @@ def _read_ref(transport, key, art):
     if data is None:
         return records.empty_ref(art), None
     return records.check_ref(layout.decode(data, key), key), token
+
+
+class _Background:
+    """A call run on a daemon thread. Its result is waited for with a join, which Ctrl-C
+    interrupts; the thread (only reading from the remote) is then left behind, and a
+    command interrupted while an endpoint hangs exits at once instead of when the read
+    times out (a pool's worker is joined at interpreter exit: minutes)."""
+
+    def __init__(self, fn, *args):
+        self._outcome = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), name="artstore-remote", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn, args):
+        try:
+            self._outcome = (True, fn(*args))
+        except BaseException as exc:  # handed to the waiting thread, raised there
+            self._outcome = (False, exc)
+
+    def result(self):
+        self._thread.join()
+        ok, value = self._outcome
+        if not ok:
+            raise value
+        return value
 
 
 def _read_remote(store, name, transport, chosen):
