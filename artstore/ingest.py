@@ -456,9 +456,9 @@ def _open_source(os_path, before=None):
 
 
 def _held(st):
-    """What stays the same on a file nobody touches: a write moves the size or mtime;
-    an unlink, a rename onto its name or away, a chmod move its ctime (and the first two
-    its link count)."""
+    """What stays the same on a file nobody touches: a write moves the size or mtime; an
+    unlink or a rename onto its name drops its link count; those, a rename away, a chmod
+    and a new hard link move its ctime."""
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_nlink, st.st_ino, st.st_dev)
 
 
@@ -467,8 +467,8 @@ def _check_read(os_path, before, opened, after, size):
     while it was read: ``opened`` and ``after`` are fstats of the open file before and
     after the read. The open file is watched, not its path: a file deleted or replaced by
     a rename during the read shows it on its own inode (link count 0, new ctime), which
-    a stat of the path after the read (a system call per file, 8 % of adding 100,000
-    small files) told no better."""
+    a stat of the path after the read (a system call per file: 2.5-3 % of py-spy's
+    samples of adding 100,000 small files) told no better."""
     if after.st_nlink == 0:
         raise Conflict(f"{os_path} was deleted or replaced while it was being read; add it again once it is stable")
     if size != before.st_size or _identity(opened) != _identity(before) or _held(after) != _held(opened):
