@@ -80,9 +80,10 @@ def push(store, name, transport, refs=(), all_versions=False, force=False, progr
         # remote is known assumes it holds nothing, which is what a remote this store has
         # never reached usually holds (a first push); it is used only when that proves true.
         # (First contact is asked before the thread starts: its refresh caches what it reads.)
-        first = _first_contact(store, name)
+        unread = RemoteState(store, name, transport)  # holds nothing until refreshed
+        first = _first_contact(unread)
         reading = _Background(_read_remote, store, name, transport, chosen)
-        guess = _plan(store, RemoteState(store, name, transport), chosen) if first else None
+        guess = _plan(store, unread, chosen) if first else None
         started, marked, state, docs = reading.result()
         todo = []
         for art, v in chosen:
@@ -172,9 +173,9 @@ def _read_remote(store, name, transport, chosen):
     return started, marked, state, docs
 
 
-def _first_contact(store, name):
-    """True if this store has cached nothing of remote ``name`` (never pushed or pulled)."""
-    cache = os.path.join(store.dir, "remotes", name)
+def _first_contact(state):
+    """True if this store has cached nothing of ``state``'s remote (never pushed or pulled)."""
+    cache = state.cache
     return not any(os.path.isdir(os.path.join(cache, kind)) and os.listdir(os.path.join(cache, kind))
                    for kind in ("idx", "meta"))
 
