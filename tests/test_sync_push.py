@@ -216,3 +216,101 @@ def test_a_push_plans_beside_its_remote_reads_and_keeps_the_plan_only_if_the_rem
     with Store.clone(url, tmp_path / "c") as c:
         assert c.verify(read_data=True)["ok"]
         assert sorted(a["name"] for a in c.list_artifacts()) == ["ds", "other"]
+
+
+def _spy_early_checks(monkeypatch):
+    """[(names started, packs whose sending used an early check's verdict)] of each push."""
+    seen = []
+    real = packcheck.EarlyChecks
+
+    class Spy(real):
+        def __init__(self, pack_dir, names):
+            super().__init__(pack_dir, names)
+            self.used = []
+            seen.append((list(names), self.used))
+
+        def check(self, pack, index):
+            job = self._jobs.get(pack.name)
+            if job is not None and job.result()[0] == index:
+                self.used.append(pack.name)
+            return super().check(pack, index)
+
+    monkeypatch.setattr(packcheck, "EarlyChecks", Spy)
+    return seen
+
+
+def test_a_first_push_of_every_version_checks_its_large_packs_while_it_plans(tmp_path, monkeypatch):
+    """Only a first push of every version starts the checks before it plans (it will send
+    nearly every pack whole); a push of some versions, or to a remote already reached,
+    checks the packs it sends as it sends them. Either way the pushing process never reads
+    a large pack itself."""
+    monkeypatch.setattr(packcheck, "CHILD_MIN_CHUNKS", 100)
+    monkeypatch.setattr(packcheck, "_cores", lambda: 2)
+    seen = _spy_early_checks(monkeypatch)
+    here = []
+    real_check_file = packcheck.check_file
+    monkeypatch.setattr(packcheck, "check_file", lambda *args: here.append(args) or real_check_file(*args))
+    with _store(tmp_path / "a") as a:
+        a.log("ds", _small_files(300))
+        a.log("other", [InMemory(b"small\n", "s.txt")])  # a pack of one chunk: checked here
+        big = {p["name"] for p in a.catalog.packs() if p["name"] in {
+            name for name, n in a.catalog.pack_chunk_counts().items() if n >= 100}}
+        assert len(big) == 1
+        a.push(f"file://{tmp_path / 'r1'}")
+        assert [(sorted(names), used) for names, used in seen] == [(sorted(big), sorted(big))]
+        assert [args[2] for args in here] != [] and not big & {args[2] for args in here}
+        seen.clear()
+        a.push(f"file://{tmp_path / 'r2'}", ["ds"])  # some versions
+        a.log("ds", _small_files(310))
+        a.push(f"file://{tmp_path / 'r1'}")  # a remote reached before
+        assert [names for names, _used in seen] == [[], []]
+    for remote in ("r1", "r2"):
+        with Store.clone(f"file://{tmp_path / remote}", tmp_path / f"clone-{remote}") as c:
+            assert c.verify(read_data=True)["ok"]
+
+
+def test_an_early_check_counts_only_against_the_index_it_checked(tmp_path, monkeypatch):
+    """A verdict is the verdict on a pack as its own index lists it: asked about other
+    index bytes, the check is made again (by check_pack), and damage found there stands."""
+    monkeypatch.setattr(packcheck, "CHILD_MIN_CHUNKS", 100)
+    monkeypatch.setattr(packcheck, "_cores", lambda: 2)
+    with _store(tmp_path / "a") as a:
+        a.log("ds", _small_files(300))
+        (pack,) = a.catalog.packs()
+        path = os.path.join(a.pack_dir, pack["name"] + ".pack")
+        header, index, entries = chunkstore.read_pack_index(path)
+        sealed = chunkstore.SealedPack(pack["name"], pack["size"], entries)
+        again = []
+        monkeypatch.setattr(packcheck, "check_pack", lambda *args: again.append(args))
+        with packcheck.EarlyChecks(a.pack_dir, [pack["name"]]) as early:
+            early.check(sealed, header + index)
+            assert again == []
+            early.check(sealed, header + index[:-1])
+            assert len(again) == 1
+
+
+def test_closing_early_checks_kills_the_children_still_checking(tmp_path, monkeypatch):
+    """A push that fails or is interrupted before it sends (a conflict, Ctrl-C) must not
+    wait for, or leave behind, the checks it started."""
+    monkeypatch.setattr(packcheck, "CHILD_MIN_CHUNKS", 100)
+    monkeypatch.setattr(packcheck, "_cores", lambda: 2)
+    marker = tmp_path / "children"
+    child = f"import os, time; open({str(marker)!r}, 'a').write(f'{{os.getpid()}}\\n'); time.sleep(60)"
+    monkeypatch.setattr(packcheck, "_CHILD", child)
+    with _store(tmp_path / "a") as a:
+        a.log("ds", _small_files(300))
+        (pack,) = a.catalog.packs()
+        early = packcheck.EarlyChecks(a.pack_dir, [pack["name"]])
+        deadline = time.monotonic() + 30
+        while not (marker.exists() and marker.read_text().endswith("\n")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pid = int(marker.read_text().split()[0])
+        began = time.monotonic()
+        early.close()
+        job = early._jobs[pack["name"]]
+        assert job.result(timeout=10) == (None, None)  # killed: no verdict, the push checks itself
+        assert time.monotonic() - began < 5
+    with pytest.raises(ProcessLookupError):
+        for _ in range(100):  # reaped by the job's thread once killed
+            os.kill(pid, 0)
+            time.sleep(0.05)

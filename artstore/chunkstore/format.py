@@ -52,5 +52,5 @@ def read_pack_index(path):
             raise IntegrityError(f"{path} has a damaged index footer")
         f.seek(index_offset)
         raw = f.read(count * INDEX_ENTRY.size)
-    entries = [INDEX_ENTRY.unpack_from(raw, i * INDEX_ENTRY.size) for i in range(count)]
+    entries = list(INDEX_ENTRY.iter_unpack(raw))  # count entries exactly: the footer check above
     return header, raw, entries

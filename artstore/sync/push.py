@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from operator import itemgetter
 
 from .. import chunkstore, tree
 from ..catalog import DIGEST_SIZE
@@ -22,6 +23,7 @@ from . import known_refs, layout, packcheck, records, transfer
 from .state import RemoteState, read_markers
 
 CAS_TRIES = 5
+_chunk_id = itemgetter(0)  # of an index entry
 
 
 def select(store, refs, all_versions):
@@ -82,32 +84,40 @@ def push(store, name, transport, refs=(), all_versions=False, force=False, progr
         # (First contact is asked before the thread starts: its refresh caches what it reads.)
         unread = RemoteState(store, name, transport)  # holds nothing until refreshed
         first = _first_contact(unread)
-        reading = _Background(_read_remote, store, name, transport, chosen)
-        guess = _plan(store, unread, chosen) if first else None
-        started, marked, state, docs = reading.result()
-        todo = []
-        for art, v in chosen:
-            doc = docs[layout.ref_key(art["workspace"], art["name"])][0]
-            there = doc["versions"].get(v["version"])
-            if there is not None and there != v["id"]:
-                raise Conflict(
-                    f"{transport.url} already has {art['workspace']}/{art['name']}:{v['version']} with other "
-                    "content; pull, then log your change under a new version"
-                )
-            if doc["type"] != art["type"]:
-                raise Conflict(f"{transport.url} has {art['name']} as type {doc['type']!r}, not {art['type']!r}")
-            if there is None:  # a ref names only records the remote holds (push order)
-                todo.append((art, v))
-        holds_nothing = not (state.chunks or state.files or state.nodes or marked)
-        if guess is None or not holds_nothing or len(todo) != len(chosen):
-            guess = _plan(store, state, todo, marked)
-        sent = _send_objects(store, state, transport, guess, progress)
-        for art, v in todo:
-            _within_grace(store, started)
-            checkpoint("push-version")
-            transport.put_new(layout.version_key(v["id"]), layout.encode(records.version_record(store, art, v)))
+        with packcheck.EarlyChecks(store.pack_dir, _sent_whole_likely(store, chosen) if first else ()) as early:
+            reading = _Background(_read_remote, store, name, transport, chosen)
+            guess = _plan(store, unread, chosen) if first else None
+            return _publish(store, name, transport, chosen, force, progress, early, guess, reading.result())
+
+
+def _publish(store, name, transport, chosen, force, progress, early, guess, remote):
+    """The rest of push, once the ``remote`` is read (_read_remote): check for conflicts,
+    send the objects (``guess``: the plan made before the remote was read, if any), the
+    records, then move the refs."""
+    started, marked, state, docs = remote
+    todo = []
+    for art, v in chosen:
+        doc = docs[layout.ref_key(art["workspace"], art["name"])][0]
+        there = doc["versions"].get(v["version"])
+        if there is not None and there != v["id"]:
+            raise Conflict(
+                f"{transport.url} already has {art['workspace']}/{art['name']}:{v['version']} with other "
+                "content; pull, then log your change under a new version"
+            )
+        if doc["type"] != art["type"]:
+            raise Conflict(f"{transport.url} has {art['name']} as type {doc['type']!r}, not {art['type']!r}")
+        if there is None:  # a ref names only records the remote holds (push order)
+            todo.append((art, v))
+    holds_nothing = not (state.chunks or state.files or state.nodes or marked)
+    if guess is None or not holds_nothing or len(todo) != len(chosen):
+        guess = _plan(store, state, todo, marked)
+    sent = _send_objects(store, state, transport, guess, progress, early)
+    for art, v in todo:
         _within_grace(store, started)
-        moved = _update_refs(store, name, transport, chosen, docs, force)
+        checkpoint("push-version")
+        transport.put_new(layout.version_key(v["id"]), layout.encode(records.version_record(store, art, v)))
+    _within_grace(store, started)
+    moved = _update_refs(store, name, transport, chosen, docs, force)
     return {"remote": transport.url, "versions": len(todo), "refs": moved, **sent}
 
 
@@ -173,6 +183,16 @@ def _read_remote(store, name, transport, chosen):
     return started, marked, state, docs
 
 
+def _sent_whole_likely(store, chosen):
+    """Names of the local packs a first push of ``chosen`` will probably send whole, whose
+    checks start before it has planned (packcheck.EarlyChecks): when it sends every version
+    of the store, every pack but one holding chunks of deleted versions only. The packs a
+    child process would check, that is, the large ones; none on one core."""
+    if packcheck._cores() < 2 or len(chosen) < len(store.catalog.version_counts()):
+        return ()
+    return [name for name, count in store.catalog.pack_chunk_counts().items() if count >= packcheck.CHILD_MIN_CHUNKS]
+
+
 def _first_contact(state):
     """True if this store has cached nothing of ``state``'s remote (never pushed or pulled)."""
     cache = state.cache
@@ -213,15 +233,16 @@ def _plan(store, state, todo, marked=frozenset()):
             "indexes": indexes}
 
 
-def _send_objects(store, state, transport, plan, progress):
+def _send_objects(store, state, transport, plan, progress, early):
     """Upload what the remote lacks of the versions' chunks (as new packs), file rows and
-    nodes (one bundle), as ``plan`` (_plan) says. Returns counts and bytes."""
+    nodes (one bundle), as ``plan`` (_plan) says; ``early`` (packcheck.EarlyChecks) checks
+    each local pack sent whole. Returns counts and bytes."""
     files, node_rows, chunk_ids = plan["files"], plan["node_rows"], plan["chunk_ids"]
     whole, rest, indexes = plan["whole"], plan["rest"], plan["indexes"]
     # The bundle is built while the packs upload (it goes up after them: push order).
     with ThreadPoolExecutor(1, thread_name_prefix="artstore-push") as background:
         uploading = background.submit(_upload_packs, store, transport, whole, rest, indexes, progress,
-                                      state.remember)
+                                      state.remember, early)
         bundle = state.meta_bundle(files, node_rows) if files or node_rows else None
         packs, bytes_sent = uploading.result()
     if bundle is not None:
@@ -234,7 +255,7 @@ def _send_objects(store, state, transport, plan, progress):
             "bytes_sent": bytes_sent}
 
 
-def _upload_packs(store, transport, whole, rest, indexes, progress, remember=None):
+def _upload_packs(store, transport, whole, rest, indexes, progress, remember, early):
     """Send the chunks: the local packs ``whole`` go up as they are (the first push of a
     version: no copy at all); the stored frames of ``rest`` are copied (as the local
     packs hold them: no re-encoding) into new packs in a work folder. Packs upload
@@ -247,10 +268,8 @@ def _upload_packs(store, transport, whole, rest, indexes, progress, remember=Non
         sealed = _copy_frames(store, work, rest) if rest else []
         if progress and hasattr(progress, "set_total"):
             progress.set_total(sum(p.size for p in whole + sealed))
-        def check(pack):
-            packcheck.check_pack(store.pack_dir, pack, indexes.get(pack.name))
-
-        sent = transfer.upload_packs(transport, store.pack_dir, whole, progress, remember, check=check,
+        sent = transfer.upload_packs(transport, store.pack_dir, whole, progress, remember,
+                                     check=lambda pack: early.check(pack, indexes.get(pack.name)),
                                      indexes=indexes)
         sent += transfer.upload_packs(transport, work, sealed, progress, remember)
         return len(whole) + len(sealed), sent
@@ -287,16 +306,18 @@ def _whole_packs(store, chunk_ids, marked):
         indexes[name] = header + index
         return entries
 
-    def add(name, entries):
+    def add(name, entries, ids=None):
         whole.append(chunkstore.SealedPack(name, os.path.getsize(os.path.join(store.pack_dir, name + ".pack")),
                                            entries))
-        covered.update(e[0] for e in entries)
+        covered.update(ids if ids is not None else map(_chunk_id, entries))
 
     if cat.scan_beats_lookup("chunks", wanted):
         for name, count in cat.pack_chunk_counts().items():
             entries = index_of(name) if count else None
-            if entries and len(entries) == count and all(e[0] in wanted for e in entries):
-                add(name, entries)
+            if entries and len(entries) == count:
+                ids = set(map(_chunk_id, entries))
+                if ids <= wanted:
+                    add(name, entries, ids)
         by_pack = cat.chunks_by_pack(wanted - covered) if len(covered) < len(wanted) else {}
     else:
         by_pack = cat.chunks_by_pack(wanted)
