@@ -412,3 +412,35 @@ def test_pull_interrupted_just_after_its_commit_keeps_the_packs_it_committed(tmp
     assert r.code != 0 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r
     v = run_cli("verify", "--read-data", cwd=tmp_path / "b")
     assert v.code == 0, v
+
+
+def test_transport_reads_lists_and_swaps_refs_alike_on_every_backend(remote_url, monkeypatch):
+    """The five calls every backend answers, at their edges: a missing object, folder or
+    ref; objects beside a sub-folder; a listing longer than one page (S3: two keys a
+    request here); a ref replaced only with the token it was read with."""
+    from artstore.sync import transport
+
+    monkeypatch.setattr(transport.S3Transport, "PAGE", 2)
+    t = transport.open_remote(remote_url)  # the endpoint from the environment, as a user's
+    assert t.list("packs") == [] and t.sizes("packs") == {}
+    with pytest.raises(FileNotFoundError):
+        t.read("packs/nothing")
+    assert t.read_ref("refs/ws/ds.json") == (None, None)
+    names = [f"p{i}" for i in range(5)]
+    for i, name in enumerate(names):
+        assert t.put_new(f"packs/{name}", b"x" * (i + 1))
+    assert not t.put_new("packs/p0", b"x")  # create-only: left as it was
+    assert t.put_new("packs/sub/deeper", b"yy")
+    assert t.list("packs") == sorted([*names, "sub"])
+    assert t.sizes("packs") == {name: i + 1 for i, name in enumerate(names)}
+    assert t.read("packs/p3") == b"xxxx" and t.read_range("packs/p3", 1, 3) == b"xx"
+    t.write_ref("refs/ws/ds.json", b"one", None)
+    data, token = t.read_ref("refs/ws/ds.json")
+    assert data == b"one" and token is not None
+    with pytest.raises(Conflict):
+        t.write_ref("refs/ws/ds.json", b"two", None)  # it exists now
+    t.write_ref("refs/ws/ds.json", b"two", token)
+    with pytest.raises(Conflict):
+        t.write_ref("refs/ws/ds.json", b"three", token)  # stale: read before "two"
+    assert t.read_ref("refs/ws/ds.json")[0] == b"two"
+    assert t.list("refs") == ["ws"] and t.list("refs/ws") == ["ds.json"]

@@ -208,12 +208,67 @@ class FileTransport(Transport):
 
 
 class S3Transport(Transport):
-    """S3: create-only by PutObject IfNoneMatch="*", refs by IfMatch=<ETag>."""
+    """S3: create-only by PutObject IfNoneMatch="*", refs by IfMatch=<ETag>.
+
+    Reads and listings are one request each: s3fs's cat_file first asks an object's size
+    (a HEAD, and a LIST as well when the object is missing) and its ls lists the parent
+    folder again when a folder is empty, round trips that a push of one version paid
+    five times before its first upload."""
 
     scheme = "s3"
+    PAGE = 1000  # keys per listing request (S3's most)
+
+    def _get(self, key):
+        """(bytes, ETag) of an object by one GetObject: both of the same object version,
+        where an info then a read could pair a newer body with an older ETag."""
+        from fsspec.asyn import sync
+
+        bucket, name, _ = self.fs.split_path(self.path(key))
+
+        async def get():
+            response = await self.fs._call_s3("get_object", Bucket=bucket, Key=name)
+            try:
+                return await response["Body"].read(), response["ETag"]
+            finally:
+                response["Body"].close()
+
+        return self._call(key, sync, self.fs.loop, get)
+
+    def read(self, key):
+        return self._get(key)[0]
 
     def read_ref(self, key):
-        return self._read_ref_by_info(key, lambda info: info["ETag"])
+        try:
+            return self._get(key)
+        except FileNotFoundError:
+            return None, None
+
+    def _listing(self, prefix):
+        """({name: size} of the objects, [names of the folders]) directly under ``prefix``,
+        a page of up to 1,000 per request."""
+        bucket, key, _ = self.fs.split_path(self.path(prefix))
+        folder = key.rstrip("/") + "/"
+        request = {"Bucket": bucket, "Prefix": folder, "Delimiter": "/", "MaxKeys": self.PAGE}
+        sizes, folders = {}, []
+        while True:
+            try:
+                page = self._call(prefix, self.fs.call_s3, "list_objects_v2", **request)
+            except FileNotFoundError:  # no such bucket: nothing there
+                return {}, []
+            for item in page.get("Contents", []):
+                if item["Key"] != folder:
+                    sizes[item["Key"][len(folder):]] = int(item.get("Size") or 0)
+            folders += [p["Prefix"][len(folder):].rstrip("/") for p in page.get("CommonPrefixes", [])]
+            if not page.get("IsTruncated"):
+                return sizes, folders
+            request["ContinuationToken"] = page["NextContinuationToken"]
+
+    def list(self, prefix):
+        sizes, folders = self._listing(prefix)
+        return sorted(set(sizes) | set(folders))
+
+    def sizes(self, prefix):
+        return self._listing(prefix)[0]
 
     def write_ref(self, key, data, token):
         match = {"IfNoneMatch": "*"} if token is None else {"IfMatch": token}
