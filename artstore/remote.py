@@ -80,7 +80,11 @@ def filesystem(scheme, options=None):
             options["endpoint_url"] = os.environ["STORAGE_EMULATOR_HOST"]
         # A bounded wait per request: an endpoint that stops answering is exit 7, not a hang.
         options.setdefault("requests_timeout", 30)
-        return fs_module.GCSFileSystem(version_aware=True, skip_instance_cache=True, **options)
+        # No listings cache, as for S3: gcsfs otherwise answers a listing, and an info of
+        # anything under a folder it has listed, from that listing, so a ref or folder made
+        # since (by this process or a teammate's) was not there for a pull or a CAS retry.
+        return fs_module.GCSFileSystem(version_aware=True, skip_instance_cache=True, use_listings_cache=False,
+                                       **options)
     if scheme == "file":
         import fsspec
 

@@ -444,3 +444,12 @@ def test_transport_reads_lists_and_swaps_refs_alike_on_every_backend(remote_url,
         t.write_ref("refs/ws/ds.json", b"three", token)  # stale: read before "two"
     assert t.read_ref("refs/ws/ds.json")[0] == b"two"
     assert t.list("refs") == ["ws"] and t.list("refs/ws") == ["ds.json"]
+    teammate = transport.open_remote(remote_url)  # another process: what it writes is seen at once
+    teammate.write_ref("refs/ws/new.json", b"theirs", None)
+    teammate.put_new("packs/p9", b"9")
+    assert t.list("refs/ws") == ["ds.json", "new.json"] and t.read_ref("refs/ws/new.json")[0] == b"theirs"
+    assert "p9" in t.list("packs") and t.sizes("packs")["p9"] == 1
+    odd = "w s+é%#?&~'"  # a workspace and artifact name may hold all of these (names.check_name)
+    t.write_ref(f"refs/{odd}/{odd}.json", b"odd", None)
+    assert t.list("refs") == sorted(["ws", odd]) and t.list(f"refs/{odd}") == [f"{odd}.json"]
+    assert t.read_ref(f"refs/{odd}/{odd}.json")[0] == b"odd" and t.read(f"refs/{odd}/{odd}.json") == b"odd"
