@@ -27,6 +27,20 @@ def _pack_with_entries(store):
     return path, chunkstore.read_pack_index(path)[2]
 
 
+def _checks_by_children(monkeypatch):
+    """Packs of 100 chunks or more checked by a child process, as on two cores."""
+    monkeypatch.setattr(packcheck, "CHILD_MIN_CHUNKS", 100)
+    monkeypatch.setattr(packcheck, "_cores", lambda: 2)
+
+
+def _the_pack(store):
+    """(pack row, its path, its header and index bytes, its SealedPack) of a store's one pack."""
+    (pack,) = store.catalog.packs()
+    path = os.path.join(store.pack_dir, pack["name"] + ".pack")
+    header, index, entries = chunkstore.read_pack_index(path)
+    return pack, path, header + index, chunkstore.SealedPack(pack["name"], pack["size"], entries)
+
+
 def _small_files(n):
     return [InMemory((f"{i},row\n" * (20 + i % 50)).encode(), f"d/f{i:04d}.csv") for i in range(n)] + \
         [InMemory(os.urandom(3000), "random.bin")]
@@ -53,8 +67,7 @@ def test_check_frames_passes_good_frames_and_names_a_damaged_one(tmp_path, monke
 @pytest.mark.parametrize("child", [False, True])
 def test_a_push_never_sends_the_index_of_a_damaged_local_pack(tmp_path, monkeypatch, child):
     if child:  # checked by a child process, as a pack of many chunks is
-        monkeypatch.setattr(packcheck, "CHILD_MIN_CHUNKS", 100)
-        monkeypatch.setattr(packcheck, "_cores", lambda: 2)
+        _checks_by_children(monkeypatch)
     url = f"file://{tmp_path / 'remote'}"
     with _store(tmp_path / "a") as a:
         a.log("ds", _small_files(200))
@@ -83,27 +96,23 @@ def _damage(path, entry):
 def test_a_pack_of_many_chunks_is_checked_by_a_child_process(tmp_path, monkeypatch, damaged):
     """The child's verdict is the check's: a good pack passes, a damaged one is refused
     naming the chunk, and the pushing process never reads the pack itself."""
-    monkeypatch.setattr(packcheck, "CHILD_MIN_CHUNKS", 100)
-    monkeypatch.setattr(packcheck, "_cores", lambda: 2)
+    _checks_by_children(monkeypatch)
     monkeypatch.chdir(tmp_path)  # a folder named artstore here must not be what the child imports
     (tmp_path / "artstore").mkdir()
     (tmp_path / "artstore" / "__init__.py").write_text("raise SystemExit(9)\n")
     with _store(tmp_path / "a") as a:
         a.log("ds", _small_files(300))
-        (pack,) = a.catalog.packs()
-        path = os.path.join(a.pack_dir, pack["name"] + ".pack")
-        header, index, entries = chunkstore.read_pack_index(path)
+        pack, path, index, sealed = _the_pack(a)
+        victim = next(e for e in sealed.entries[150:] if e[4] == chunkstore.ZSTD)
         if damaged:
-            _damage(path, next(e for e in entries[150:] if e[4] == chunkstore.ZSTD))
+            _damage(path, victim)
         here = []
         monkeypatch.setattr(packcheck, "check_file", lambda *args: here.append(args))
-        sealed = chunkstore.SealedPack(pack["name"], pack["size"], entries)
         if damaged:
-            victim = next(e for e in entries[150:] if e[4] == chunkstore.ZSTD)
             with pytest.raises(IntegrityError, match=f"chunk {victim[0].hex()} in pack {pack['name']}"):
-                packcheck.check_pack(a.pack_dir, sealed, header + index)
+                packcheck.check_pack(a.pack_dir, sealed, index)
         else:
-            packcheck.check_pack(a.pack_dir, sealed, header + index)
+            packcheck.check_pack(a.pack_dir, sealed, index)
         assert here == []
 
 
@@ -112,20 +121,16 @@ def test_a_child_that_cannot_tell_leaves_the_check_to_the_pusher(tmp_path, monke
     exits 0 without running the check (sys.executable is not always a python: an
     embedding program's binary, a wrapper): the pack is checked in the pushing process,
     and damage is still found."""
-    monkeypatch.setattr(packcheck, "CHILD_MIN_CHUNKS", 100)
-    monkeypatch.setattr(packcheck, "_cores", lambda: 2)
+    _checks_by_children(monkeypatch)
     with _store(tmp_path / "a") as a:
         a.log("ds", _small_files(300))
-        (pack,) = a.catalog.packs()
-        path = os.path.join(a.pack_dir, pack["name"] + ".pack")
-        header, index, entries = chunkstore.read_pack_index(path)
-        victim = next(e for e in entries[150:] if e[4] == chunkstore.ZSTD)
+        _pack, path, index, sealed = _the_pack(a)
+        victim = next(e for e in sealed.entries[150:] if e[4] == chunkstore.ZSTD)
         _damage(path, victim)
-        sealed = chunkstore.SealedPack(pack["name"], pack["size"], entries)
         for executable in ["", str(tmp_path / "no-such-python"), "/bin/false", "/bin/true"]:
             monkeypatch.setattr(packcheck.sys, "executable", executable)
             with pytest.raises(IntegrityError, match=victim[0].hex()):
-                packcheck.check_pack(a.pack_dir, sealed, header + index)
+                packcheck.check_pack(a.pack_dir, sealed, index)
 
 
 def test_the_child_keeps_the_first_path_entry_under_safe_path(tmp_path, monkeypatch):
@@ -135,8 +140,7 @@ def test_the_child_keeps_the_first_path_entry_under_safe_path(tmp_path, monkeypa
         pytest.skip("PYTHONSAFEPATH is Python 3.11+")
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(packcheck.__file__))))
     monkeypatch.setenv("PYTHONSAFEPATH", "1")
-    monkeypatch.setattr(packcheck, "CHILD_MIN_CHUNKS", 100)
-    monkeypatch.setattr(packcheck, "_cores", lambda: 2)
+    _checks_by_children(monkeypatch)
     # a folder after the pusher's that also holds an artstore, which the child must not import
     decoy = tmp_path / "decoy"
     (decoy / "artstore").mkdir(parents=True)
@@ -144,13 +148,10 @@ def test_the_child_keeps_the_first_path_entry_under_safe_path(tmp_path, monkeypa
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([root, str(decoy)]))
     with _store(tmp_path / "a") as a:
         a.log("ds", _small_files(300))
-        (pack,) = a.catalog.packs()
-        path = os.path.join(a.pack_dir, pack["name"] + ".pack")
-        header, index, entries = chunkstore.read_pack_index(path)
+        _pack, _path, index, sealed = _the_pack(a)
         here = []
         monkeypatch.setattr(packcheck, "check_file", lambda *args: here.append(args))
-        packcheck.check_pack(a.pack_dir, chunkstore.SealedPack(pack["name"], pack["size"], entries),
-                             header + index)
+        packcheck.check_pack(a.pack_dir, sealed, index)
         assert here == []
 
 
@@ -244,8 +245,7 @@ def test_a_first_push_of_every_version_checks_its_large_packs_while_it_plans(tmp
     nearly every pack whole); a push of some versions, or to a remote already reached,
     checks the packs it sends as it sends them. Either way the pushing process never reads
     a large pack itself."""
-    monkeypatch.setattr(packcheck, "CHILD_MIN_CHUNKS", 100)
-    monkeypatch.setattr(packcheck, "_cores", lambda: 2)
+    _checks_by_children(monkeypatch)
     seen = _spy_early_checks(monkeypatch)
     here = []
     real_check_file = packcheck.check_file
@@ -271,35 +271,30 @@ def test_a_first_push_of_every_version_checks_its_large_packs_while_it_plans(tmp
 
 def test_an_early_check_counts_only_against_the_index_it_checked(tmp_path, monkeypatch):
     """A verdict is the verdict on a pack as its own index lists it: asked about other
-    index bytes, the check is made again (by check_pack), and damage found there stands."""
-    monkeypatch.setattr(packcheck, "CHILD_MIN_CHUNKS", 100)
-    monkeypatch.setattr(packcheck, "_cores", lambda: 2)
+    index bytes, the check is made again (by check_pack)."""
+    _checks_by_children(monkeypatch)
     with _store(tmp_path / "a") as a:
         a.log("ds", _small_files(300))
-        (pack,) = a.catalog.packs()
-        path = os.path.join(a.pack_dir, pack["name"] + ".pack")
-        header, index, entries = chunkstore.read_pack_index(path)
-        sealed = chunkstore.SealedPack(pack["name"], pack["size"], entries)
+        pack, _path, index, sealed = _the_pack(a)
         again = []
         monkeypatch.setattr(packcheck, "check_pack", lambda *args: again.append(args))
         with packcheck.EarlyChecks(a.pack_dir, [pack["name"]]) as early:
-            early.check(sealed, header + index)
+            early.check(sealed, index)
             assert again == []
-            early.check(sealed, header + index[:-1])
+            early.check(sealed, index[:-1])
             assert len(again) == 1
 
 
 def test_closing_early_checks_kills_the_children_still_checking(tmp_path, monkeypatch):
     """A push that fails or is interrupted before it sends (a conflict, Ctrl-C) must not
     wait for, or leave behind, the checks it started."""
-    monkeypatch.setattr(packcheck, "CHILD_MIN_CHUNKS", 100)
-    monkeypatch.setattr(packcheck, "_cores", lambda: 2)
+    _checks_by_children(monkeypatch)
     marker = tmp_path / "children"
     child = f"import os, time; open({str(marker)!r}, 'a').write(f'{{os.getpid()}}\\n'); time.sleep(60)"
     monkeypatch.setattr(packcheck, "_CHILD", child)
     with _store(tmp_path / "a") as a:
         a.log("ds", _small_files(300))
-        (pack,) = a.catalog.packs()
+        pack = _the_pack(a)[0]
         early = packcheck.EarlyChecks(a.pack_dir, [pack["name"]])
         deadline = time.monotonic() + 30
         while not (marker.exists() and marker.read_text().endswith("\n")) and time.monotonic() < deadline:
