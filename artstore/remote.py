@@ -103,7 +103,13 @@ def _unavailable(uri, exc):
         return NotFound(f"{uri} does not exist ({text})")
     if bucket_missing:
         return RemoteUnavailable(f"the bucket of {uri} does not exist ({text}); check the URI")
-    if "credential" in lowered or "accessdenied" in lowered or "forbidden" in lowered or "403" in lowered:
+    # s3fs and gcsfs name a 401/403 PermissionError; its text is the service's own (a HEAD's
+    # bare "Forbidden", a GetObject's or a listing's "Access Denied" or "The AWS Access Key
+    # Id you provided does not exist in our records"), so the type decides, not the words
+    # (on a bucket: a local file's PermissionError is no matter of credentials).
+    refused = isinstance(exc, PermissionError) and scheme_of(uri) in ("s3", "gs", "gcs")
+    if (refused or "credential" in lowered or "accessdenied" in lowered
+            or "access denied" in lowered or "forbidden" in lowered or "403" in lowered):
         return RemoteUnavailable(f"access to {uri} was refused ({text}); check the credentials")
     return RemoteUnavailable(f"cannot reach {uri} ({text}); check the endpoint and the network")
 
