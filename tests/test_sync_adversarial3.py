@@ -1,8 +1,11 @@
 """Store remotes on S3 when the request itself is refused or the bucket is not there: the
 one-line message must name what the user has to fix."""
 
+import uuid
+
+import pytest
 from conftest import run_cli, write_tree
-from test_remote import S3
+from test_remote import GCS, S3
 
 from artstore import Store
 
@@ -36,3 +39,33 @@ def test_refused_credentials_are_named_on_push_pull_clone_verify(s3_url, tmp_pat
         assert r.code == 7, (args, r)
         assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, (args, r)
         assert "credentials" in r.err and "network" not in r.err, (args, r)
+
+
+@pytest.mark.parametrize("scheme", ["s3", "gs"])
+def test_a_push_to_a_bucket_that_does_not_exist_says_so(scheme, request, tmp_path, monkeypatch):
+    """A typo in the bucket of a push's URL is exit 7 naming the bucket, as for a pull;
+    the first write's FileNotFoundError is not a local disk's ("check the disk")."""
+    backend = S3(request.getfixturevalue("s3_url")) if scheme == "s3" else GCS(request.getfixturevalue("gcs_url"))
+    for key, value in backend.env.items():
+        monkeypatch.setenv(key, value)
+    project = tmp_path / "proj"
+    write_tree(project / "data", {"a.txt": b"a\n"})
+    Store.init(project, workspace="ws").close()
+    assert run_cli("add", "ds", "data", cwd=project).code == 0
+    r = run_cli("push", backend.uri("no-such-bucket-" + uuid.uuid4().hex[:8], "team/store"), cwd=project)
+    assert r.code == 7, r
+    assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r
+    assert "bucket" in r.err and "disk" not in r.err, r
+
+
+def test_a_local_pack_gone_before_its_upload_is_not_a_missing_bucket(s3_url, tmp_path, monkeypatch):
+    """Only the remote's FileNotFoundError names the bucket: the local file sent being
+    gone (a pack removed by hand between the plan and the upload) stays a local error."""
+    from artstore.sync.transport import open_remote
+
+    backend = S3(s3_url)
+    for key, value in backend.env.items():
+        monkeypatch.setenv(key, value)
+    transport = open_remote(backend.uri(backend.bucket(), "team/store"))
+    with pytest.raises(FileNotFoundError):
+        transport.put_new_file("packs/x.pack", str(tmp_path / "gone.pack"))

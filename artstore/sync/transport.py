@@ -40,6 +40,19 @@ class Transport:
         except Exception as exc:  # every backend error: credentials, endpoint, bucket
             raise remote_refs._unavailable(f"{self.url} ({what})", exc) from None
 
+    def _write(self, key, fn, *args, local=None, **kwargs):
+        """``_call`` for a write to a bucket: there a FileNotFoundError (S3's NoSuchBucket,
+        GCS's 404 on the upload) means the bucket is missing, which is no local file's
+        error (the CLI said "check the disk"), unless it is the ``local`` file sent that
+        is gone (or S3 dropped a multipart upload under way)."""
+        try:
+            return self._call(key, fn, *args, **kwargs)
+        except FileNotFoundError as exc:
+            if (local is not None and not os.path.exists(local)) or "upload does not exist" in str(exc):
+                raise
+            raise RemoteUnavailable(f"the bucket of {self.url} does not exist ({type(exc).__name__}: "
+                                    f"{str(exc).splitlines()[0][:300] if str(exc) else key}); check the URI") from None
+
     def _read_ref_by_info(self, key, token_of):
         """(bytes, token) of a ref whose token is in the object's info (S3's ETag, GCS's
         generation), or (None, None). The info is read before the bytes: if the ref changes
@@ -83,7 +96,7 @@ class Transport:
         """Write an immutable object, create-only. An object already there is left as it
         is (content-addressed: it holds the same bytes); returns whether it was written."""
         try:
-            self._call(key, self.fs.pipe_file, self.path(key), data, mode="create")
+            self._write(key, self.fs.pipe_file, self.path(key), data, mode="create")
             return True
         except FileExistsError:
             return False
@@ -91,7 +104,7 @@ class Transport:
     def put_new_file(self, key, local_path):
         """Upload a local file as an immutable object whose name is unique (a pack: named
         by the hash of its random header and index), streamed from disk."""
-        self._call(key, self.fs.put_file, local_path, self.path(key))
+        self._write(key, self.fs.put_file, local_path, self.path(key), local=local_path)
 
     def delete(self, key):
         """Remove an object (remote gc only); an object already gone is fine."""
@@ -273,7 +286,7 @@ class S3Transport(Transport):
     def write_ref(self, key, data, token):
         match = {"IfNoneMatch": "*"} if token is None else {"IfMatch": token}
         try:
-            self._call(key, self._put_ref, self.path(key), data, match)
+            self._write(key, self._put_ref, self.path(key), data, match)
         except FileExistsError:  # s3fs's name for 412 PreconditionFailed
             raise self._stale(key) from None
 
@@ -307,7 +320,7 @@ class GCSTransport(Transport):
         body = (f"--==0==\nContent-Type: application/json; charset=UTF-8\n\n{meta}\n--==0==\n"
                 "Content-Type: application/octet-stream\n\n").encode() + data + b"\n--==0==--"
         try:
-            self._call(key, self.fs.call, "POST", f"{self.fs._location}/upload/storage/v1/b/{quote(bucket)}/o",
+            self._write(key, self.fs.call, "POST", f"{self.fs._location}/upload/storage/v1/b/{quote(bucket)}/o",
                        uploadType="multipart", ifGenerationMatch=token or "0",
                        headers={"Content-Type": 'multipart/related; boundary="==0=="'}, data=body,
                        json_out=True)
