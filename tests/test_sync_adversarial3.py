@@ -69,3 +69,25 @@ def test_a_local_pack_gone_before_its_upload_is_not_a_missing_bucket(s3_url, tmp
     transport = open_remote(backend.uri(backend.bucket(), "team/store"))
     with pytest.raises(FileNotFoundError):
         transport.put_new_file("packs/x.pack", str(tmp_path / "gone.pack"))
+
+
+def test_an_artifact_name_holding_versionid_reaches_s3_whole(s3_url, tmp_path, monkeypatch):
+    """Names may hold '?' and '=': s3fs reads "?versionId=" in a path as an object
+    version and cuts it off the key, so ref "refs/ws/m?versionId=1.json" was written as
+    "refs/ws/m", which a pull (it takes refs ending in .json) never saw, and
+    "m?versionId=2" overwrote the same object. Refs name their keys exactly."""
+    from artstore.ingest import InMemory
+
+    backend = S3(s3_url)
+    for key, value in backend.env.items():
+        monkeypatch.setenv(key, value)
+    url = backend.uri(backend.bucket(), "team/store")
+    names = ["m?versionId=1", "m?versionId=2"]
+    Store.init(tmp_path / "a", workspace="ws").close()
+    with Store.open(tmp_path / "a") as a:
+        for name in names:
+            a.log(name, [InMemory(name.encode(), "f.txt")])
+        a.push(url)
+    with Store.clone(url, tmp_path / "c") as c:
+        assert sorted(art["name"] for art in c.list_artifacts()) == names
+        assert c.verify(read_data=True)["ok"]

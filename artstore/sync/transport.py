@@ -231,12 +231,20 @@ class S3Transport(Transport):
     scheme = "s3"
     PAGE = 1000  # keys per listing request (S3's most)
 
+    def _where(self, key):
+        """(bucket, object key) of ``key``, exactly. Not s3fs's split_path: it reads
+        "?versionId=" in a path as an object version and cuts it off the key, and a ref's
+        key holds a workspace and an artifact name, which may hold '?' and '=' (a ref
+        "m?versionId=1.json" was written as "m", which a pull never saw)."""
+        bucket, _, name = self.path(key).partition("/")
+        return bucket, name
+
     def _get(self, key):
         """(bytes, ETag) of an object by one GetObject: both of the same object version,
         where an info then a read could pair a newer body with an older ETag."""
         from fsspec.asyn import sync
 
-        bucket, name, _ = self.fs.split_path(self.path(key))
+        bucket, name = self._where(key)
 
         async def get():
             response = await self.fs._call_s3("get_object", Bucket=bucket, Key=name)
@@ -259,7 +267,7 @@ class S3Transport(Transport):
     def _listing(self, prefix):
         """({name: size} of the objects, [names of the folders]) directly under ``prefix``,
         a page of up to 1,000 per request."""
-        bucket, key, _ = self.fs.split_path(self.path(prefix))
+        bucket, key = self._where(prefix)
         folder = key.rstrip("/") + "/"
         request = {"Bucket": bucket, "Prefix": folder, "Delimiter": "/", "MaxKeys": self.PAGE}
         sizes, folders = {}, []
@@ -286,13 +294,14 @@ class S3Transport(Transport):
     def write_ref(self, key, data, token):
         match = {"IfNoneMatch": "*"} if token is None else {"IfMatch": token}
         try:
-            self._write(key, self._put_ref, self.path(key), data, match)
+            self._write(key, self._put_ref, key, data, match)
         except FileExistsError:  # s3fs's name for 412 PreconditionFailed
             raise self._stale(key) from None
 
-    def _put_ref(self, path, data, match):
+    def _put_ref(self, key, data, match):
+        bucket, name = self._where(key)
         try:
-            return self.fs.pipe_file(path, data, **match)
+            return self.fs.call_s3("put_object", Bucket=bucket, Key=name, Body=data, **match)
         except OSError as exc:
             # s3fs names a 412 FileExistsError on some paths and a plain OSError (EINVAL,
             # "At least one of the pre-conditions you specified did not hold") on others:
