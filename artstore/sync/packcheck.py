@@ -100,6 +100,7 @@ class EarlyChecks:
         self._children = set()
         self._lock = threading.Lock()
         self._closed = False
+        names = list(names) if _cores() > 1 else []  # one core: no children (check_pack's rule too)
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="artstore-early-check") if names else None
         self._jobs = {name: self._pool.submit(self._run, name) for name in names}
 

@@ -184,11 +184,11 @@ def _read_remote(store, name, transport, chosen):
 
 
 def _sent_whole_likely(store, chosen):
-    """Names of the local packs a first push of ``chosen`` will probably send whole, whose
-    checks start before it has planned (packcheck.EarlyChecks): when it sends every version
-    of the store, every pack but one holding chunks of deleted versions only. The packs a
-    child process would check, that is, the large ones; none on one core."""
-    if packcheck._cores() < 2 or len(chosen) < len(store.catalog.version_counts()):
+    """Names of the large local packs (those a child process checks) that a first push of
+    ``chosen`` will probably send whole, whose checks start before it has planned
+    (packcheck.EarlyChecks): when it sends every version of the store, it sends every
+    pack whole but those holding chunks of deleted versions."""
+    if len(chosen) < len(store.catalog.version_counts()):
         return ()
     return [name for name, count in store.catalog.pack_chunk_counts().items() if count >= packcheck.CHILD_MIN_CHUNKS]
 
