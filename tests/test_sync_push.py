@@ -309,3 +309,19 @@ def test_closing_early_checks_kills_the_children_still_checking(tmp_path, monkey
         for _ in range(100):  # reaped by the job's thread once killed
             os.kill(pid, 0)
             time.sleep(0.05)
+
+
+def test_on_one_core_no_check_starts_early(tmp_path, monkeypatch):
+    """One core: a child would only take it from the planning; the packs are checked as
+    they are sent (here, in this process)."""
+    _checks_by_children(monkeypatch)
+    monkeypatch.setattr(packcheck, "_cores", lambda: 1)
+    with _store(tmp_path / "a") as a:
+        a.log("ds", _small_files(300))
+        pack, _path, index, sealed = _the_pack(a)
+        here = []
+        monkeypatch.setattr(packcheck, "check_file", lambda *args: here.append(args))
+        with packcheck.EarlyChecks(a.pack_dir, [pack["name"]]) as early:
+            assert early._jobs == {}
+            early.check(sealed, index)
+        assert [args[2] for args in here] == [pack["name"]]
