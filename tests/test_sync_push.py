@@ -9,7 +9,7 @@ import time
 import pytest
 import zstandard
 
-from artstore import IntegrityError, Store, chunkstore
+from artstore import Conflict, IntegrityError, Store, chunkstore
 from artstore.ingest import InMemory
 from artstore.sync import layout, packcheck
 from artstore.sync.packcheck import check_frames
@@ -325,3 +325,74 @@ def test_on_one_core_no_check_starts_early(tmp_path, monkeypatch):
             assert early._jobs == {}
             early.check(sealed, index)
         assert [args[2] for args in here] == [pack["name"]]
+
+
+def _count_calls(monkeypatch, cls, names):
+    calls = []
+    for name in names:
+        real = getattr(cls, name)
+        monkeypatch.setattr(cls, name, lambda self, *a, _real=real, _name=name, **k: calls.append(_name)
+                            or _real(self, *a, **k))
+    return calls
+
+
+def test_a_first_push_to_a_new_remote_lists_and_reads_nothing(tmp_path, monkeypatch):
+    """The push that writes a remote's format record knows the remote held nothing: it
+    neither lists its folders nor reads its gc markers or refs (three requests before
+    the first upload: read the format, create it, be refused creating it again). A
+    remote that exists is read as before."""
+    from artstore.sync import transport
+
+    calls = _count_calls(monkeypatch, transport.FileTransport, ["list", "read", "read_ref", "put_new"])
+    url = f"file://{tmp_path / 'remote'}"
+    with _store(tmp_path / "a") as a:
+        a.log("ds", _small_files(20))
+        a.push(url)
+        before_upload = calls[:calls.index("put_new") + 2]
+        assert before_upload == ["read", "put_new", "put_new"] and "list" not in calls
+        assert calls.count("read_ref") == 1  # the compare-and-swap's own check (file://), not a read ahead
+        calls.clear()
+        a.log("ds", _small_files(25))
+        a.push(url)
+        assert "list" in calls and calls[0] == "read"
+    with Store.clone(url, tmp_path / "b") as b:
+        assert b.verify(read_data=True)["ok"] and len(b.version_rows(b.artifact("ds")["id"])) == 2
+
+
+@pytest.mark.parametrize("same_artifact", [False, True])
+def test_a_first_push_raced_by_another_first_push(tmp_path, monkeypatch, same_artifact):
+    """Two stores' first pushes to one new remote: the one that made the format record
+    assumed the remote empty while the other pushed. Its refs meet the other's by
+    compare-and-swap: another artifact joins, the same version number with other content
+    is exit 4; either way the remote verifies and names only what it holds."""
+    from artstore.sync import push as push_mod
+
+    url = f"file://{tmp_path / 'remote'}"
+    shared = _small_files(30)
+    with _store(tmp_path / "b") as b:
+        b.log("ds" if same_artifact else "other", shared + [InMemory(b"b only\n", "b.txt")])
+    real = push_mod.ensure_format
+    raced = []
+
+    def then_b_pushes(transport):
+        made = real(transport)
+        if not raced:  # a's push: b's whole push runs here (and meets the record a made)
+            raced.append(made)
+            with Store.open(tmp_path / "b") as other:
+                other.push(url)
+        return made
+
+    monkeypatch.setattr(push_mod, "ensure_format", then_b_pushes)
+    with _store(tmp_path / "a") as a:
+        a.log("ds", shared + [InMemory(b"a only\n", "a.txt")])
+        if same_artifact:
+            with pytest.raises(Conflict, match="already has"):
+                a.push(url)
+        else:
+            a.push(url)
+    assert raced == [True]
+    monkeypatch.setattr(push_mod, "ensure_format", real)
+    with Store.clone(url, tmp_path / "c") as c:
+        assert c.verify(read_data=True)["ok"]
+        assert sorted(x["name"] for x in c.list_artifacts()) == (["ds"] if same_artifact else ["ds", "other"])
+        assert c.verify_remote(read_data=True)["ok"]

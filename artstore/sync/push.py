@@ -44,24 +44,30 @@ def select(store, refs, all_versions):
 
 def ensure_format(transport):
     """Create the remote's format record on the first push, and check that the backend
-    honours create-only writes (a second create of the same key must be refused): refs
-    are only safe for a team on a backend that compares before it writes."""
+    honours create-only writes: refs are only safe for a team on a backend that compares
+    before it writes. True if this push made the record, that is, found the remote new
+    (every push writes the record before anything else).
+
+    The record is its own probe: a second create-only write of it must be refused, and a
+    backend that ignores the condition only writes the same bytes again. (Earlier
+    releases wrote a probes/<uuid> object for this; remote gc still removes those.)"""
     try:
         layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
-        return
+        return False
     except FileNotFoundError:
         pass
-    created = transport.put_new(layout.FORMAT_KEY, layout.format_record())
-    probe = f"probes/{uuid.uuid4().hex}"
-    first = transport.put_new(probe, b"1")
-    second = transport.put_new(probe, b"2")
-    if not first or second:
+    record = layout.format_record()
+    created = transport.put_new(layout.FORMAT_KEY, record)
+    # Refused: someone else's first push made it meanwhile, and this backend refuses an
+    # existing key, which is the check; read what it wrote (ours needs no read back).
+    if created and transport.put_new(layout.FORMAT_KEY, record):
         raise InvalidInput(
             f"{transport.url} does not honour conditional writes (a create-only write replaced an object); "
             "artstore cannot share a store safely there"
         )
-    if not created:  # another pusher made it first: read what it wrote (ours needs no read back)
+    if not created:
         layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
+    return created
 
 
 # Planning a push of 100,000 files makes some 10^6 tuples, bytes and strings, none in a
@@ -169,10 +175,17 @@ def _read_remote(store, name, transport, chosen):
     """(start of the grace period, objects marked by a remote gc, RemoteState, {ref key:
     (ref doc, CAS token)} of the chosen versions' artifacts): what a push reads from the
     remote before it sends anything (a thread of its own: requests only, no catalog)."""
-    ensure_format(transport)
+    new = ensure_format(transport)
+    started = time.monotonic()
+    if new:
+        # A remote this push made the format record of held nothing, so there is nothing to
+        # list or read (four requests fewer). What a concurrent first push writes
+        # meanwhile is sent again (dedup lost to a race, nothing else) and its refs are
+        # met by the compare-and-swap, which re-reads them.
+        docs = {layout.ref_key(art["workspace"], art["name"]): (records.empty_ref(art), None) for art, _v in chosen}
+        return started, set(), RemoteState(store, name, transport), docs
     # Objects a remote gc marked for deletion count as absent: this push re-sends what
     # it needs of them rather than depend on them (docs/storage.rst, "Remote gc").
-    started = time.monotonic()
     marked = set().union(*(objects for _k, _t, objects in read_markers(transport)))
     state = RemoteState(store, name, transport).refresh(skip=marked)
     docs = {}
