@@ -58,14 +58,14 @@ def ensure_format(transport):
         pass
     record = layout.format_record()
     created = transport.put_new(layout.FORMAT_KEY, record)
-    # Refused: someone else's first push made it meanwhile, and this backend refuses an
-    # existing key, which is the check; read what it wrote (ours needs no read back).
-    if created and transport.put_new(layout.FORMAT_KEY, record):
+    if created and transport.put_new(layout.FORMAT_KEY, record):  # made it: a second create must fail
         raise InvalidInput(
             f"{transport.url} does not honour conditional writes (a create-only write replaced an object); "
             "artstore cannot share a store safely there"
         )
     if not created:
+        # Refused: another first push made it meanwhile, and the refusal of an existing key
+        # is the check; read what it wrote (ours needs no read back).
         layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
     return created
 
