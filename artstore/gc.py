@@ -22,7 +22,7 @@ def _live(store):
     files = store.catalog.fetched_digests()
     leaves = list(leaves)
     for start in range(0, len(leaves), 256):
-        for _level, entries in store.nodes.load(leaves[start:start + 256]).values():
+        for _level, entries in store.nodes.load(leaves[start:start + 256], 0).values():
             files.update(e.digest for e in entries if e.digest is not None)
     return internal | set(leaves), files
 

@@ -126,7 +126,7 @@ def all_entries(store, version_ids=None):
     leaves = list(by_leaf)
     for start in range(0, len(leaves), 256):
         batch = leaves[start:start + 256]
-        loaded = store.nodes.load(batch)
+        loaded = store.nodes.load(batch, 0)
         for leaf in batch:
             for entry in loaded[leaf][1]:
                 yield by_leaf[leaf], entry

@@ -169,7 +169,7 @@ def _check_manifests(store, report, version_id):
     file_versions = {}
     for leaf, vids in leaf_versions.items():
         try:
-            _level, entries = store.nodes.load([leaf])[leaf]
+            _level, entries = store.nodes.load([leaf], 0)[leaf]
         except IntegrityError as exc:
             report.add("bad-node", str(exc).split(";")[0], versions=vids)
             continue

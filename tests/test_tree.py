@@ -35,9 +35,11 @@ class MemoryNodes:
         self.data.update(nodes)
         return new
 
-    def load(self, digests):
+    def load(self, digests, level=None):
         self.reads += len(digests)
-        return {d: node_mod.decode(d, self.data[d][1]) for d in digests}
+        out = {d: node_mod.decode(d, self.data[d][1]) for d in digests}
+        assert level is None or all(got == level for got, _ in out.values())  # walks name the right level
+        return out
 
 
 def entry(path, size=1, digest=None, metadata="{}"):

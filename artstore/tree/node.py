@@ -79,18 +79,38 @@ def is_leaf_boundary(key, _hash=blake3.blake3):
 
 def decode(digest, data):
     """(level, items) of a node's bytes, checked against its digest. Leaf items are
-    Entry tuples, internal items (first_path, child digest, count) tuples."""
+    Entry tuples, internal items (first_path, child digest, count) tuples.
+
+    The digest only proves the bytes are the ones recorded, not that they are a node: a
+    hand-edited or pulled catalog can hold hashed bytes of any JSON. Everything a reader
+    relies on is checked here, once per node, so that no reader meets a wrong type (a
+    TypeError deep in bisect or a sum is an "internal error", exit 1, not damage, exit 6):
+    every field's type, digests of 32 bytes, counts >= 1, a non-empty internal node, paths
+    strictly increasing (find and iter_from bisect them), no NaN/Infinity (not JSON: show
+    --json could not print them) and no nesting deep enough to overflow the parser."""
     if blake3.blake3(data).digest() != digest:
         raise IntegrityError(f"manifest node {digest.hex()} does not match its digest; run 'artstore verify'")
     try:
-        fmt, level, items = json.loads(data)
+        fmt, level, items = json.loads(data, parse_constant=_not_json)
         if fmt != FORMAT or type(level) is not int or level < 0 or type(items) is not list:
             raise ValueError("not a format-1 node")
         if level == 0:
-            return 0, [_entry(item) for item in items]
-        return level, [(p, bytes.fromhex(d), n) for p, d, n in items]
-    except (ValueError, TypeError) as exc:
-        raise IntegrityError(f"manifest node {digest.hex()} cannot be read ({exc}); run 'artstore verify'") from None
+            out = [_entry(item) for item in items]
+        else:
+            if not items:
+                raise ValueError("an internal node without children")
+            out = [_child(item) for item in items]
+        keys = [item[0] for item in out]
+        if not all(map(str.__lt__, keys, keys[1:])):
+            raise ValueError("its paths are out of order or one is given twice")
+        return level, out
+    except (ValueError, TypeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise IntegrityError(f"manifest node {digest.hex()} cannot be read ({reason}); run 'artstore verify'") from None
+
+
+def _not_json(name):
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def leaf_file_digests(digest, data):
@@ -107,12 +127,31 @@ def leaf_file_digests(digest, data):
         if not all(type(d) is str or d is None for d in out):
             raise ValueError("malformed entry")
         return [d for d in out if d is not None]
-    except (ValueError, TypeError, IndexError) as exc:
+    except (ValueError, TypeError, IndexError, RecursionError) as exc:  # as decode's
         raise IntegrityError(f"manifest node {digest.hex()} cannot be read ({exc}); run 'artstore verify'") from None
+
+
+def hex_digest(text):
+    """A 32-byte digest from its hex text (bytes.fromhex alone takes any length and spaces)."""
+    if type(text) is not str:
+        raise ValueError("a digest that is not text")
+    out = bytes.fromhex(text)
+    if len(out) != 32:
+        raise ValueError(f"digest {text[:80]!r} is not 32 bytes")
+    return out
 
 
 def _entry(item):
     path, size, digest, metadata, asset_type, uri, identity = item
-    if type(path) is not str or type(size) is not int or type(metadata) is not dict:
+    if (type(path) is not str or type(size) is not int or size < 0 or type(metadata) is not dict
+            or not (asset_type is None or type(asset_type) is str) or not (uri is None or type(uri) is str)
+            or not (identity is None or type(identity) is dict)):
         raise ValueError("malformed entry")
-    return Entry(path, size, None if digest is None else bytes.fromhex(digest), metadata, asset_type, uri, identity)
+    return Entry(path, size, None if digest is None else hex_digest(digest), metadata, asset_type, uri, identity)
+
+
+def _child(item):
+    path, digest, count = item
+    if type(path) is not str or type(count) is not int or count < 1:
+        raise ValueError("malformed child")
+    return path, hex_digest(digest), count

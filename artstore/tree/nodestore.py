@@ -16,19 +16,29 @@ class NodeStore:
         self._internal = {}
         self._zstd_d = None
 
-    def load(self, digests):
-        """{digest: (level, items)} for the given node digests (node.decode's shape)."""
+    def load(self, digests, level=None):
+        """{digest: (level, items)} for the given node digests (node.decode's shape).
+
+        ``level``: the level their parent puts them at. A node's bytes can be sound and
+        still not belong where it is named (a hashed node of another level, crafted or
+        pulled): a walk that took a leaf's entries for children, or children for entries,
+        would fail with a TypeError or list child tuples as assets, so a walk says what it
+        expects and a node at another level is damage (IntegrityError)."""
         out = {d: self._internal[d] for d in digests if d in self._internal}
         wanted = [d for d in digests if d not in out]
-        if not wanted:
-            return out
-        rows = self.catalog.nodes_get(wanted)
-        for digest in wanted:
-            data = self._bytes_of(digest, rows.get(digest))
-            level, items = node_mod.decode(digest, data)
-            if level:
-                self._internal[digest] = (level, items)
-            out[digest] = (level, items)
+        if wanted:
+            rows = self.catalog.nodes_get(wanted)
+            for digest in wanted:
+                data = self._bytes_of(digest, rows.get(digest))
+                got = node_mod.decode(digest, data)
+                if got[0]:
+                    self._internal[digest] = got
+                out[digest] = got
+        if level is not None:
+            for digest, (got, _items) in out.items():
+                if got != level:
+                    raise IntegrityError(f"manifest node {digest.hex()} is at level {got} where its parent "
+                                         f"expects level {level}; run 'artstore verify'")
         return out
 
     def _bytes_of(self, digest, blob):
@@ -58,7 +68,7 @@ class NodeStore:
             for digest in part:
                 out += node_mod.leaf_file_digests(digest, self._bytes_of(digest, blobs.get(digest)))
         try:
-            return {bytes.fromhex(d) for d in out}
+            return {node_mod.hex_digest(d) for d in out}  # 32 bytes each, as decode checks
         except ValueError as exc:
             raise IntegrityError(f"a manifest node names a malformed file digest ({exc}); run 'artstore verify'") \
                 from None

@@ -1,7 +1,9 @@
 """Reading trees: every entry in order, a page, one path, the leaves; diff; reachability.
 
 Walks go level by level and load each level's nodes in one batch, so a tree of
-100,000 entries costs a few catalog queries, not one per node."""
+100,000 entries costs a few catalog queries, not one per node. Every walk tells the
+NodeStore the level it expects each child at (its parent's level - 1), so a node named at
+the wrong level is reported as damage, never read as something it is not."""
 
 import bisect
 
@@ -29,9 +31,9 @@ class Tree:
             return [self.root]
         frontier = [d for _, d, _ in items]
         while level > 1:
-            loaded = self.nodes.load(frontier)
-            frontier = [d for parent in frontier for _, d, _ in loaded[parent][1]]
             level -= 1
+            loaded = self.nodes.load(frontier, level)
+            frontier = [d for parent in frontier for _, d, _ in loaded[parent][1]]
         return frontier
 
     def entries(self):
@@ -39,7 +41,7 @@ class Tree:
         leaves = self.leaves()
         for start in range(0, len(leaves), _LEAF_BATCH):
             batch = leaves[start:start + _LEAF_BATCH]
-            loaded = self.nodes.load(batch)
+            loaded = self.nodes.load(batch, 0)
             for digest in batch:
                 yield from loaded[digest][1]
 
@@ -50,8 +52,8 @@ class Tree:
         self._page(self.root, offset, limit, out)
         return out
 
-    def _page(self, digest, offset, limit, out):
-        level, items = self.nodes.load([digest])[digest]
+    def _page(self, digest, offset, limit, out, expect=None):
+        level, items = self.nodes.load([digest], expect)[digest]
         if level == 0:
             out.extend(items[offset:offset + limit - len(out)])
             return
@@ -61,56 +63,56 @@ class Tree:
             if offset >= count:
                 offset -= count
                 continue
-            self._page(child, offset, limit, out)
+            self._page(child, offset, limit, out, level - 1)
             offset = 0
 
     def iter_from(self, path):
         """Entries in path order from the first whose path is >= ``path``: one node per
         level to get there, then leaf after leaf as the caller asks for more (a folder
         listing of a 100,000-entry tree reads a few nodes, not the whole tree)."""
-        stack = []  # (items of an internal node, index of the child being walked)
-        digest = self.root
+        stack = []  # (items of an internal node, its level, index of the child being walked)
+        digest, expect = self.root, None
         while True:
-            level, items = self.nodes.load([digest])[digest]
+            level, items = self.nodes.load([digest], expect)[digest]
             if level == 0:
                 break
             i = max(bisect.bisect_right(items, path, key=_path) - 1, 0)
-            stack.append((items, i))
-            digest = items[i][1]
+            stack.append((items, level, i))
+            digest, expect = items[i][1], level - 1
         yield from items[bisect.bisect_left(items, path, key=_path):]
         while stack:
-            items, i = stack.pop()
+            items, level, i = stack.pop()
             if i + 1 >= len(items):
                 continue
-            stack.append((items, i + 1))
+            stack.append((items, level, i + 1))
             digest = items[i + 1][1]
-            level, children = self.nodes.load([digest])[digest]
+            level, children = self.nodes.load([digest], level - 1)[digest]
             while level:
-                stack.append((children, 0))
-                level, children = self.nodes.load([children[0][1]])[children[0][1]]
+                stack.append((children, level, 0))
+                level, children = self.nodes.load([children[0][1]], level - 1)[children[0][1]]
             yield from children
 
     def find(self, path):
         """The entry at ``path``, or None: one node per level."""
-        digest = self.root
+        digest, expect = self.root, None
         while True:
-            level, items = self.nodes.load([digest])[digest]
+            level, items = self.nodes.load([digest], expect)[digest]
             if level == 0:
                 i = bisect.bisect_left(items, path, key=_path)
                 return items[i] if i < len(items) and items[i].path == path else None
             i = bisect.bisect_right(items, path, key=_path) - 1
             if i < 0:
                 return None
-            digest = items[i][1]
+            digest, expect = items[i][1], level - 1
 
 
 def _path(item):
     return item[0]
 
 
-def _expand(nodes, frontier):
-    """Children (in order) of the internal nodes of ``frontier``, and its leaves' entries."""
-    loaded = nodes.load(frontier)
+def _expand(nodes, frontier, level):
+    """Children (in order) of the nodes of ``frontier`` (all at ``level``), or their entries."""
+    loaded = nodes.load(frontier, level)
     children, entries = [], []
     for digest in frontier:
         level, items = loaded[digest]
@@ -133,20 +135,22 @@ def diff(nodes, root_a, root_b):
     # Equal digests are equal subtrees of equal height: bring both frontiers to the same
     # level before comparing them.
     while level_a > level_b:
-        a, found = _expand(nodes, a)
+        a, found = _expand(nodes, a, level_a)
         a_entries += found
         level_a -= 1
     while level_b > level_a:
-        b, found = _expand(nodes, b)
+        b, found = _expand(nodes, b, level_b)
         b_entries += found
         level_b -= 1
+    level = level_a
     while a or b:
         common = set(a) & set(b)
         shared += [d for d in a if d in common]
-        a, found_a = _expand(nodes, [d for d in a if d not in common])
-        b, found_b = _expand(nodes, [d for d in b if d not in common])
+        a, found_a = _expand(nodes, [d for d in a if d not in common], level)
+        b, found_b = _expand(nodes, [d for d in b if d not in common], level)
         a_entries += found_a
         b_entries += found_b
+        level -= 1
     return a_entries, b_entries, shared
 
 
@@ -156,7 +160,7 @@ def reachable(nodes, roots):
     internal, leaves = set(), set()
     current = nodes.load(list(dict.fromkeys(roots)))
     while current:
-        nxt = []
+        nxt = {}  # expected level -> children to read at it
         for digest, (level, items) in current.items():
             if level == 0:
                 leaves.add(digest)
@@ -166,6 +170,8 @@ def reachable(nodes, roots):
                 if level == 1:
                     leaves.add(child)
                 elif child not in internal:
-                    nxt.append(child)
-        current = nodes.load(list(dict.fromkeys(nxt)))
+                    nxt.setdefault(level - 1, []).append(child)
+        current = {}
+        for level, children in nxt.items():
+            current.update(nodes.load(list(dict.fromkeys(children)), level))
     return internal, leaves

@@ -1,0 +1,129 @@
+"""Adversarial tree manifests: hostile nodes whose bytes hash to their digest but are not
+a well-formed tree, and awkward inputs logged by a user; every reader must agree."""
+
+import json
+import sqlite3
+import uuid
+
+import blake3
+import pytest
+import zstandard
+from conftest import run_cli
+
+from artstore import IntegrityError, Store
+from artstore.ingest import InMemory
+
+HELLO = blake3.blake3(b"hello").hexdigest()
+WORLD = blake3.blake3(b"world").hexdigest()
+
+
+def _raw(node):
+    return node if isinstance(node, bytes) else json.dumps(node, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _digest(node):
+    return blake3.blake3(_raw(node)).hexdigest()
+
+
+def _entry(path, size=5, digest=HELLO, metadata=None, asset_type=None, uri=None, identity=None):
+    return [path, size, digest, metadata or {}, asset_type, uri, identity]
+
+
+def craft_tree(catalog_path, nodes, root, version="9.0.0", name="ds"):
+    """Store ``nodes`` and ``root`` (JSON-able node documents or raw bytes) under their true
+    digests and log version ``version`` of ``name`` pointing at ``root``: what a
+    hand-edited catalog, or a pull from a hostile remote, could hold."""
+    conn = sqlite3.connect(catalog_path)
+    for node in [*nodes, root]:
+        raw = _raw(node)
+        level = node[1] if isinstance(node, list) and type(node[1]) is int else 0
+        conn.execute("INSERT OR IGNORE INTO nodes (digest, level, data) VALUES (?, ?, ?)",
+                     (blake3.blake3(raw).digest(), level, zstandard.compress(raw)))
+    art = conn.execute("SELECT id FROM artifacts WHERE name = ?", (name,)).fetchone()[0]
+    conn.execute("INSERT INTO versions (id, artifact_id, version, created_at, metadata, manifest_digest, size, "
+                 "asset_count, local_size) VALUES (?, ?, ?, '2026-01-01T00:00:00+00:00', '{}', ?, 5, 1, 5)",
+                 (uuid.uuid4().hex, art, version, _digest(root)))
+    conn.commit()
+    conn.close()
+
+
+LEAF = [1, 0, [_entry("a.txt")]]
+L = _digest(LEAF)
+MID = [1, 1, [["a.txt", L, 1]]]
+
+# name -> (other nodes, root). Every one hashes to its digest; none is a sound tree.
+HOSTILE = {
+    "child first path not text": ([LEAF], [1, 1, [[5, L, 1]]]),
+    "child count not a number": ([LEAF], [1, 1, [["a.txt", L, "1"]]]),
+    "child count zero": ([LEAF], [1, 1, [["a.txt", L, 0]]]),
+    "child digest short": ([LEAF], [1, 1, [["a.txt", L[:8], 1]]]),
+    "internal node without children": ([], [1, 1, []]),
+    "children out of order": ([LEAF], [1, 1, [["b", L, 1], ["a.txt", L, 1]]]),
+    "level 1 names a level 1 node": ([LEAF, MID], [1, 1, [["a.txt", _digest(MID), 1]]]),
+    "level 2 names a leaf": ([LEAF], [1, 2, [["a.txt", L, 1]]]),
+    "level 1 names a level 3 node": ([LEAF, [1, 3, [["a.txt", L, 1]]]],
+                                     [1, 1, [["a.txt", _digest([1, 3, [["a.txt", L, 1]]]), 1]]]),
+    "asset type not text": ([], [1, 0, [_entry("a.txt", asset_type=5)]]),
+    "uri not text": ([], [1, 0, [_entry("a.txt", digest=None, uri=5)]]),
+    "identity not an object": ([], [1, 0, [_entry("a.txt", digest=None, uri="s3://b/k", identity=[1])]]),
+    "file digest short": ([], [1, 0, [_entry("a.txt", digest="ab")]]),
+    "file digest with spaces": ([], [1, 0, [_entry("a.txt", digest=" ".join([HELLO[:32], HELLO[32:62]]))]]),
+    "negative size": ([], [1, 0, [_entry("a.txt", size=-5)]]),
+    "entries out of order": ([], [1, 0, [_entry("b.txt"), _entry("a.txt")]]),
+    "path given twice": ([], [1, 0, [_entry("a.txt"), _entry("a.txt", digest=WORLD)]]),
+    "NaN in metadata": ([], b'[1,0,[["a.txt",5,"' + HELLO.encode() + b'",{"x":NaN},null,null,null]]]'),
+    "nested too deeply": ([], b'[1,0,[["a.txt",5,null,{"x":' + b"[" * 100_000 + b"]" * 100_000
+                          + b'},null,"s3://b/k",null]]]'),
+}
+
+
+@pytest.fixture
+def hostile_store(project):
+    with Store.open(project) as store:
+        store.log("ds", [InMemory(b"hello", "a.txt"), InMemory(b"world", "b/c.txt")])
+        store.log("other", [InMemory(b"x", "x")])
+    return project
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_every_reader_refuses_a_malformed_node_as_damage(hostile_store, tmp_path, case):
+    nodes, root = HOSTILE[case]
+    craft_tree(hostile_store / ".artstore" / "catalog.db", nodes, root)
+    with Store.open(hostile_store) as store:
+        vid = store.resolve("ds", version_or_alias="9.0.0")[1]["id"]
+        readers = {
+            "assets": lambda: store.assets(vid),
+            "page": lambda: store.assets(vid, 0, 10),
+            "find": lambda: store.manifest(vid).find("a.txt"),
+            "read": lambda: b"".join(store.read_asset("ds:9.0.0", "a.txt")),
+            "download": lambda: store.download("ds:9.0.0", tmp_path / "out"),
+            "diff": lambda: store.diff("ds:1.0.0", "ds:9.0.0"),
+            "gc": lambda: store.gc(dry_run=True),
+            "fetch": lambda: store.fetch("ds:9.0.0"),
+        }
+        for what, read in readers.items():
+            with pytest.raises(IntegrityError, match="manifest node"):
+                read()
+                print(what)  # shown only when a reader let the node through
+        report = store.verify()
+        assert not report["ok"]
+        assert {tuple(p["versions"]) for p in report["problems"]} == {("ws/ds:9.0.0",)}, report
+        assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+        # The sound versions stay readable.
+        store.download("ds:1.0.0", tmp_path / "good")
+    assert (tmp_path / "good" / "a.txt").read_bytes() == b"hello"
+
+
+@pytest.mark.parametrize("case", ["child first path not text", "level 2 names a leaf", "nested too deeply"])
+def test_cli_readers_give_exit_6_and_one_line_for_a_malformed_node(hostile_store, tmp_path, case):
+    nodes, root = HOSTILE[case]
+    craft_tree(hostile_store / ".artstore" / "catalog.db", nodes, root)
+    for args in (["show", "ds:9.0.0"], ["show", "ds:9.0.0", "--json"], ["cat", "ds:9.0.0", "a.txt"],
+                 ["download", "ds:9.0.0", tmp_path / "o"], ["diff", "ds:1.0.0", "ds:9.0.0"],
+                 ["verify"], ["gc", "--dry-run"]):
+        r = run_cli(*args, cwd=hostile_store)
+        assert r.code == 6, (args, r)
+        if args[0] == "verify":  # the report is verify's output
+            assert "ws/ds:9.0.0" in r.out and "Traceback" not in r.err, r
+            continue
+        assert len(r.err.strip().splitlines()) == 1 and "internal error" not in r.err, (args, r)
