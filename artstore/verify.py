@@ -156,14 +156,15 @@ def _check_manifests(store, report, version_id):
     roots = manifests.roots(store)
     if version_id is not None:
         roots = {version_id: roots[version_id]}
-    leaf_versions, version_leaves, leaf_totals = {}, {}, {}
+    leaf_versions, version_leaves, leaf_totals, leaf_span = {}, {}, {}, {}
     for vid, root in roots.items():
         try:
-            leaves = tree.Tree(store.nodes, root).leaves()
+            leaf_items = tree.Tree(store.nodes, root).leaf_items()
         except IntegrityError as exc:
             report.add("bad-node", str(exc).split(";")[0], versions=[vid])
             continue
-        version_leaves[vid] = leaves
+        leaves = [d for d, _, _ in leaf_items]
+        version_leaves[vid] = leaf_items
         for leaf in leaves:
             leaf_versions.setdefault(leaf, set()).add(vid)
     file_versions = {}
@@ -174,6 +175,8 @@ def _check_manifests(store, report, version_id):
             report.add("bad-node", str(exc).split(";")[0], versions=vids)
             continue
         leaf_totals[leaf] = (len(entries), sum(e.size for e in entries))
+        if entries:
+            leaf_span[leaf] = (entries[0].path, entries[-1].path)
         previous = None
         for e in entries:
             try:
@@ -185,9 +188,28 @@ def _check_manifests(store, report, version_id):
             previous = e.path
             if e.digest is not None:
                 file_versions.setdefault(e.digest, set()).update(vids)
+    # Each leaf must start where its parent says and hold the count it says, and each
+    # start after the leaf before it ends: readers page by those counts and steer lookups
+    # by those paths.
+    for vid, leaf_items in version_leaves.items():
+        last = None
+        for leaf, first, count in leaf_items:
+            if leaf not in leaf_totals or first is None:
+                continue
+            span = leaf_span.get(leaf)
+            if span is None or span[0] != first or leaf_totals[leaf][0] != count:
+                report.add("bad-node", f"manifest node {leaf.hex()} does not hold what its parent says "
+                           f"(first path {first!r}, {count} entries)", versions=[vid])
+                break
+            if last is not None and not last < first:
+                report.add("bad-node", f"manifest node {leaf.hex()} starts at {first!r}, not after the {last!r} "
+                           "the leaf before it ends at", versions=[vid])
+                break
+            last = span[1]
     # The version row's asset count and size must be its tree's (readers show both).
     recorded = store.catalog.version_counts()
-    for vid, leaves in version_leaves.items():
+    for vid, leaf_items in version_leaves.items():
+        leaves = [d for d, _, _ in leaf_items]
         if all(leaf in leaf_totals for leaf in leaves) and vid in recorded:
             count = sum(leaf_totals[leaf][0] for leaf in leaves)
             size = sum(leaf_totals[leaf][1] for leaf in leaves)

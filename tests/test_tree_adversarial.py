@@ -127,3 +127,38 @@ def test_cli_readers_give_exit_6_and_one_line_for_a_malformed_node(hostile_store
             assert "ws/ds:9.0.0" in r.out and "Traceback" not in r.err, r
             continue
         assert len(r.err.strip().splitlines()) == 1 and "internal error" not in r.err, (args, r)
+
+
+LEAF_B = [1, 0, [_entry("b.txt", digest=WORLD)]]
+LB = _digest(LEAF_B)
+LEAF_AB = [1, 0, [_entry("a.txt"), _entry("c.txt", digest=WORLD)]]
+LAB = _digest(LEAF_AB)
+
+# Every node sound on its own; the parent's items do not describe its children.
+MISLEADING = {
+    "count says 7": ([LEAF], [1, 1, [["a.txt", L, 7]]]),
+    "first path is not the child's": ([LEAF, LEAF_B], [1, 1, [["a.txt", L, 1], ["b", LB, 1]]]),
+    "leaves overlap": ([LEAF_AB, LEAF_B], [1, 1, [["a.txt", LAB, 2], ["b.txt", LB, 1]]]),
+    "a level-2 count lies": ([LEAF, MID], [1, 2, [["a.txt", _digest(MID), 3]]]),
+}
+
+
+@pytest.mark.parametrize("case", list(MISLEADING))
+def test_a_parent_that_misdescribes_its_children_is_damage(hostile_store, tmp_path, case):
+    nodes, root = MISLEADING[case]
+    craft_tree(hostile_store / ".artstore" / "catalog.db", nodes, root)
+    with Store.open(hostile_store) as store:
+        vid = store.resolve("ds", version_or_alias="9.0.0")[1]["id"]
+        report = store.verify()
+        assert not report["ok"]
+        assert {tuple(p["versions"]) for p in report["problems"]} == {("ws/ds:9.0.0",)}, report
+        # Readers that walk the whole tree, or page or look up through the lying item.
+        with pytest.raises(IntegrityError, match="manifest node"):
+            store.assets(vid)
+        with pytest.raises(IntegrityError, match="manifest node"):
+            store.download("ds:9.0.0", tmp_path / "out")
+        if case != "leaves overlap":  # the items are right, the leaves' contents overlap
+            with pytest.raises(IntegrityError, match="manifest node"):
+                store.assets(vid, 0, 10)
+            with pytest.raises(IntegrityError, match="manifest node"):
+                store.manifest(vid).find("b.txt" if case == "first path is not the child's" else "a.txt")

@@ -3,9 +3,14 @@
 Walks go level by level and load each level's nodes in one batch, so a tree of
 100,000 entries costs a few catalog queries, not one per node. Every walk tells the
 NodeStore the level it expects each child at (its parent's level - 1), so a node named at
-the wrong level is reported as damage, never read as something it is not."""
+the wrong level is reported as damage, never read as something it is not; and a child read
+through its parent must start at the path and hold the count the parent's item says
+(``_check_child``): pages are cut by those counts and lookups steered by those paths, so a
+parent that lied would page wrongly or miss a path that is there."""
 
 import bisect
+
+from ..errors import IntegrityError
 
 _LEAF_BATCH = 256  # leaves decoded at once while streaming entries
 
@@ -26,24 +31,41 @@ class Tree:
 
     def leaves(self):
         """Digests of the leaves, in path order (internal nodes are read, leaves are not)."""
+        return [d for d, _, _ in self.leaf_items()]
+
+    def leaf_items(self):
+        """(digest, first path, count) of each leaf as its parent names it, in path order
+        (None, None for a root leaf); internal nodes are read and checked, leaves are not."""
         level, items = self._root()
         if level == 0:
-            return [self.root]
-        frontier = [d for _, d, _ in items]
+            return [(self.root, None, None)]
+        frontier = items
         while level > 1:
             level -= 1
-            loaded = self.nodes.load(frontier, level)
-            frontier = [d for parent in frontier for _, d, _ in loaded[parent][1]]
-        return frontier
+            loaded = self.nodes.load([d for _, d, _ in frontier], level)
+            for p, d, n in frontier:
+                _check_child(d, loaded[d], p, n)
+            frontier = [item for _, d, _ in frontier for item in loaded[d][1]]
+        return [(d, p, n) for p, d, n in frontier]
 
     def entries(self):
-        """Every entry, in path order, a batch of leaves at a time."""
-        leaves = self.leaves()
+        """Every entry, in path order, a batch of leaves at a time; each leaf checked
+        against its parent's item and against the leaf before it (the paths of the whole
+        version increase, not only those of each leaf)."""
+        leaves = self.leaf_items()
+        last = None
         for start in range(0, len(leaves), _LEAF_BATCH):
             batch = leaves[start:start + _LEAF_BATCH]
-            loaded = self.nodes.load(batch, 0)
-            for digest in batch:
-                yield from loaded[digest][1]
+            loaded = self.nodes.load([d for d, _, _ in batch], 0)
+            for digest, first, count in batch:
+                node = loaded[digest]
+                if first is not None:
+                    _check_child(digest, node, first, count)
+                    if last is not None and not last < first:
+                        raise IntegrityError(f"manifest node {digest.hex()} starts at {first!r}, not after the "
+                                             f"{last!r} the leaf before it ends at; run 'artstore verify'")
+                    last = node[1][-1].path
+                yield from node[1]
 
     def page(self, offset, limit):
         """Entries ``offset`` to ``offset + limit`` in path order, reading only the nodes
@@ -52,18 +74,22 @@ class Tree:
         self._page(self.root, offset, limit, out)
         return out
 
-    def _page(self, digest, offset, limit, out, expect=None):
-        level, items = self.nodes.load([digest], expect)[digest]
+    def _page(self, digest, offset, limit, out, expect=None, item=None):
+        node = self.nodes.load([digest], expect)[digest]
+        if item is not None:
+            _check_child(digest, node, item[0], item[2])
+        level, items = node
         if level == 0:
             out.extend(items[offset:offset + limit - len(out)])
             return
-        for _, child, count in items:
+        for child_item in items:
+            count = child_item[2]
             if len(out) >= limit:
                 return
             if offset >= count:
                 offset -= count
                 continue
-            self._page(child, offset, limit, out, level - 1)
+            self._page(child_item[1], offset, limit, out, level - 1, child_item)
             offset = 0
 
     def iter_from(self, path):
@@ -71,14 +97,14 @@ class Tree:
         level to get there, then leaf after leaf as the caller asks for more (a folder
         listing of a 100,000-entry tree reads a few nodes, not the whole tree)."""
         stack = []  # (items of an internal node, its level, index of the child being walked)
-        digest, expect = self.root, None
+        digest, expect, item = self.root, None, None
         while True:
-            level, items = self.nodes.load([digest], expect)[digest]
+            level, items = self._child(digest, expect, item)
             if level == 0:
                 break
             i = max(bisect.bisect_right(items, path, key=_path) - 1, 0)
             stack.append((items, level, i))
-            digest, expect = items[i][1], level - 1
+            digest, expect, item = items[i][1], level - 1, items[i]
         yield from items[bisect.bisect_left(items, path, key=_path):]
         while stack:
             items, level, i = stack.pop()
@@ -86,28 +112,46 @@ class Tree:
                 continue
             stack.append((items, level, i + 1))
             digest = items[i + 1][1]
-            level, children = self.nodes.load([digest], level - 1)[digest]
+            level, children = self._child(digest, level - 1, items[i + 1])
             while level:
                 stack.append((children, level, 0))
-                level, children = self.nodes.load([children[0][1]], level - 1)[children[0][1]]
+                level, children = self._child(children[0][1], level - 1, children[0])
             yield from children
 
     def find(self, path):
         """The entry at ``path``, or None: one node per level."""
-        digest, expect = self.root, None
+        digest, expect, item = self.root, None, None
         while True:
-            level, items = self.nodes.load([digest], expect)[digest]
+            level, items = self._child(digest, expect, item)
             if level == 0:
                 i = bisect.bisect_left(items, path, key=_path)
                 return items[i] if i < len(items) and items[i].path == path else None
             i = bisect.bisect_right(items, path, key=_path) - 1
             if i < 0:
                 return None
-            digest, expect = items[i][1], level - 1
+            digest, expect, item = items[i][1], level - 1, items[i]
+
+    def _child(self, digest, level, item):
+        """The node ``digest``, named by ``item`` of a parent at ``level`` + 1 (None, None
+        for the root), checked against that item."""
+        node = self.nodes.load([digest], level)[digest]
+        if item is not None:
+            _check_child(digest, node, item[0], item[2])
+        return node
 
 
 def _path(item):
     return item[0]
+
+
+def _check_child(digest, node, first, count):
+    """IntegrityError unless ``node`` starts at ``first`` and holds ``count`` entries, as
+    its parent's item says."""
+    level, items = node
+    held = len(items) if level == 0 else sum(n for _, _, n in items)
+    if not items or items[0][0] != first or held != count:
+        raise IntegrityError(f"manifest node {digest.hex()} does not hold what its parent says "
+                             f"(first path {first!r}, {count} entries); run 'artstore verify'")
 
 
 def _expand(nodes, frontier, level):
