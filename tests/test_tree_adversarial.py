@@ -4,6 +4,7 @@ a well-formed tree, and awkward inputs logged by a user; every reader must agree
 import json
 import sqlite3
 import uuid
+from types import SimpleNamespace
 
 import blake3
 import pytest
@@ -162,3 +163,27 @@ def test_a_parent_that_misdescribes_its_children_is_damage(hostile_store, tmp_pa
                 store.assets(vid, 0, 10)
             with pytest.raises(IntegrityError, match="manifest node"):
                 store.manifest(vid).find("b.txt" if case == "first path is not the child's" else "a.txt")
+
+
+@pytest.mark.parametrize("case", ["level 1 names a level 1 node", "level 2 names a leaf", "child count zero"])
+def test_pull_refuses_remote_nodes_that_are_not_a_sound_tree(store, case):
+    """What a pull takes from a remote is checked before it enters the catalog: the nodes
+    of a version it lacks must be well formed and each at the level its parent names."""
+    from artstore.sync import pull
+
+    nodes, root = HOSTILE[case]
+
+    remote = SimpleNamespace(nodes={blake3.blake3(_raw(n)).digest(): (n[1], zstandard.compress(_raw(n)))
+                                    for n in [*nodes, root]})
+    with pytest.raises(IntegrityError, match="manifest node"):
+        pull._needed_nodes(store, remote, [{"manifest_digest": _digest(root)}])
+
+
+@pytest.mark.parametrize("path", ["../escape.txt", "/etc/passwd", "a/./b", ".artstore/config"])
+def test_pull_refuses_remote_entries_with_a_bad_logical_path(store, path):
+    from artstore.sync import pull
+
+    leaf = [1, 0, [_entry(path)]]
+    remote = SimpleNamespace(nodes={blake3.blake3(_raw(leaf)).digest(): (0, zstandard.compress(_raw(leaf)))})
+    with pytest.raises(IntegrityError, match="bad path"):
+        pull._needed_nodes(store, remote, [{"manifest_digest": _digest(leaf)}])

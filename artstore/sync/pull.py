@@ -10,9 +10,9 @@ import os
 
 import blake3
 
-from .. import chunkstore
+from .. import chunkstore, paths
 from ..catalog import split_chunks
-from ..errors import Conflict, IntegrityError, NotFound
+from ..errors import Conflict, IntegrityError, InvalidInput, NotFound
 from ..faults import checkpoint
 from ..nogc import nogc
 from ..tree import node as node_mod
@@ -154,11 +154,14 @@ def _needed_nodes(store, state, records_):
 
     decompress = zstandard.ZstdDecompressor().decompress
     entries = []
-    out, frontier = {}, [bytes.fromhex(r["manifest_digest"]) for r in records_]
+    # (digest, the level its parent names it at; None for a root): a node of another level
+    # would enter the catalog as a tree no reader can walk, so it is refused here, before
+    # anything is written, as node.decode refuses a node that is not well formed.
+    out, frontier = {}, [(bytes.fromhex(r["manifest_digest"]), None) for r in records_]
     while frontier:
-        known = store.catalog.nodes_known(frontier)
+        known = store.catalog.nodes_known([d for d, _ in frontier])
         nxt = []
-        for digest in dict.fromkeys(frontier):
+        for digest, expect in dict.fromkeys(frontier):
             if digest in known or digest in out:
                 continue
             row = state.nodes.get(digest)
@@ -170,10 +173,18 @@ def _needed_nodes(store, state, records_):
                 raise
             except Exception as exc:
                 raise IntegrityError(f"remote manifest node {digest.hex()} is damaged ({exc})") from None
+            if expect is not None and level != expect:
+                raise IntegrityError(f"remote manifest node {digest.hex()} is at level {level} where its parent "
+                                     f"expects level {expect}")
             out[digest] = (level, row[1])
             if level:
-                nxt.extend(d for _p, d, _n in items)
+                nxt.extend((d, level - 1) for _p, d, _n in items)
             else:
+                for e in items:  # DESIGN.md invariant 5: paths.py decides, pull included
+                    try:
+                        paths.check_logical_path(e.path)
+                    except InvalidInput as exc:
+                        raise IntegrityError(f"remote manifest node {digest.hex()} names a bad path: {exc}") from None
                 entries.extend(items)
         frontier = nxt
     return out, entries
