@@ -23,8 +23,9 @@ def diff(store, ref_a, ref_b):
     _art_b, vb = store.resolve(ref_b)
     meta_a = records.version_metadata(va["metadata"], records.where_of(_art_a, va))
     meta_b = records.version_metadata(vb["metadata"], records.where_of(_art_b, vb))
-    a_only, b_only, shared = tree.diff(store.nodes, bytes.fromhex(va["manifest_digest"]),
-                                       bytes.fromhex(vb["manifest_digest"]))
+    root_a = records.manifest_digest(va["manifest_digest"], records.where_of(_art_a, va))
+    root_b = records.manifest_digest(vb["manifest_digest"], records.where_of(_art_b, vb))
+    a_only, b_only, shared = tree.diff(store.nodes, root_a, root_b)
     a = {e.path: e for e in a_only}
     b = {e.path: e for e in b_only}
     same = {p for p in a.keys() & b.keys() if a[p] == b[p]}

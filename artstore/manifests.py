@@ -7,7 +7,7 @@ asset is to the rest of artstore.
 
 import blake3
 
-from . import materialize, tree
+from . import materialize, records, tree
 from .catalog import split_chunks
 from .errors import IntegrityError
 
@@ -36,7 +36,7 @@ class Manifest:
     def __init__(self, store, vrow):
         self.store = store
         self.version_id = vrow["id"]
-        self.tree = tree.Tree(store.nodes, bytes.fromhex(vrow["manifest_digest"]))
+        self.tree = tree.Tree(store.nodes, records.manifest_digest(vrow["manifest_digest"], f"version {vrow['id']}"))
         self._legacy = None
         self._fetched = None
 
@@ -110,9 +110,19 @@ def _file_entry(e, digest, file_row):
     return materialize.Entry(e.path, digest, file_row[0], split_chunks(file_row[1]))
 
 
-def roots(store):
-    """{version id: root digest} of every version."""
-    return {vid: bytes.fromhex(md) for vid, md in store.catalog.version_roots()}
+def roots(store, damaged=None):
+    """{version id: root digest} of every version. A manifest digest that is not one is
+    IntegrityError (gc must not run without every root), or, given ``damaged``, is
+    passed to it as (version id, error) and the version left out (verify reports it)."""
+    out = {}
+    for vid, md in store.catalog.version_roots():
+        try:
+            out[vid] = records.manifest_digest(md, f"version {vid}")
+        except IntegrityError as exc:
+            if damaged is None:
+                raise
+            damaged(vid, exc)
+    return out
 
 
 def all_entries(store, version_ids=None):

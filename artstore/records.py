@@ -56,6 +56,19 @@ def digest(value, where, field="file digest", optional=True):
     return value
 
 
+def manifest_digest(text, where):
+    """A version's manifest digest (hex text in the catalog) as the 32 bytes of its root
+    node: every reader of a tree starts here, so a damaged one is exit 6 naming the
+    version, not a ValueError from bytes.fromhex."""
+    try:
+        value = bytes.fromhex(text)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or len(value) != DIGEST_SIZE:
+        raise _damaged(where, "manifest digest", f"{str(text)[:80]!r} is not a {DIGEST_SIZE}-byte hex digest")
+    return value
+
+
 def chunk_list(blob, size, where):
     """A file row's (size, chunk-list blob), checked."""
     count(size, where, "file size")

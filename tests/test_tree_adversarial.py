@@ -187,3 +187,28 @@ def test_pull_refuses_remote_entries_with_a_bad_logical_path(store, path):
     remote = SimpleNamespace(nodes={blake3.blake3(_raw(leaf)).digest(): (0, zstandard.compress(_raw(leaf)))})
     with pytest.raises(IntegrityError, match="bad path"):
         pull._needed_nodes(store, remote, [{"manifest_digest": _digest(leaf)}])
+
+
+@pytest.mark.parametrize("value", ["zz", "ab" * 31, 5, b"\x01" * 32])
+def test_a_damaged_manifest_digest_is_exit_6_for_every_reader(hostile_store, tmp_path, value):
+    """The version row's manifest digest is where every tree walk starts: a value that is
+    not 32 bytes of hex was a ValueError/TypeError from bytes.fromhex (exit 1) in show,
+    cat, download, diff, verify and gc."""
+    conn = sqlite3.connect(hostile_store / ".artstore" / "catalog.db")
+    conn.execute("DROP TRIGGER versions_immutable")  # as a hand-edited catalog might have done
+    conn.execute("UPDATE versions SET manifest_digest = ? WHERE artifact_id = (SELECT id FROM artifacts "
+                 "WHERE name = 'ds')", (value,))
+    conn.commit()
+    conn.close()
+    for args in (["show", "ds"], ["cat", "ds", "a.txt"], ["download", "ds", tmp_path / "o"],
+                 ["diff", "ds", "other"], ["gc", "--dry-run"]):
+        r = run_cli(*args, cwd=hostile_store)
+        assert r.code == 6 and "manifest digest" in r.err and len(r.err.strip().splitlines()) == 1, (args, r)
+    r = run_cli("verify", "--json", cwd=hostile_store)
+    assert r.code == 6, r
+    assert [(p["kind"], p["versions"]) for p in r.json()["problems"]] == [("bad-record", ["ws/ds:1.0.0"])], r
+    assert run_cli("download", "other", tmp_path / "o2", cwd=hostile_store).code == 0
+    # The damaged version can still be removed, after which the store is sound.
+    assert run_cli("rm", "ds:1.0.0", cwd=hostile_store).code == 0
+    assert run_cli("gc", cwd=hostile_store).code == 0
+    assert run_cli("verify", cwd=hostile_store).code == 0

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from operator import itemgetter
 
 from .. import chunkstore, tree
+from .. import records as store_records
 from ..catalog import DIGEST_SIZE
 from ..errors import Conflict, IntegrityError, InvalidInput, NotFound, RemoteUnavailable
 from ..faults import checkpoint
@@ -218,7 +219,7 @@ def _plan(store, state, todo, marked=frozenset()):
     rows, file rows and chunk ids it lacks, and how the chunks go (whole local packs, or
     frames to copy)."""
     cat = store.catalog
-    roots = [bytes.fromhex(v["manifest_digest"]) for _a, v in todo]
+    roots = [store_records.manifest_digest(v["manifest_digest"], f"version {v['id']}") for _a, v in todo]
     internal, leaves = tree.reachable(store.nodes, roots)
     node_rows = cat.nodes_rows([d for d in internal | leaves if d not in state.nodes])
     # Only the entries of leaves the remote lacks: a leaf it holds came in a bundle with (or
