@@ -212,3 +212,42 @@ def test_a_damaged_manifest_digest_is_exit_6_for_every_reader(hostile_store, tmp
     assert run_cli("rm", "ds:1.0.0", cwd=hostile_store).code == 0
     assert run_cli("gc", cwd=hostile_store).code == 0
     assert run_cli("verify", cwd=hostile_store).code == 0
+
+
+def _lenient_reachable(nodes, roots):
+    """tree.reachable as it was before it checked levels: how an older artstore, or a
+    hostile one, pushes a tree whose nodes are at the wrong levels."""
+    internal, leaves = set(), set()
+    current = nodes.load(list(dict.fromkeys(roots)))
+    while current:
+        nxt = []
+        for digest, (level, items) in current.items():
+            if level == 0:
+                leaves.add(digest)
+                continue
+            internal.add(digest)
+            nxt += [child for _, child, _ in items if child not in internal]
+        current = nodes.load(list(dict.fromkeys(nxt)))
+    return internal, leaves
+
+
+def test_a_remote_tree_with_nodes_at_the_wrong_level_is_found_by_remote_verify_and_refused_by_pull(
+        hostile_store, tmp_path, monkeypatch):
+    from artstore import tree
+
+    nodes, root = HOSTILE["level 2 names a leaf"]
+    craft_tree(hostile_store / ".artstore" / "catalog.db", nodes, root)
+    with Store.open(hostile_store) as store:
+        store.add_remote("origin", str(tmp_path / "remote"))
+        with pytest.raises(IntegrityError, match="level"):
+            store.push("origin", refs=["ds:9.0.0"])  # this artstore refuses to send it
+        with monkeypatch.context() as m:
+            m.setattr(tree, "reachable", _lenient_reachable)
+            store.push("origin", refs=["ds:9.0.0"])
+        report = store.verify_remote("origin")
+        assert not report["ok"]
+        assert [(p["kind"], p["versions"]) for p in report["problems"]] == [("remote-node", ["ws/ds:9.0.0"])], report
+        assert "level" in report["problems"][0]["detail"]
+    clone = tmp_path / "clone"
+    r = run_cli("clone", tmp_path / "remote", clone, cwd=tmp_path)
+    assert r.code == 6 and "level" in r.err and len(r.err.strip().splitlines()) == 1, r

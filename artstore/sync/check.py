@@ -60,12 +60,14 @@ def check(store, name, transport, read_data=False, progress=None):
         add("remote-object", str(exc))
         return {"ok": False, "problems": problems, "notes": []}
     for ref, record in found:
-        frontier = [bytes.fromhex(record["manifest_digest"])]
+        # (digest, the level its parent names it at): pull refuses a node at another
+        # level, so verify reports it (it found only unreadable nodes before).
+        frontier = [(bytes.fromhex(record["manifest_digest"]), None)]
         for _asset, digest in record.get("fetched", []):
             file_versions.setdefault(bytes.fromhex(digest), set()).add(ref)
         while frontier:
             nxt = []
-            for digest in frontier:
+            for digest, expect in frontier:
                 row = state.nodes.get(digest)
                 if row is None:
                     add("remote-node", f"manifest node {digest.hex()} is in no bundle", [ref])
@@ -75,8 +77,12 @@ def check(store, name, transport, read_data=False, progress=None):
                 except Exception as exc:
                     add("remote-node", f"manifest node {digest.hex()} is damaged ({exc})", [ref])
                     continue
+                if expect is not None and level != expect:
+                    add("remote-node", f"manifest node {digest.hex()} is at level {level} where its parent "
+                        f"expects level {expect}", [ref])
+                    continue
                 if level:
-                    nxt.extend(d for _p, d, _n in items)
+                    nxt.extend((d, level - 1) for _p, d, _n in items)
                 else:
                     for e in items:
                         if e.digest is not None:
