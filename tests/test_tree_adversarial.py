@@ -72,7 +72,6 @@ HOSTILE = {
     "negative size": ([], [1, 0, [_entry("a.txt", size=-5)]]),
     "entries out of order": ([], [1, 0, [_entry("b.txt"), _entry("a.txt")]]),
     "path given twice": ([], [1, 0, [_entry("a.txt"), _entry("a.txt", digest=WORLD)]]),
-    "NaN in metadata": ([], b'[1,0,[["a.txt",5,"' + HELLO.encode() + b'",{"x":NaN},null,null,null]]]'),
     "nested too deeply": ([], b'[1,0,[["a.txt",5,null,{"x":' + b"[" * 100_000 + b"]" * 100_000
                           + b'},null,"s3://b/k",null]]]'),
 }
@@ -251,3 +250,37 @@ def test_a_remote_tree_with_nodes_at_the_wrong_level_is_found_by_remote_verify_a
     clone = tmp_path / "clone"
     r = run_cli("clone", tmp_path / "remote", clone, cwd=tmp_path)
     assert r.code == 6 and "level" in r.err and len(r.err.strip().splitlines()) == 1, r
+
+
+def test_a_schema_2_store_with_nan_in_asset_metadata_migrates_and_reads_it_as_a_string(tmp_path):
+    """Schema 2 stored NaN/Infinity in asset metadata as the text 'NaN'; the migration puts
+    that text into the leaves. Readers give it back as the string 'NaN' (as
+    metadata.load_stored does), so show --json stays strict JSON: it was 'internal
+    error: Out of range float values are not JSON compliant' (exit 1)."""
+    import os
+    import tarfile
+
+    proj = tmp_path / "old"
+    proj.mkdir()
+    fixtures = os.path.join(os.path.dirname(__file__), "fixtures")
+    with tarfile.open(os.path.join(fixtures, "schema2-store.tar.gz")) as tar:
+        tar.extractall(proj, filter="data")
+    conn = sqlite3.connect(proj / ".artstore" / "catalog.db")
+    # An older release wrote it so; here the row is edited, its trigger put back after.
+    (trigger,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'assets_immutable'").fetchone()
+    conn.execute("DROP TRIGGER assets_immutable")
+    vid, path = conn.execute("SELECT version_id, logical_path FROM assets WHERE remote = 0 LIMIT 1").fetchone()
+    conn.execute("UPDATE assets SET metadata = ? WHERE version_id = ? AND logical_path = ?",
+                 ('{"loss": NaN, "best": -Infinity}', vid, path))
+    conn.execute(trigger)
+    conn.commit()
+    conn.close()
+    with Store.open(proj) as store:
+        ref = store.ref_of(vid)
+        asset = next(a for a in store.assets(vid) if a["logical_path"] == path)
+        assert asset["metadata"] == {"loss": "NaN", "best": "-Infinity"}
+        assert store.verify()["ok"]
+    r = run_cli("show", ref, "--json", cwd=proj)
+    assert r.code == 0, r
+    shown = next(a for a in r.json()["assets"] if a["logical_path"] == path)
+    assert shown["metadata"] == {"loss": "NaN", "best": "-Infinity"}

@@ -86,12 +86,14 @@ def decode(digest, data):
     relies on is checked here, once per node, so that no reader meets a wrong type (a
     TypeError deep in bisect or a sum is an "internal error", exit 1, not damage, exit 6):
     every field's type, digests of 32 bytes, counts >= 1, a non-empty internal node, paths
-    strictly increasing (find and iter_from bisect them), no NaN/Infinity (not JSON: show
-    --json could not print them) and no nesting deep enough to overflow the parser."""
+    strictly increasing (find and iter_from bisect them), and no nesting deep enough to
+    overflow the parser. NaN and Infinity, which schema 2 stored in asset metadata and the
+    migration to trees carried into leaves, come back as the strings 'NaN', 'Infinity'
+    (metadata.load_stored's rule), so show --json stays strict JSON."""
     if blake3.blake3(data).digest() != digest:
         raise IntegrityError(f"manifest node {digest.hex()} does not match its digest; run 'artstore verify'")
     try:
-        fmt, level, items = json.loads(data, parse_constant=_not_json)
+        fmt, level, items = json.loads(data, parse_constant=str)
         if fmt != FORMAT or type(level) is not int or level < 0 or type(items) is not list:
             raise ValueError("not a format-1 node")
         if level == 0:
@@ -107,10 +109,6 @@ def decode(digest, data):
     except (ValueError, TypeError, RecursionError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
         raise IntegrityError(f"manifest node {digest.hex()} cannot be read ({reason}); run 'artstore verify'") from None
-
-
-def _not_json(name):
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def leaf_file_digests(digest, data):
