@@ -154,10 +154,10 @@ ALTER TABLE versions ADD COLUMN local_size INTEGER NOT NULL DEFAULT 0;
 """
 
 _DROP_ASSETS = """
-DROP TRIGGER assets_immutable;
-DROP TRIGGER assets_sealed;
-DROP TRIGGER assets_kept;
-DROP TRIGGER versions_delete_assets;
+DROP TRIGGER IF EXISTS assets_immutable;
+DROP TRIGGER IF EXISTS assets_sealed;
+DROP TRIGGER IF EXISTS assets_kept;
+DROP TRIGGER IF EXISTS versions_delete_assets;
 DROP TABLE assets;
 """
 
@@ -191,7 +191,9 @@ def _to_trees(conn):
 
     for statement in statements(_SCHEMA_V3):
         conn.execute(statement)
-    conn.execute("DROP TRIGGER versions_immutable")  # manifest_digest is rewritten once, here
+    # manifest_digest is rewritten once, here. IF EXISTS: a catalog whose triggers were
+    # dropped by hand must still migrate (it was an OperationalError, and no command ran).
+    conn.execute("DROP TRIGGER IF EXISTS versions_immutable")
     compress = zstandard.ZstdCompressor(level=3, write_content_size=True).compress
     versions = [r[0] for r in conn.execute("SELECT id FROM versions ORDER BY id")]
     for version_id in versions:
@@ -200,7 +202,7 @@ def _to_trees(conn):
             "FROM assets WHERE version_id = ? ORDER BY logical_path",
             (version_id,),
         ).fetchall()
-        items = [(r[1], tree.entry_text(r[1], r[2], r[3], r[4], r[5], r[6], r[7])) for r in rows]
+        items = [(r[1], tree.entry_text(*_v2_entry(conn, version_id, r))) for r in rows]
         root, nodes = tree.build(items)
         conn.executemany(
             "INSERT OR IGNORE INTO nodes (digest, level, data) VALUES (?, ?, ?)",
@@ -216,6 +218,43 @@ def _to_trees(conn):
         )
     for statement in statements(_DROP_ASSETS) + statements(_VERSIONS_IMMUTABLE):
         conn.execute(statement)
+
+
+def _v2_entry(conn, version_id, row):
+    """entry_text's arguments for one schema-2 asset row, each field checked as records.py
+    checks it on read. metadata and remote_identity are re-encoded canonically rather than
+    pasted: their text goes into the leaf's JSON as it is, so a damaged one made a leaf no
+    reader could parse, or (text such as '{}, null, null, null], ["x", ...') added
+    entries to the version; NaN stored by schema 2 becomes the string 'NaN' as
+    metadata.load_stored reads it. A damaged row stops the migration (one transaction, the
+    catalog stays as it was) with an IntegrityError naming the version and the path, not
+    an internal error from the middle of entry_text."""
+    from . import records
+    from .catalog import dumps
+    from .errors import IntegrityError
+
+    _id, path, size, digest, metadata, asset_type, uri, identity = row
+    where = _where(conn, version_id)
+    try:
+        if not isinstance(path, str):
+            raise IntegrityError(f"{where}: a logical path {str(path)[:80]!r} is not text in the catalog")
+        records.count(size, where, f"size of {path!r}")
+        records.digest(digest, where, f"file digest of {path!r}")
+        for field, value in (("asset type", asset_type), ("URI", uri)):
+            if value is not None and not isinstance(value, str):
+                raise IntegrityError(f"{where}: the {field} of {path!r} is not text in the catalog")
+        metadata = dumps(records.asset_metadata(metadata, where, path))
+        identity = None if identity is None else dumps(records.remote_identity(identity, where, path))
+    except IntegrityError as exc:
+        raise IntegrityError(f"cannot migrate the catalog to manifest trees: {str(exc).split('; run ')[0]}; "
+                             "restore catalog.db from a backup") from None
+    return path, size, digest, metadata, asset_type, uri, identity
+
+
+def _where(conn, version_id):
+    row = conn.execute("SELECT a.workspace, a.name, v.version FROM versions v JOIN artifacts a "
+                       "ON a.id = v.artifact_id WHERE v.id = ?", (version_id,)).fetchone()
+    return f"{row[0]}/{row[1]}:{row[2]}" if row else f"version {version_id}"
 
 
 # Version 4: full-text search (artstore search). search_docs is the text of each version

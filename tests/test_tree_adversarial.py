@@ -284,3 +284,59 @@ def test_a_schema_2_store_with_nan_in_asset_metadata_migrates_and_reads_it_as_a_
     assert r.code == 0, r
     shown = next(a for a in r.json()["assets"] if a["logical_path"] == path)
     assert shown["metadata"] == {"loss": "NaN", "best": "-Infinity"}
+
+
+def _schema2_store(tmp_path, edit):
+    """The committed schema-2 fixture with ``edit(conn)`` applied to its catalog."""
+    import os
+    import tarfile
+
+    proj = tmp_path / "old"
+    proj.mkdir()
+    with tarfile.open(os.path.join(os.path.dirname(__file__), "fixtures", "schema2-store.tar.gz")) as tar:
+        tar.extractall(proj, filter="data")
+    conn = sqlite3.connect(proj / ".artstore" / "catalog.db")
+    (trigger,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'assets_immutable'").fetchone()
+    conn.execute("DROP TRIGGER assets_immutable")
+    edit(conn)
+    conn.execute(trigger)
+    conn.commit()
+    conn.close()
+    return proj
+
+
+@pytest.mark.parametrize("column, value, said", [
+    ("size", "big", "size"),
+    ("file_digest", "abc", "file digest"),
+    ("metadata", '{"a": 1', "metadata"),
+    # pasted into the leaf as it was, this text added an entry to the version
+    ("metadata", '{}, null, null, null], ["train/b.csv.injected", 1, null, {}', "metadata"),
+    ("remote_identity", "[1]", "remote identity"),
+    ("asset_type", b"\xff", "asset type"),  # a TEXT column turns an integer into text; a blob stays
+])
+def test_a_damaged_schema_2_asset_row_stops_the_migration_with_one_line_naming_it(tmp_path, column, value, said):
+    proj = _schema2_store(tmp_path, lambda conn: conn.execute(
+        f"UPDATE assets SET {column} = ? WHERE logical_path = 'train/a.csv'", (value,)))
+    before = (proj / ".artstore" / "catalog.db").read_bytes()
+    for args in (["list"], ["verify"]):
+        r = run_cli(*args, cwd=proj)
+        assert r.code == 6, r
+        assert "cannot migrate" in r.err and said in r.err and "train/a.csv" in r.err, r
+        assert len(r.err.strip().splitlines()) == 1, r
+    assert (proj / ".artstore" / "catalog.db").read_bytes() == before  # one transaction, rolled back
+
+
+def test_a_schema_2_store_whose_triggers_were_dropped_still_migrates(tmp_path):
+    """The migration dropped the schema-2 triggers unconditionally: a catalog without one
+    (dropped by hand, as the hostile tests do) was 'internal error: no such trigger' on
+    every command."""
+    proj = _schema2_store(tmp_path, lambda conn: None)
+    conn = sqlite3.connect(proj / ".artstore" / "catalog.db")
+    conn.execute("DROP TRIGGER assets_immutable")
+    conn.execute("DROP TRIGGER versions_immutable")
+    conn.commit()
+    conn.close()
+    r = run_cli("verify", "--read-data", cwd=proj)
+    assert r.code == 0, r
+    with Store.open(proj) as store:
+        assert len(store.assets(store.resolve("data", "team", "1.0.0")[1]["id"])) > 0
