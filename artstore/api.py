@@ -8,6 +8,7 @@ import io
 import os
 import tempfile
 import types
+import unicodedata
 import uuid
 import warnings
 
@@ -322,6 +323,11 @@ class LoggedArtifact:
             entry = manifest.find(logical_path) if isinstance(logical_path, str) else None
             if entry is not None:
                 return LoggedArtifactAsset(manifest.asset(entry), self)
+        # Logical paths are stored in NFC; a name from a macOS directory listing is NFD and
+        # looks the same in the message, so say why it was not found.
+        if isinstance(logical_path, str) and unicodedata.normalize("NFC", logical_path) != logical_path:
+            raise NotFound(f"{self._ref} has no asset {logical_path!r} (logical paths are in Unicode NFC form); "
+                           f"use {unicodedata.normalize('NFC', logical_path)!r}")
         raise NotFound(f"{self._ref} has no asset {logical_path!r}")
 
     def get_source_experiment(self):

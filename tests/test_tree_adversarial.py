@@ -340,3 +340,24 @@ def test_a_schema_2_store_whose_triggers_were_dropped_still_migrates(tmp_path):
     assert r.code == 0, r
     with Store.open(proj) as store:
         assert len(store.assets(store.resolve("data", "team", "1.0.0")[1]["id"])) > 0
+
+
+def test_get_asset_by_an_nfd_name_says_logical_paths_are_nfc(project):
+    """A name from a macOS directory listing is NFD; the asset was stored under its NFC
+    spelling. The message showed the two spellings identically ('has no asset 'café.txt'')."""
+    import unicodedata
+
+    from artstore import Artifact, Experiment, NotFound
+
+    nfc, nfd = unicodedata.normalize("NFC", "café.txt"), unicodedata.normalize("NFD", "café.txt")
+    with Store.open(project) as store:
+        experiment = Experiment(store=store)
+        artifact = Artifact("ds", "dataset")
+        artifact.add(b"x", logical_path=nfc)
+        logged = experiment.log_artifact(artifact)
+        assert logged.get_asset(nfc).size == 1
+        got = experiment.get_artifact("ds")
+        with pytest.raises(NotFound, match="NFC") as info:
+            got.get_asset(nfd)
+        assert repr(nfc) in str(info.value)
+        experiment.end()
