@@ -48,7 +48,12 @@ class Manifest:
     def fetched_digest(self, entry):
         """The digest of a remote asset's bytes fetched into the store, else None."""
         if self._fetched is None:
-            self._fetched = self.store.catalog.fetched_of_version(self.version_id)
+            # Checked as records.py checks every catalog field a reader parses: a value
+            # that is not a digest was an AttributeError (.hex() of a str) in show.
+            where = f"version {self.version_id}"
+            self._fetched = {asset: records.digest(digest, where, f"fetched file digest of asset {asset}",
+                                                   optional=False)
+                             for asset, digest in self.store.catalog.fetched_of_version(self.version_id).items()}
         return self._fetched.get(self.id_of(entry.path)) if self._fetched else None
 
     def entries(self):

@@ -354,6 +354,14 @@ def check_records(cat, report, version_id=None):
             (f"file digest of {path!r}", records.digest, (row["file_digest"], where)),
         ):
             _field(report, vid, where, field, _decoded(check) if check is not records.digest else check, *args)
+    # The digests of fetched remote assets: show, cat and download read them (Manifest).
+    for row in raw_rows(cat, "fetched", ["version_id", "asset_id"], ["file_digest"]):
+        vid = row["version_id"].decode("utf-8", "replace")
+        if version_id is not None and vid != version_id:
+            continue
+        asset = row["asset_id"].decode("utf-8", "replace")
+        _field(report, vid, f"version {vid}", f"fetched file digest of asset {asset}", records.digest,
+               row["file_digest"], f"version {vid}", f"fetched file digest of asset {asset}", False)
     if version_id is not None:
         return
     for table, columns in (("artifacts", ("workspace", "name", "type")), ("aliases", ("alias",)),

@@ -364,3 +364,24 @@ def test_get_asset_by_an_nfd_name_says_logical_paths_are_nfc(project):
             got.get_asset(nfd)
         assert repr(nfc) in str(info.value)
         experiment.end()
+
+
+def test_a_damaged_fetched_digest_is_exit_6_naming_the_version(project, tmp_path):
+    """The digest of a fetched remote asset's bytes (catalog table ``fetched``) was used
+    unchecked: a value that is not 32 bytes was an AttributeError in show (exit 1), and
+    verify named no version (a foreign-key violation only)."""
+    ext = tmp_path / "ext"
+    ext.mkdir()
+    (ext / "a.txt").write_bytes(b"remote bytes")
+    assert run_cli("add", "ds", f"file://{ext}", cwd=project).code == 0
+    assert run_cli("fetch", "ds", cwd=project).code == 0
+    conn = sqlite3.connect(project / ".artstore" / "catalog.db")
+    conn.execute("UPDATE fetched SET file_digest = 'abc'")
+    conn.commit()
+    conn.close()
+    for args in (["show", "ds"], ["show", "ds", "--json"], ["cat", "ds", "a.txt"], ["download", "ds", tmp_path / "o"]):
+        r = run_cli(*args, cwd=project)
+        assert r.code == 6 and "fetched file digest" in r.err and len(r.err.strip().splitlines()) == 1, (args, r)
+    r = run_cli("verify", "--json", cwd=project)
+    assert r.code == 6
+    assert any(p["kind"] == "bad-record" and p["versions"] == ["ws/ds:1.0.0"] for p in r.json()["problems"]), r
