@@ -43,6 +43,8 @@ class Manifest:
     def id_of(self, logical_path):
         if self._legacy is None:
             self._legacy = self.store.catalog.legacy_asset_ids(self.version_id)
+            for path, kept in self._legacy.items():
+                records.asset_id(kept, f"version {self.version_id}", path)
         return self._legacy.get(logical_path) or asset_id(self.version_id, logical_path)
 
     def fetched_digest(self, entry):

@@ -56,6 +56,14 @@ def digest(value, where, field="file digest", optional=True):
     return value
 
 
+def asset_id(value, where, path):
+    """An asset id kept from before schema 3 (asset_ids): text, as every id is. A blob or
+    number there was shown as "b'...'" by show --json and passed verify."""
+    if not isinstance(value, str) or not value:
+        raise _damaged(where, f"asset id of {path!r}", f"{str(value)[:40]!r} is not text")
+    return value
+
+
 def manifest_digest(text, where):
     """A version's manifest digest (hex text in the catalog) as the 32 bytes of its root
     node: every reader of a tree starts here, so a damaged one is exit 6 naming the

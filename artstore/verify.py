@@ -354,6 +354,14 @@ def check_records(cat, report, version_id=None):
             (f"file digest of {path!r}", records.digest, (row["file_digest"], where)),
         ):
             _field(report, vid, where, field, _decoded(check) if check is not records.digest else check, *args)
+    # Asset ids kept from before schema 3 (asset_ids): every asset listing shows them.
+    for row in raw_rows(cat, "asset_ids", ["version_id", "logical_path"], ["id"]):
+        vid = row["version_id"].decode("utf-8", "replace")
+        if version_id is not None and vid != version_id:
+            continue
+        path = row["logical_path"].decode("utf-8", "replace")
+        _field(report, vid, f"version {vid}", f"asset id of {path!r}", records.asset_id,
+               row["id"], f"version {vid}", path)
     # The digests of fetched remote assets: show, cat and download read them (Manifest).
     for row in raw_rows(cat, "fetched", ["version_id", "asset_id"], ["file_digest"]):
         vid = row["version_id"].decode("utf-8", "replace")

@@ -385,3 +385,23 @@ def test_a_damaged_fetched_digest_is_exit_6_naming_the_version(project, tmp_path
     r = run_cli("verify", "--json", cwd=project)
     assert r.code == 6
     assert any(p["kind"] == "bad-record" and p["versions"] == ["ws/ds:1.0.0"] for p in r.json()["problems"]), r
+
+
+def test_a_damaged_legacy_asset_id_is_exit_6_naming_the_version(tmp_path):
+    """Asset ids kept from schema 2 (asset_ids) were shown unchecked: a blob there came out
+    of show --json as the text "b'\\x00\\xff'" and verify passed."""
+    proj = _schema2_store(tmp_path, lambda conn: None)
+    with Store.open(proj):
+        pass  # migrated
+    conn = sqlite3.connect(proj / ".artstore" / "catalog.db")
+    vid, path = conn.execute("SELECT version_id, logical_path FROM asset_ids ORDER BY logical_path LIMIT 1").fetchone()
+    conn.execute("UPDATE asset_ids SET id = X'00ff' WHERE version_id = ? AND logical_path = ?", (vid, path))
+    conn.commit()
+    conn.close()
+    with Store.open(proj) as store:
+        ref = store.ref_of(vid)
+    r = run_cli("show", ref, "--json", cwd=proj)
+    assert r.code == 6 and "asset id" in r.err and len(r.err.strip().splitlines()) == 1, r
+    r = run_cli("verify", "--json", cwd=proj)
+    assert r.code == 6
+    assert [(p["kind"], p["versions"]) for p in r.json()["problems"]] == [("bad-record", [ref])], r
