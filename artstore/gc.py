@@ -9,7 +9,7 @@ are old pack files deleted. A crash leaves unreferenced packs, which the next gc
 
 import os
 
-from . import chunkstore, manifests, tree
+from . import chunkstore, manifests, records, tree
 from .catalog import split_chunks
 from .errors import IntegrityError, InvalidInput
 from .faults import checkpoint
@@ -32,8 +32,11 @@ def _plan(store, threshold):
     live_nodes, live_files = _live(store)
     dead_nodes = [d for d in cat.node_digests() if d not in live_nodes]
     dead_files, live_chunks = [], set()
-    for digest, _size, blob in cat.iter_files():
+    for digest, size, blob in cat.iter_files():
         if digest in live_files:
+            # A live file whose chunk list cannot be read would make its chunks look dead
+            # and gc delete them: refuse, as for a manifest that cannot be read.
+            records.chunk_list(blob, size, f"file {digest.hex()}")
             live_chunks.update(split_chunks(blob))
         else:
             dead_files.append(digest)

@@ -114,6 +114,9 @@ class Manifest:
 def _file_entry(e, digest, file_row):
     if file_row is None:
         raise IntegrityError(f"{e.path}: its file is missing from the catalog; run 'artstore verify'")
+    # A chunk list that is not whole 32-byte ids (text, a torn blob) was an AttributeError
+    # (.hex() of a str) in cat and download: checked as records.py checks file rows.
+    records.chunk_list(file_row[1], file_row[0], f"{e.path}: file {digest.hex()}")
     return materialize.Entry(e.path, digest, file_row[0], split_chunks(file_row[1]))
 
 

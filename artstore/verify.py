@@ -134,6 +134,11 @@ def _check_files(cat, report, chunk_sizes, scope):
     for digest, size, blob in cat.iter_files():
         if scope is not None and digest not in scope[0]:
             continue
+        try:  # what readers and gc refuse (not 'needs chunks the store does not have')
+            records.chunk_list(blob, size, f"file {digest.hex()}")
+        except IntegrityError as exc:
+            report.add("bad-file", str(exc).split("; run 'artstore verify'")[0], files=[digest])
+            continue
         ids = split_chunks(blob)
         absent = [c for c in ids if c not in chunk_sizes]
         if absent:

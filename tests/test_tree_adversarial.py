@@ -405,3 +405,28 @@ def test_a_damaged_legacy_asset_id_is_exit_6_naming_the_version(tmp_path):
     r = run_cli("verify", "--json", cwd=proj)
     assert r.code == 6
     assert [(p["kind"], p["versions"]) for p in r.json()["problems"]] == [("bad-record", [ref])], r
+
+
+@pytest.mark.parametrize("column, value", [("size", "x"), ("size", -1), ("chunks", "abc"), ("chunks", b"\x01" * 33)])
+def test_a_damaged_file_row_is_exit_6_for_readers_and_stops_gc(hostile_store, tmp_path, column, value):
+    """A file row's chunk list was split unchecked: text there was an AttributeError in cat
+    and download (exit 1), and gc took the file's chunks for dead (it would have deleted
+    them). records.chunk_list, defined for this, was called nowhere."""
+    conn = sqlite3.connect(hostile_store / ".artstore" / "catalog.db")
+    conn.execute("DROP TRIGGER files_immutable")  # as a hand-edited catalog might have done
+    conn.execute(f"UPDATE files SET {column} = ? WHERE digest = ?", (value, bytes.fromhex(HELLO)))
+    conn.commit()
+    conn.close()
+    for args in (["cat", "ds", "a.txt"], ["download", "ds", tmp_path / "o"], ["gc"]):
+        r = run_cli(*args, cwd=hostile_store)
+        assert r.code == 6 and "damaged in the catalog" in r.err and len(r.err.strip().splitlines()) == 1, (args, r)
+    r = run_cli("verify", "--json", cwd=hostile_store)
+    assert r.code == 6 and any(p["versions"] == ["ws/ds:1.0.0"] for p in r.json()["problems"]), r
+    r = run_cli("verify", "--json", cwd=hostile_store)
+    assert r.code == 6 and [p["kind"] for p in r.json()["problems"]] == ["bad-file"], r
+    with Store.open(hostile_store) as store:
+        assert b"".join(store.read_asset("other", "x")) == b"x"
+    # Once the version is removed its file is dead, and gc drops the damaged row.
+    assert run_cli("rm", "ds:1.0.0", cwd=hostile_store).code == 0
+    assert run_cli("gc", cwd=hostile_store).code == 0
+    assert run_cli("verify", "--read-data", cwd=hostile_store).code == 0
