@@ -410,14 +410,16 @@ def test_a_damaged_legacy_asset_id_is_exit_6_naming_the_version(tmp_path):
 @pytest.mark.parametrize("column, value", [("size", "x"), ("size", -1), ("chunks", "abc"), ("chunks", b"\x01" * 33)])
 def test_a_damaged_file_row_is_exit_6_for_readers_and_stops_gc(hostile_store, tmp_path, column, value):
     """A file row's chunk list was split unchecked: text there was an AttributeError in cat
-    and download (exit 1), and gc took the file's chunks for dead (it would have deleted
-    them). records.chunk_list, defined for this, was called nowhere."""
+    and download (exit 1), gc took the file's chunks for dead (it would have deleted
+    them), push failed in a join (exit 1) or, for a torn list, pushed shifted chunk ids
+    ('not in the store', exit 3). records.chunk_list, defined for this, was called nowhere."""
     conn = sqlite3.connect(hostile_store / ".artstore" / "catalog.db")
     conn.execute("DROP TRIGGER files_immutable")  # as a hand-edited catalog might have done
     conn.execute(f"UPDATE files SET {column} = ? WHERE digest = ?", (value, bytes.fromhex(HELLO)))
     conn.commit()
     conn.close()
-    for args in (["cat", "ds", "a.txt"], ["download", "ds", tmp_path / "o"], ["gc"]):
+    assert run_cli("remote", "add", "origin", tmp_path / "remote", cwd=hostile_store).code == 0
+    for args in (["cat", "ds", "a.txt"], ["download", "ds", tmp_path / "o"], ["gc"], ["push", "origin", "ds"]):
         r = run_cli(*args, cwd=hostile_store)
         assert r.code == 6 and "damaged in the catalog" in r.err and len(r.err.strip().splitlines()) == 1, (args, r)
     r = run_cli("verify", "--json", cwd=hostile_store)

@@ -237,7 +237,11 @@ def _plan(store, state, todo, marked=frozenset()):
     if len(files) != len(digests):
         missing = next(d for d in digests if d not in files)
         raise NotFound(f"file {missing.hex()} of a version to push is not in the store; run 'artstore verify'")
-    # Every chunk list is a run of 32-byte ids: cut them all out of one joined blob.
+    # Every chunk list is a run of 32-byte ids: cut them all out of one joined blob. A
+    # damaged row would shift every id after it (or stop the join with a TypeError):
+    # checked first, as readers check it (exit 6, naming the file).
+    for digest, (size, blob) in files.items():
+        store_records.chunk_list(blob, size, f"file {digest.hex()}")
     joined = b"".join(blob for _size, blob in files.values())
     chunk_ids = list(dict.fromkeys(joined[i:i + DIGEST_SIZE] for i in range(0, len(joined), DIGEST_SIZE)))
     if state.chunks:
