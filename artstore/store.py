@@ -436,7 +436,7 @@ class Store:
     def add_remote(self, name, url):
         from .sync import commands
 
-        commands.add_remote(self, name, url)
+        return commands.add_remote(self, name, url)
 
     def remove_remote(self, name):
         from .sync import commands

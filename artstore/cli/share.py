@@ -29,7 +29,7 @@ def remote_add(obj, name, url):
     Example:
       artstore remote add origin s3://team-bucket/artstore
     """
-    obj.store.add_remote(name, url)
+    url = obj.store.add_remote(name, url)  # as recorded: a local path made absolute
     click.echo(f"remote {name} -> {url}")
 
 
@@ -66,8 +66,12 @@ def remote_rm(obj, name):
 
 def _remote_and_refs(store, args):
     """push/pull [REMOTE] [REF...]: the first argument is a remote if one has that name
-    (or it is a URL), else every argument is a ref and the remote is origin."""
-    if args and (args[0] in store.remotes() or "://" in args[0]):
+    (or it is a URL, or a path: '/abs', './rel', '../rel', '~/x', which SPEC allows as a
+    remote and which were taken for artifact names), else every argument is a ref and the
+    remote is origin."""
+    from ..sync.commands import is_location
+
+    if args and (args[0] in store.remotes() or is_location(args[0])):
         return args[0], list(args[1:])
     return None, list(args)
 

@@ -21,8 +21,13 @@ def add_remote(store, name, url):
     transport.open_remote(url)  # refuses a URL it cannot use, before it is recorded
     if "@" in (urlsplit(url).netloc or "") or "?" in url:
         raise InvalidInput("a remote URL holds no credentials or options; use the backend's environment")
+    # A relative path was resolved against the cwd of each later command, so a push run
+    # from a subfolder (or with --store) wrote a new remote beside it instead of the one
+    # named: a local remote is recorded as the absolute path it meant when it was added.
+    url = _absolute(url)
     config.set_remote(os.path.join(store.dir, "config"), name, url)
     store.config = config.load(os.path.join(store.dir, "config"))
+    return url
 
 
 def remove_remote(store, name):
@@ -30,6 +35,24 @@ def remove_remote(store, name):
         raise NotFound(f"no remote {name!r}; see 'artstore remote list'")
     config.remove_remote(os.path.join(store.dir, "config"), name)
     store.config = config.load(os.path.join(store.dir, "config"))
+
+
+def is_location(arg):
+    """Whether a push/pull argument names a remote by its URL or path rather than a ref:
+    a URL, or a path that starts like one ('/', './', '../', '~'). Refs never hold '://'
+    and a workspace/name ref starts with a name, never with '/' or '.' then '/'."""
+    return "://" in arg or arg.startswith(("/", "./", "../", "~"))
+
+
+def _absolute(url):
+    """A local remote's URL (a plain path or file:) with its path made absolute."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        return "file://" + os.path.abspath(os.path.expanduser(parts.path))
+    if not scheme:
+        return os.path.abspath(os.path.expanduser(url))
+    return url
 
 
 def open_named(store, name):
@@ -41,7 +64,13 @@ def open_named(store, name):
         name = "origin"
     if name in known:
         url = known[name]
-    elif "://" in name or name.startswith(("/", ".")):
+        scheme = urlsplit(url).scheme.lower()
+        if scheme in ("", "file") and not os.path.isabs(os.path.expanduser(urlsplit(url).path if scheme else url)):
+            # A relative path recorded before add_remote made it absolute: the project's
+            # folder is what it was relative to (not wherever this command runs).
+            path = os.path.join(store.root, urlsplit(url).path if scheme else url)
+            url = ("file://" if scheme else "") + os.path.abspath(path)
+    elif is_location(name) or name.startswith("."):
         url, name = name, "url-" + _slug(name)
     else:
         raise NotFound(f"no remote {name!r}; see 'artstore remote list'")

@@ -1,0 +1,72 @@
+"""A new user's and a hostile user's pass over remotes (push / pull / clone): each bad
+input gets one line and its exit code, and no data goes anywhere it was not sent."""
+
+import os
+
+from conftest import run_cli, write_tree
+
+from artstore import Store
+
+
+def _project(tmp_path, files=None, name="ds"):
+    project = tmp_path / "proj"
+    write_tree(project / "data", files or {"a.txt": b"a\n", "b.txt": b"b\n"})
+    Store.init(project, workspace="ws").close()
+    assert run_cli("add", name, "data", cwd=project).code == 0
+    return project
+
+
+def _one_line_error(r, code):
+    assert r.code == code, r
+    assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r
+
+
+def test_a_relative_remote_path_means_the_same_from_any_folder(tmp_path):
+    """`remote add origin ../remote` was recorded as typed and resolved against the cwd
+    of each later command: a push from the project's data/ folder made and filled a new
+    remote at proj/remote instead of the one named. Clone recorded its relative URL the
+    same way, so a pull from inside the clone looked beside it."""
+    project = _project(tmp_path)
+    assert run_cli("remote", "add", "origin", "../remote", cwd=project).code == 0
+    assert run_cli("push", cwd=project / "data").code == 0
+    assert (tmp_path / "remote" / "artstore-remote.json").exists()
+    assert not (project / "remote").exists() and not (project / "data" / "remote").exists()
+    listed = run_cli("remote", "list", "--json", cwd=project / "data").json()
+    assert listed == [{"name": "origin", "url": str(tmp_path / "remote")}]
+
+    r = run_cli("clone", "remote", "clone", cwd=tmp_path)
+    assert r.code == 0, r
+    assert run_cli("remote", "list", "--json", cwd=tmp_path / "clone").json()[0]["url"] == str(tmp_path / "remote")
+    assert run_cli("pull", cwd=tmp_path / "clone").code == 0
+    assert not (tmp_path / "clone" / "remote").exists()
+
+    # A config written before (a relative url) is relative to the project, not the cwd.
+    config = project / ".artstore" / "config"
+    config.write_text(config.read_text().replace(str(tmp_path / "remote"), "../remote"))
+    write_tree(project / "data", {"c.txt": b"c\n"})
+    assert run_cli("add", "ds", "data", cwd=project).code == 0
+    r = run_cli("push", cwd=project / "data")
+    assert r.code == 0 and "pushed 1 version" in r.out, r
+    assert not (project / "data" / "remote").exists()
+
+
+def test_a_plain_path_names_a_remote_on_push_and_pull(tmp_path):
+    """SPEC: a remote URL is file:///path or a plain path. `push /abs/remote` and
+    `pull ../remote` took the path for an artifact name (exit 5 or 3 about a missing
+    artifact, or pushed to origin instead)."""
+    project = _project(tmp_path)
+    for where in (str(tmp_path / "abs-remote"), "../rel-remote", "./here-remote"):
+        r = run_cli("push", where, "ds", cwd=project)
+        assert r.code == 0 and "pushed 1 version" in r.out, (where, r)
+    assert (tmp_path / "abs-remote" / "artstore-remote.json").exists()
+    assert (tmp_path / "rel-remote" / "artstore-remote.json").exists()
+    assert (project / "here-remote" / "artstore-remote.json").exists()
+
+    other = tmp_path / "other"
+    Store.init(other, workspace="ws").close()
+    r = run_cli("pull", "../rel-remote", "ds:1.0.0", cwd=other)
+    assert r.code == 0 and "pulled 1 version" in r.out, r
+    with Store.open(other) as s:
+        assert s.verify(read_data=True)["ok"]
+    _one_line_error(run_cli("pull", "../no-such-remote", cwd=other), 3)
+    assert not os.path.exists(tmp_path / "no-such-remote")
