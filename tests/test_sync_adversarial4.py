@@ -70,3 +70,24 @@ def test_a_plain_path_names_a_remote_on_push_and_pull(tmp_path):
         assert s.verify(read_data=True)["ok"]
     _one_line_error(run_cli("pull", "../no-such-remote", cwd=other), 3)
     assert not os.path.exists(tmp_path / "no-such-remote")
+
+
+def test_a_bucket_url_with_credentials_or_a_tail_is_refused_by_every_command(tmp_path):
+    """Only `remote add` refused "s3://KEY:SECRET@bucket/p": push, pull, clone, verify
+    --remote-store and gc --remote given that URL sent "KEY:SECRET@bucket" as the bucket
+    name (exit 7, "check the endpoint and the network", the secret on stderr), and a
+    "?..." or "#..." tail was cut off silently, so the objects went to the prefix before it."""
+    project = _project(tmp_path)
+    urls = ["s3://AKIAEXAMPLE:s3cr3t@bucket/p", "gs://user:s3cr3t@bucket/p", "s3://bucket/p?versionId=1",
+            "gs://bucket/p#123", "s3://bucket/p?"]
+    for url in urls:
+        for args in (("push", url), ("pull", url), ("verify", "--remote-store", url),
+                     ("gc", "--remote", url, "--dry-run"), ("remote", "add", "x", url)):
+            r = run_cli(*args, cwd=project)
+            _one_line_error(r, 5)
+            assert "s3cr3t" not in r.err and "network" not in r.err, (args, r)
+        r = run_cli("clone", url, tmp_path / "clone", cwd=tmp_path)
+        _one_line_error(r, 5)
+        assert "s3cr3t" not in r.err, r
+        assert not (tmp_path / "clone").exists()
+    assert "s3cr3t" not in (project / ".artstore" / "config").read_text()

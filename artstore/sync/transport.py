@@ -353,6 +353,15 @@ def open_remote(url, options=None):
     if scheme in ("s3", "gs", "gcs"):
         if not parts.netloc:
             raise InvalidInput(f"{url} names no bucket; write {scheme}://bucket/prefix")
+        if "@" in parts.netloc or parts.query or parts.fragment or url.endswith(("?", "#")):
+            # Only 'remote add' refused these: a push, pull, clone, verify or gc given the URL
+            # itself sent "key:secret@bucket" to the backend as a bucket name (exit 7, "check
+            # the network", the secret echoed on stderr), and a '?...' or '#...' tail was cut
+            # off silently, so the objects went to the prefix before it. The URL is not
+            # repeated here: it may hold a secret.
+            raise InvalidInput(f"a {scheme}:// remote URL holds no credentials, '?' or '#' "
+                               "(credentials come from the backend's environment); write "
+                               f"{scheme}://bucket/prefix")
         scheme = "gs" if scheme == "gcs" else scheme
         fs = remote_refs.filesystem(scheme, {**(options or {}), "version_aware": False} if scheme == "s3" else options)
         root = (parts.netloc + parts.path).rstrip("/")
