@@ -91,3 +91,34 @@ def test_a_bucket_url_with_credentials_or_a_tail_is_refused_by_every_command(tmp
         assert "s3cr3t" not in r.err, r
         assert not (tmp_path / "clone").exists()
     assert "s3cr3t" not in (project / ".artstore" / "config").read_text()
+
+
+def test_a_lazy_version_read_whole_needs_its_remote_no_more(tmp_path):
+    """A lazy clone's `download` brings every chunk, yet the version stayed lazy: a push
+    to another remote was refused ("run 'artstore fetch' first"), and once origin was
+    removed (or gone) `fetch` failed too (exit 3) though all of the data was here."""
+    project = _project(tmp_path, {"a.bin": os.urandom(100_000), "b.txt": b"b\n"})
+    assert run_cli("push", "../remote", cwd=project).code == 0
+    assert run_cli("clone", "--lazy", "remote", "lazy", cwd=tmp_path).code == 0
+    lazy = tmp_path / "lazy"
+    assert run_cli("download", "ds", tmp_path / "out", cwd=lazy).code == 0
+    r = run_cli("push", "../other", cwd=lazy)
+    assert r.code == 0 and "pushed 1 version" in r.out, r
+    assert run_cli("clone", "other", "c2", cwd=tmp_path).code == 0
+    assert run_cli("verify", "--read-data", cwd=tmp_path / "c2").code == 0
+
+    assert run_cli("clone", "--lazy", "remote", "lazy2", cwd=tmp_path).code == 0
+    lazy2 = tmp_path / "lazy2"
+    assert run_cli("download", "ds", tmp_path / "out2", cwd=lazy2).code == 0
+    assert run_cli("remote", "rm", "origin", cwd=lazy2).code == 0
+    r = run_cli("fetch", "ds", cwd=lazy2)
+    assert r.code == 0, r
+    r = run_cli("verify", "--read-data", cwd=lazy2)
+    assert r.code == 0 and "lazy" not in r.err, r
+
+    # Only part of it read: still lazy, and the refusal names what to do.
+    assert run_cli("clone", "--lazy", "remote", "lazy3", cwd=tmp_path).code == 0
+    lazy3 = tmp_path / "lazy3"
+    assert run_cli("cat", "ds", "b.txt", cwd=lazy3).out == "b\n"
+    _one_line_error(run_cli("push", "../other3", cwd=lazy3), 3)
+    assert not (tmp_path / "other3" / "refs").exists()

@@ -70,6 +70,16 @@ def fill(store, name, remote, chunk_ids, what, progress=None, notice=announce):
     return got, sum(p.size for p in packs)
 
 
+def settle(store, version_ids):
+    """Forget that the versions of ``version_ids`` are lazy where every chunk they need is
+    here (reads fetched them); returns the ids still lazy."""
+    done = [v for v in version_ids if not _missing(store, version_chunks(store, [v]))]
+    if done:
+        with store.catalog.transaction() as cat:
+            cat.unmark_lazy(done)
+    return [v for v in version_ids if v not in done]
+
+
 def _missing(store, chunk_ids):
     have = store.catalog.known_chunks(chunk_ids)
     return [c for c in dict.fromkeys(chunk_ids) if c not in have]
@@ -91,8 +101,13 @@ def complete(store, versions, open_remote, progress=None, notice=announce):
         by_remote.setdefault(name, []).append(vid)
     for name, vids in by_remote.items():
         what = store.ref_of(vids[0]) if len(vids) == 1 else f"{len(vids)} lazy versions"
-        n, b = fill(store, name, open_remote(name), version_chunks(store, vids), what, progress, notice)
-        got, nbytes = got + n, nbytes + b
+        chunk_ids = version_chunks(store, vids)
+        if _missing(store, chunk_ids):
+            # The remote is opened only when something is to be fetched: reads (download,
+            # cat) may have brought every chunk already, and 'fetch' then said the remote
+            # was gone or removed (exit 3 or 7) though the data was all here.
+            n, b = fill(store, name, open_remote(name), chunk_ids, what, progress, notice)
+            got, nbytes = got + n, nbytes + b
         with store.catalog.transaction() as cat:
             cat.unmark_lazy(vids)
     return got, nbytes

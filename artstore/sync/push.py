@@ -80,6 +80,13 @@ def push(store, name, transport, refs=(), all_versions=False, force=False, progr
     with store.lock.shared():
         chosen = select(store, refs, all_versions)
         lazy = store.catalog.lazy_versions()
+        elsewhere = [v["id"] for _art, v in chosen if v["id"] in lazy and lazy[v["id"]] != name]
+        if elsewhere:
+            # A lazy version whose reads brought all its data is no longer lazy: it was
+            # refused here with advice to 'fetch' it, which needs the remote it came from.
+            from .lazy import settle
+
+            lazy = {v: lazy[v] for v in settle(store, elsewhere)}
         for art, v in chosen:
             if v["id"] in lazy and lazy[v["id"]] != name:
                 raise NotFound(f"{art['workspace']}/{art['name']}:{v['version']} is lazy (its data is on remote "
