@@ -122,3 +122,61 @@ def test_a_lazy_version_read_whole_needs_its_remote_no_more(tmp_path):
     assert run_cli("cat", "ds", "b.txt", cwd=lazy3).out == "b\n"
     _one_line_error(run_cli("push", "../other3", cwd=lazy3), 3)
     assert not (tmp_path / "other3" / "refs").exists()
+
+
+def _tampered_cases():
+    """(label, which object, change) for a version record and a ref that are valid JSON
+    of the right shape but name another version, or hold fields the catalog cannot take."""
+    return [
+        ("record-version", "record", {"version": "9.0.0"}),
+        ("record-name", "record", {"name": "other"}),
+        ("record-workspace", "record", {"workspace": "evil"}),
+        ("record-metadata", "record", {"metadata": "[1, 2]"}),
+        ("record-size", "record", {"size": -5}),
+        ("record-created", "record", {"created_at": "not a date"}),
+        ("record-lineage", "record", {"lineage": [["x"]]}),
+        ("record-lineage-run", "record", {"lineage": [["nosuchrun", "produced", "2026-01-01T00:00:00+00:00"]]}),
+        ("record-runs", "record", {"runs": [[1, 2]]}),
+        ("record-asset-ids", "record", {"asset_ids": 7}),
+        ("record-run-id", "record", {"run_id": 5}),
+        ("ref-version-id", "ref", {"versions": {"1.0.0": "../../../etc/x"}}),
+        ("ref-alias-version-like", "ref", {"aliases": {"1.2.3": "1.0.0"}}),
+        ("ref-alias-slash", "ref", {"aliases": {"a/b": "1.0.0"}}),
+        ("ref-tag-slash", "ref", {"tags": {"1.0.0": ["a/b"]}}),
+        ("ref-tag-int", "ref", {"artifact_tags": [5]}),
+        ("ref-tag-unknown-version", "ref", {"tags": {"7.0.0": ["x"]}}),
+        ("ref-other-name", "ref", {"name": "zzz"}),
+    ]
+
+
+def test_a_forged_version_record_or_ref_is_damage_and_enters_no_store(tmp_path):
+    """Version records (named by version id, not by content) and refs were checked only
+    for a few fields: a record naming another version number, artifact or workspace than
+    its ref was logged as such (ds:9.0.0 appeared though the ref said 1.0.0); malformed
+    lineage, runs or asset ids stopped the pull with an internal error (exit 1); labels,
+    metadata, sizes and times the catalog cannot hold entered the store, whose next
+    verify called it damaged; and verify --remote-store said all was well."""
+    import json
+    import shutil
+
+    project = _project(tmp_path)
+    assert run_cli("push", "../remote", cwd=project).code == 0
+    good = tmp_path / "remote"
+    record_path = next((good / "versions").iterdir()).relative_to(good)
+    checker = tmp_path / "checker"
+    Store.init(checker, workspace="ws").close()
+    for label, which, change in _tampered_cases():
+        remote = tmp_path / f"remote-{label}"
+        shutil.copytree(good, remote)
+        path = remote / (record_path if which == "record" else "refs/ws/ds.json")
+        path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+        for lazy in ((), ("--lazy",)):
+            r = run_cli("clone", *lazy, remote, tmp_path / "clone", cwd=tmp_path)
+            _one_line_error(r, 6)
+            assert "malformed" in r.err and ("refs/ws/ds.json" in r.err or str(record_path) in r.err), (label, r)
+            assert not (tmp_path / "clone").exists(), label
+        r = run_cli("verify", "--remote-store", remote, "--json", cwd=checker)
+        assert r.code == 6 and not r.json()["ok"], (label, r)
+        shutil.rmtree(remote)
+    with Store.open(checker) as s:
+        assert s.list_artifacts() == []

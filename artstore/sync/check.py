@@ -46,7 +46,8 @@ def check(store, name, transport, read_data=False, progress=None):
             ref = f"{doc['workspace']}/{doc['name']}:{version}"
             what = layout.version_key(vid)
             try:
-                record = records.check_version_record(layout.decode(transport.read(what), what), vid, what)
+                record = records.check_version_record(layout.decode(transport.read(what), what), vid, what,
+                                                      doc["workspace"], doc["name"], version)
             except FileNotFoundError:
                 add("remote-object", f"{what} is missing", [ref])
                 continue

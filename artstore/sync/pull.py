@@ -84,7 +84,7 @@ def pull(store, name, transport, refs=(), progress=None, metadata_only=False, la
                     except FileNotFoundError:
                         raise IntegrityError(f"{transport.url} names {ws}/{art_name}:{version} but lacks {what}") \
                             from None
-                    wanted.append(records.check_version_record(record, vid, what))
+                    wanted.append(records.check_version_record(record, vid, what, ws, art_name, version))
         # Indexes and bundles are read after the refs and records (the reverse of a push's
         # writes), so a push running meanwhile cannot make them name what we did not list.
         state = RemoteState(store, name, transport).refresh()

@@ -98,10 +98,11 @@ def _roots(transport):
         if data is None:
             continue
         doc = records.check_ref(layout.decode(data, key), key)
-        for vid in doc["versions"].values():
+        for version, vid in doc["versions"].items():
             what = layout.version_key(vid)
             try:
-                record = records.check_version_record(layout.decode(transport.read(what), what), vid, what)
+                record = records.check_version_record(layout.decode(transport.read(what), what), vid, what,
+                                                      doc["workspace"], doc["name"], version)
             except FileNotFoundError:
                 raise _damaged(f"{key} names {what}, which is missing") from None
             frontier.append(bytes.fromhex(record["manifest_digest"]))
