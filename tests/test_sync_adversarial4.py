@@ -180,3 +180,16 @@ def test_a_forged_version_record_or_ref_is_damage_and_enters_no_store(tmp_path):
         shutil.rmtree(remote)
     with Store.open(checker) as s:
         assert s.list_artifacts() == []
+
+
+def test_a_remote_gc_grace_of_zero_says_what_to_change_before_sending(tmp_path):
+    """remote_gc_grace = 0 (the config accepts it) made every push upload all its packs
+    and then stop with "this push ran longer than the remote gc grace period (0 s) ...;
+    run the push again", which could never succeed."""
+    project = _project(tmp_path)
+    config = project / ".artstore" / "config"
+    config.write_text(config.read_text().replace("[storage]\n", "[storage]\nremote_gc_grace = 0\n"))
+    r = run_cli("push", "../remote", cwd=project)
+    _one_line_error(r, 5)
+    assert "remote_gc_grace" in r.err and "run the push again" not in r.err, r
+    assert not (tmp_path / "remote" / "packs").exists()

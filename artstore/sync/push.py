@@ -78,6 +78,8 @@ def ensure_format(transport):
 def push(store, name, transport, refs=(), all_versions=False, force=False, progress=None):
     """Send versions to the remote. Returns a summary."""
     with store.lock.shared():
+        if store.config.storage["remote_gc_grace"] <= 0:
+            _within_grace(store, time.monotonic())  # refused before anything is sent
         chosen = select(store, refs, all_versions)
         lazy = store.catalog.lazy_versions()
         elsewhere = [v["id"] for _art, v in chosen if v["id"] in lazy and lazy[v["id"]] != name]
@@ -140,6 +142,12 @@ def _within_grace(store, started):
     grace period: what it sent or relied on cannot have been swept before that
     (docs/storage.rst, "Remote gc")."""
     grace = store.config.storage["remote_gc_grace"]
+    if grace <= 0:
+        # "Ran longer than 0 s ... run the push again" sent the user round in a loop: with
+        # no grace period, no push can ever publish safely, whatever its speed.
+        raise InvalidInput("remote_gc_grace is 0 in the [storage] section of the store config, so a remote gc "
+                           "may delete what any push sends before it is published; set it to more seconds "
+                           "than a push takes (default 3600), then push again")
     if time.monotonic() - started >= grace:
         raise RemoteUnavailable(
             f"this push ran longer than the remote gc grace period ({grace:g} s), so a remote gc may have "
