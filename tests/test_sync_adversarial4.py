@@ -193,3 +193,21 @@ def test_a_remote_gc_grace_of_zero_says_what_to_change_before_sending(tmp_path):
     _one_line_error(r, 5)
     assert "remote_gc_grace" in r.err and "run the push again" not in r.err, r
     assert not (tmp_path / "remote" / "packs").exists()
+
+
+def test_a_bucket_prefix_with_empty_or_dot_parts_is_refused(tmp_path):
+    """gs://bucket/p//q: the push wrote its objects under p/q, the clone of the same URL
+    listed p//q, found nothing and "cloned 0 version(s)" (exit 0). S3 keeps "//" and
+    "a/../b" as keys of their own, a prefix no one means: both are refused, up front."""
+    project = _project(tmp_path)
+    for url in ("gs://bucket/p//q", "s3://bucket//x", "s3://bucket/a/../b", "gs://bucket/./x"):
+        for args in (("push", url), ("pull", url), ("remote", "add", "x", url)):
+            r = run_cli(*args, cwd=project)
+            _one_line_error(r, 5)
+            assert "prefix" in r.err, (args, r)
+        _one_line_error(run_cli("clone", url, tmp_path / "c", cwd=tmp_path), 5)
+        assert not (tmp_path / "c").exists()
+    from artstore.sync.transport import open_remote
+
+    for fine in ("s3://bucket", "s3://bucket/", "gs://bucket/a/b/", "s3://bucket/a.b/..c"):
+        open_remote(fine)

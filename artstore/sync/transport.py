@@ -362,6 +362,13 @@ def open_remote(url, options=None):
             raise InvalidInput(f"a {scheme}:// remote URL holds no credentials, '?' or '#' "
                                "(credentials come from the backend's environment); write "
                                f"{scheme}://bucket/prefix")
+        prefix = parts.path[1:].rstrip("/")  # the root drops trailing slashes only
+        if prefix and any(seg in ("", ".", "..") for seg in prefix.split("/")):
+            # Keys are not paths: "p//q" and "a/../b" are keys of their own on S3, while
+            # GCS wrote "p//q" as "p/q" and then listed "p//q" as empty (a push said it
+            # sent a version that a clone of the same URL never saw, exit 0).
+            raise InvalidInput(f"{url}: a remote prefix has no empty, '.' or '..' parts; write "
+                               f"{scheme}://bucket/a/b")
         scheme = "gs" if scheme == "gcs" else scheme
         fs = remote_refs.filesystem(scheme, {**(options or {}), "version_aware": False} if scheme == "s3" else options)
         root = (parts.netloc + parts.path).rstrip("/")
