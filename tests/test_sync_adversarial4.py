@@ -211,3 +211,17 @@ def test_a_bucket_prefix_with_empty_or_dot_parts_is_refused(tmp_path):
 
     for fine in ("s3://bucket", "s3://bucket/", "gs://bucket/a/b/", "s3://bucket/a.b/..c"):
         open_remote(fine)
+
+
+def test_a_stray_file_among_the_workspaces_of_refs_is_no_workspace(tmp_path):
+    """A file directly under refs/ (a hand copy, a sync tool's note) was listed as a
+    workspace folder: clone, verify --remote-store and gc --remote then read
+    refs/stray.json/stray.json and stopped with exit 4 ("Not a directory")."""
+    project = _project(tmp_path)
+    assert run_cli("push", "../remote", cwd=project).code == 0
+    (tmp_path / "remote" / "refs" / "stray.json").write_text("{}")
+    r = run_cli("clone", "remote", "c", cwd=tmp_path)
+    assert r.code == 0 and "1 version" in r.out, r
+    assert run_cli("verify", "--remote-store", "../remote", cwd=project).code == 0
+    assert run_cli("gc", "--remote", "../remote", "--dry-run", cwd=project).code == 0
+    assert run_cli("pull", "../remote", cwd=project).code == 0

@@ -78,7 +78,12 @@ class Transport:
             entries = self._call(prefix, self.fs.ls, self.path(prefix), detail=False)
         except FileNotFoundError:
             return []
-        return sorted(e.rstrip("/").rsplit("/", 1)[-1] for e in entries)
+        # fsspec lists an object (not a folder) as itself: a stray file refs/x.json was taken
+        # for a workspace, and refs/x.json/x.json then read (exit 4, "Not a directory").
+        return sorted(e.rstrip("/").rsplit("/", 1)[-1] for e in entries if not self._is_self(e, prefix))
+
+    def _is_self(self, entry, prefix):
+        return entry.rstrip("/") == self.path(prefix).rstrip("/")
 
     def sizes(self, prefix):
         """{name: size} of the objects directly under ``prefix`` ({} if none)."""
@@ -87,7 +92,7 @@ class Transport:
         except FileNotFoundError:
             return {}
         return {e["name"].rstrip("/").rsplit("/", 1)[-1]: int(e.get("size") or 0) for e in entries
-                if e.get("type") != "directory"}
+                if e.get("type") != "directory" and not self._is_self(e["name"], prefix)}
 
     def exists(self, key):
         return self._call(key, self.fs.exists, self.path(key))
