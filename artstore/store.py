@@ -475,6 +475,16 @@ class Store:
         (with ``lazy``, their metadata only: data is fetched when read)."""
         if path is None:
             path = os.path.basename(url.rstrip("/")) or "store"
+        from .sync import transport as transport_mod
+
+        remote = transport_mod.open_remote(url)
+        if isinstance(remote, transport_mod.FileTransport):
+            # 'clone remote' run beside a file remote defaulted to the remote's own folder
+            # (its basename) and made the store inside the remote; a DIR under it did too.
+            where, inside = os.path.realpath(path), os.path.realpath(remote.root)
+            if where == inside or where.startswith(inside.rstrip(os.sep) + os.sep):
+                raise InvalidInput(f"{os.path.abspath(path)} is inside the remote {remote.url}; clone into another "
+                                   "directory: artstore clone URL DIR")
         if workspace is None:  # the remote's workspace when it has one, like the team's store
             from .sync import layout, transport
 

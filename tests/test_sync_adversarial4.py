@@ -225,3 +225,18 @@ def test_a_stray_file_among_the_workspaces_of_refs_is_no_workspace(tmp_path):
     assert run_cli("verify", "--remote-store", "../remote", cwd=project).code == 0
     assert run_cli("gc", "--remote", "../remote", "--dry-run", cwd=project).code == 0
     assert run_cli("pull", "../remote", cwd=project).code == 0
+
+
+def test_a_clone_is_never_made_inside_its_file_remote(tmp_path):
+    """`artstore clone remote` beside a file remote took the remote's basename as DIR, the
+    remote's own folder, and made the store inside it (as did DIR under the remote)."""
+    project = _project(tmp_path)
+    assert run_cli("push", "../remote", cwd=project).code == 0
+    before = sorted(p.name for p in (tmp_path / "remote").iterdir())
+    for args, cwd in ((("clone", "remote"), tmp_path), (("clone", "./remote/"), tmp_path),
+                      (("clone", f"file://{tmp_path / 'remote'}", "remote/inner"), tmp_path),
+                      (("clone", ".", "x"), tmp_path / "remote")):
+        _one_line_error(run_cli(*args, cwd=cwd), 5)
+        assert sorted(p.name for p in (tmp_path / "remote").iterdir()) == before, args
+    r = run_cli("clone", "remote", "copy", cwd=tmp_path)
+    assert r.code == 0 and "1 version" in r.out, r
