@@ -240,3 +240,19 @@ def test_a_clone_is_never_made_inside_its_file_remote(tmp_path):
         assert sorted(p.name for p in (tmp_path / "remote").iterdir()) == before, args
     r = run_cli("clone", "remote", "copy", cwd=tmp_path)
     assert r.code == 0 and "1 version" in r.out, r
+
+
+def test_a_clone_killed_midway_is_finished_by_running_it_again(tmp_path):
+    """A clone killed after its store was made left a store, and running the clone again
+    was refused (exit 4, "a store already exists ... remove it first"): the same clone now
+    finishes it; a store that was no unfinished clone is still refused."""
+    project = _project(tmp_path, {f"f{i}.bin": os.urandom(150_000) for i in range(4)})
+    assert run_cli("push", "../remote", cwd=project).code == 0
+    r = run_cli("clone", "remote", "c", cwd=tmp_path, env={"ARTSTORE_FAULT": "pull-before-commit:kill"})
+    assert r.code == -9, r
+    assert (tmp_path / "c" / ".artstore").exists()
+    r = run_cli("clone", "remote", "c", cwd=tmp_path)
+    assert r.code == 0 and "1 version" in r.out, r
+    assert run_cli("verify", "--read-data", cwd=tmp_path / "c").code == 0
+    _one_line_error(run_cli("clone", "remote", "c", cwd=tmp_path), 4)  # finished: an ordinary store now
+    _one_line_error(run_cli("clone", "remote", "proj", cwd=tmp_path), 4)
