@@ -256,3 +256,16 @@ def test_a_clone_killed_midway_is_finished_by_running_it_again(tmp_path):
     assert run_cli("verify", "--read-data", cwd=tmp_path / "c").code == 0
     _one_line_error(run_cli("clone", "remote", "c", cwd=tmp_path), 4)  # finished: an ordinary store now
     _one_line_error(run_cli("clone", "remote", "proj", cwd=tmp_path), 4)
+
+
+def test_a_local_remote_that_is_a_file_is_no_network_problem(tmp_path):
+    """A plain-path remote that is a file (or unreadable) was exit 7 "cannot reach ...;
+    check the endpoint and the network": it is the local path that is wrong."""
+    project = _project(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    for args in (("push", "../afile"), ("pull", "../afile"), ("verify", "--remote-store", "../afile"),
+                 ("clone", "../afile", "../c")):
+        r = run_cli(*args, cwd=project)
+        _one_line_error(r, 4)
+        assert "network" not in r.err and "afile" in r.err, (args, r)
+    assert (tmp_path / "afile").read_text() == "x" and not (tmp_path / "c").exists()

@@ -38,7 +38,10 @@ class Transport:
         except (NotFound, Conflict, InvalidInput, FileNotFoundError, FileExistsError):
             raise
         except Exception as exc:  # every backend error: credentials, endpoint, bucket
-            raise remote_refs._unavailable(f"{self.url} ({what})", exc) from None
+            raise self._error(what, exc) from None
+
+    def _error(self, what, exc):
+        return remote_refs._unavailable(f"{self.url} ({what})", exc)
 
     def _write(self, key, fn, *args, local=None, **kwargs):
         """``_call`` for a write to a bucket: there a FileNotFoundError (S3's NoSuchBucket,
@@ -136,6 +139,19 @@ class FileTransport(Transport):
     file taken with O_EXCL, compared and replaced by rename."""
 
     scheme = "file"
+    # A local folder's own errors: no network is involved, yet "check the endpoint and
+    # the network" (exit 7) was the advice for a remote path that is a file or unreadable.
+    LOCAL_ERRNOS = ("ENOTDIR", "EISDIR", "EACCES", "EPERM", "ENOSPC", "EDQUOT", "EROFS", "ENAMETOOLONG", "ELOOP")
+
+    def _error(self, what, exc):
+        import errno
+
+        if isinstance(exc, OSError) and exc.errno is not None and \
+                exc.errno in {getattr(errno, name, None) for name in self.LOCAL_ERRNOS}:
+            from ..errors import from_os_error
+
+            return from_os_error(exc, f"using remote {self.url} ({what})")
+        return super()._error(what, exc)  # a share gone (ESTALE, EIO...): unavailable
 
     def _full(self, key):
         return os.path.join(self.root, *key.split("/"))
