@@ -400,7 +400,7 @@ class Experiment:
     def __init__(self, api_key=None, project_name=None, workspace=None, store=None, **_comet_options):
         # api_key and Comet's other options are accepted so that Comet code runs; unused here.
         self._store = store if store is not None else Store.open()
-        self.workspace = names.check_name(workspace, "workspace") if workspace else self._store.workspace
+        self.workspace = names.check_workspace(workspace) if workspace else self._store.workspace
         self.project_name = names.check_text(project_name, "project name") if project_name is not None else None
         self.id = uuid.uuid4().hex
         self.name = None

@@ -69,7 +69,7 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
     names.check_name(name, "artifact name")
     if artifact_type is not None:
         names.check_name(artifact_type, "artifact type")
-    workspace = names.check_name(workspace or store.workspace, "workspace")
+    workspace = names.check_workspace(workspace or store.workspace)
     if version is not None:
         version = names.parse_version(version)
     aliases = sorted({names.check_alias(a) for a in aliases})

@@ -44,6 +44,17 @@ def check_name(value, what="name"):
     return value
 
 
+def check_workspace(value):
+    """A workspace name: a name, and not '.' or '..', which on a remote are the folder
+    refs/<workspace>/ itself or its parent (a push of workspace '..' wrote its refs beside
+    refs/, where no pull looks: 'pushed 1 version', and a clone got none)."""
+    check_name(value, "workspace")
+    if value in (".", ".."):
+        raise InvalidInput(f"workspace {value!r} cannot be shared through a remote; choose a name other than "
+                           "'.' and '..'")
+    return value
+
+
 def check_text(value, what):
     """A free-text string (a URI, a project name, an asset type): valid Unicode, no NUL."""
     if not isinstance(value, str):

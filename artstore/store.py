@@ -61,7 +61,7 @@ def default_workspace():
     except Exception:  # no user name in a container: getpass raises several kinds
         user = "default"
     try:
-        return names.check_name(user, "workspace")
+        return names.check_workspace(user)
     except InvalidInput:
         return "default"
 
@@ -118,7 +118,7 @@ class Store:
     def init(cls, path=".", workspace=None, chunking=None, storage=None, exist_ok=False):
         """Create ``<path>/.artstore`` and return the open store. If one exists already:
         with ``exist_ok`` open it as it is (a notebook cell run twice), else Conflict."""
-        workspace = names.check_name(workspace or default_workspace(), "workspace")
+        workspace = names.check_workspace(workspace or default_workspace())
         storage = config.new_storage(storage)  # refused before anything is created
         path = os.path.abspath(path)
         store_dir = os.path.join(path, STORE_DIRNAME)

@@ -269,3 +269,24 @@ def test_a_local_remote_that_is_a_file_is_no_network_problem(tmp_path):
         _one_line_error(r, 4)
         assert "network" not in r.err and "afile" in r.err, (args, r)
     assert (tmp_path / "afile").read_text() == "x" and not (tmp_path / "c").exists()
+
+
+def test_a_workspace_named_dot_or_dotdot_is_refused_before_it_reaches_a_remote(tmp_path):
+    """Workspace '..' (accepted by init) put a push's refs at refs/../ds.json, beside
+    refs/: "pushed 1 version", and a clone of the remote got 0 versions; '.' put them
+    directly under refs/, where no pull looks either."""
+    import sqlite3
+
+    for ws in (".", ".."):
+        r = run_cli("init", tmp_path / "new", "--workspace", ws, cwd=tmp_path)
+        _one_line_error(r, 5)
+        assert not (tmp_path / "new" / ".artstore").exists()
+    project = _project(tmp_path)
+    # A store that got such a workspace before: its push is refused, nothing is sent.
+    conn = sqlite3.connect(project / ".artstore" / "catalog.db")
+    conn.execute("UPDATE artifacts SET workspace = '..'")
+    conn.commit()
+    conn.close()
+    r = run_cli("push", "../remote", cwd=project)
+    _one_line_error(r, 5)
+    assert not (tmp_path / "remote" / "packs").exists()

@@ -14,7 +14,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from operator import itemgetter
 
-from .. import chunkstore, tree
+from .. import chunkstore, names, tree
 from .. import records as store_records
 from ..catalog import DIGEST_SIZE
 from ..errors import Conflict, IntegrityError, InvalidInput, NotFound, RemoteUnavailable
@@ -81,6 +81,8 @@ def push(store, name, transport, refs=(), all_versions=False, force=False, progr
         if store.config.storage["remote_gc_grace"] <= 0:
             _within_grace(store, time.monotonic())  # refused before anything is sent
         chosen = select(store, refs, all_versions)
+        for art in {a["workspace"]: a for a, _v in chosen}.values():
+            names.check_workspace(art["workspace"])  # a store made before init refused '.' and '..'
         lazy = store.catalog.lazy_versions()
         elsewhere = [v["id"] for _art, v in chosen if v["id"] in lazy and lazy[v["id"]] != name]
         if elsewhere:
