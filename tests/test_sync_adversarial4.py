@@ -290,3 +290,60 @@ def test_a_workspace_named_dot_or_dotdot_is_refused_before_it_reaches_a_remote(t
     r = run_cli("push", "../remote", cwd=project)
     _one_line_error(r, 5)
     assert not (tmp_path / "remote" / "packs").exists()
+
+
+def _forge_leaf(remote, change):
+    """Replace the root leaf of the remote's only version by ``change(items)`` of it, in
+    a new, correctly named bundle, and point the version record at it (a record is not
+    content-addressed, so anyone who can write to the bucket can do this)."""
+    import base64
+    import json
+
+    import blake3
+    import zstandard
+
+    bundle = next((remote / "meta").iterdir())
+    rec = json.loads(zstandard.ZstdDecompressor().decompress(bundle.read_bytes()))
+    record_path = next((remote / "versions").iterdir())
+    version = json.loads(record_path.read_text())
+    frame = next(b for d, _l, b in rec["nodes"] if d == version["manifest_digest"])
+    fmt, level, items = json.loads(zstandard.ZstdDecompressor().decompress(base64.b64decode(frame)))
+    assert level == 0
+    data = json.dumps([fmt, level, change(items)], separators=(",", ":")).encode()
+    digest = blake3.blake3(data).hexdigest()
+    rec["nodes"].append([digest, 0, base64.b64encode(zstandard.ZstdCompressor().compress(data)).decode()])
+    rec["nonce"] = "forged"
+    z = zstandard.ZstdCompressor(level=1, write_content_size=True).compress(
+        json.dumps(rec, sort_keys=True, separators=(",", ":")).encode())
+    (remote / "meta" / f"{blake3.blake3(z).hexdigest()}.zst").write_bytes(z)
+    record_path.write_text(json.dumps({**version, "manifest_digest": digest}))
+    return digest
+
+
+def test_a_forged_manifest_with_a_bad_or_unordered_path_enters_no_store(tmp_path):
+    """A leaf must only hash to its digest, and the version record names any digest: a
+    leaf listing '../evil.bin' (or its paths out of order) came in by a clean clone (exit
+    0), for 'verify' to call the store damaged afterwards; verify --remote-store said ok."""
+    import shutil
+
+    project = _project(tmp_path, {"a.txt": b"a\n", "b.txt": b"b\n", "c.txt": b"c\n"})
+    assert run_cli("push", "../remote", cwd=project).code == 0
+    changes = {
+        "escape": lambda items: [["../evil.bin", *items[0][1:]], *items[1:]],
+        "absolute": lambda items: [["/etc/x", *items[0][1:]], *items[1:]],
+        "unordered": lambda items: list(reversed(items)),
+        "duplicate": lambda items: [items[0], items[0], *items[1:]],
+    }
+    checker = tmp_path / "checker"
+    Store.init(checker, workspace="ws").close()
+    for label, change in changes.items():
+        remote = tmp_path / f"remote-{label}"
+        shutil.copytree(tmp_path / "remote", remote)
+        digest = _forge_leaf(remote, change)
+        for lazy in ((), ("--lazy",)):
+            r = run_cli("clone", *lazy, remote, tmp_path / "c", cwd=tmp_path)
+            _one_line_error(r, 6)
+            assert digest in r.err, (label, r)
+            assert not (tmp_path / "c").exists()
+        r = run_cli("verify", "--remote-store", remote, "--json", cwd=checker)
+        assert r.code == 6 and any(digest in p["detail"] for p in r.json()["problems"]), (label, r)

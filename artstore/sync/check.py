@@ -13,7 +13,7 @@ from ..catalog import split_chunks
 from ..errors import ArtstoreError, IntegrityError
 from ..tree import node as node_mod
 from . import layout, records
-from .pull import remote_refs
+from .pull import check_leaf, remote_refs
 from .state import RemoteState
 
 
@@ -85,6 +85,10 @@ def check(store, name, transport, read_data=False, progress=None):
                 if level:
                     nxt.extend((d, level - 1) for _p, d, _n in items)
                 else:
+                    try:
+                        check_leaf(digest, items)
+                    except IntegrityError as exc:
+                        add("remote-node", str(exc).split("; nothing")[0], [ref])
                     for e in items:
                         if e.digest is not None:
                             file_versions.setdefault(e.digest, set()).add(ref)

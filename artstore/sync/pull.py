@@ -12,7 +12,7 @@ import blake3
 
 from .. import chunkstore, paths
 from ..catalog import split_chunks
-from ..errors import Conflict, IntegrityError, InvalidInput, NotFound
+from ..errors import ArtstoreError, Conflict, IntegrityError, NotFound
 from ..faults import checkpoint
 from ..nogc import nogc
 from ..tree import node as node_mod
@@ -180,14 +180,28 @@ def _needed_nodes(store, state, records_):
             if level:
                 nxt.extend((d, level - 1) for _p, d, _n in items)
             else:
-                for e in items:  # DESIGN.md invariant 5: paths.py decides, pull included
-                    try:
-                        paths.check_logical_path(e.path)
-                    except InvalidInput as exc:
-                        raise IntegrityError(f"remote manifest node {digest.hex()} names a bad path: {exc}") from None
+                check_leaf(digest, items)
                 entries.extend(items)
         frontier = nxt
     return out, entries
+
+
+def check_leaf(digest, entries):
+    """A remote leaf's entries have valid logical paths in strictly increasing order
+    (DESIGN.md invariant 5: pull calls paths.py). A node only has to hash to its digest,
+    and a version record (not content-addressed) may name any digest: a forged leaf with
+    '../evil.bin' entered the store by a clean pull, for verify to call damaged."""
+    previous = None
+    for e in entries:
+        try:
+            paths.check_logical_path(e.path)
+        except ArtstoreError as exc:
+            raise IntegrityError(f"remote manifest node {digest.hex()} lists a bad path ({exc}); "
+                                 "nothing was pulled") from None
+        if previous is not None and e.path <= previous:
+            raise IntegrityError(f"remote manifest node {digest.hex()} lists {e.path!r} out of order; "
+                                 "nothing was pulled")
+        previous = e.path
 
 
 def _needed_files(store, state, records_, entries):
