@@ -347,3 +347,23 @@ def test_a_forged_manifest_with_a_bad_or_unordered_path_enters_no_store(tmp_path
             assert not (tmp_path / "c").exists()
         r = run_cli("verify", "--remote-store", remote, "--json", cwd=checker)
         assert r.code == 6 and any(digest in p["detail"] for p in r.json()["problems"]), (label, r)
+
+
+def test_verify_remote_store_checks_a_records_totals_against_its_manifest(tmp_path):
+    """A record whose asset count or size is not its manifest's was "ok" for verify
+    --remote-store, while the store that pulled it failed its own verify (bad-record)."""
+    import json
+    import shutil
+
+    project = _project(tmp_path)
+    assert run_cli("push", "../remote", cwd=project).code == 0
+    assert run_cli("verify", "--remote-store", "../remote", cwd=project).code == 0
+    for field in ("asset_count", "size"):
+        remote = tmp_path / f"remote-{field}"
+        shutil.copytree(tmp_path / "remote", remote)
+        record_path = next((remote / "versions").iterdir())
+        record = json.loads(record_path.read_text())
+        record_path.write_text(json.dumps({**record, field: record[field] + 1000}))
+        r = run_cli("verify", "--remote-store", remote, "--json", cwd=project)
+        assert r.code == 6, (field, r)
+        assert any("its manifest holds" in p["detail"] for p in r.json()["problems"]), (field, r)

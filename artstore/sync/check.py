@@ -64,6 +64,7 @@ def check(store, name, transport, read_data=False, progress=None):
         # (digest, the level its parent names it at): pull refuses a node at another
         # level, so verify reports it (it found only unreadable nodes before).
         frontier = [(bytes.fromhex(record["manifest_digest"]), None)]
+        totals, whole = [0, 0], True  # the tree's asset count and bytes, as local verify checks them
         for _asset, digest in record.get("fetched", []):
             file_versions.setdefault(bytes.fromhex(digest), set()).add(ref)
         while frontier:
@@ -72,15 +73,18 @@ def check(store, name, transport, read_data=False, progress=None):
                 row = state.nodes.get(digest)
                 if row is None:
                     add("remote-node", f"manifest node {digest.hex()} is in no bundle", [ref])
+                    whole = False
                     continue
                 try:
                     level, items = node_mod.decode(digest, decompress(row[1]))
                 except Exception as exc:
                     add("remote-node", f"manifest node {digest.hex()} is damaged ({exc})", [ref])
+                    whole = False
                     continue
                 if expect is not None and level != expect:
                     add("remote-node", f"manifest node {digest.hex()} is at level {level} where its parent "
                         f"expects level {expect}", [ref])
+                    whole = False
                     continue
                 if level:
                     nxt.extend((d, level - 1) for _p, d, _n in items)
@@ -89,10 +93,17 @@ def check(store, name, transport, read_data=False, progress=None):
                         check_leaf(digest, items)
                     except IntegrityError as exc:
                         add("remote-node", str(exc).split("; nothing")[0], [ref])
+                    totals[0] += len(items)
+                    totals[1] += sum(e.size for e in items)
                     for e in items:
                         if e.digest is not None:
                             file_versions.setdefault(e.digest, set()).add(ref)
             frontier = nxt
+        if whole and totals != [record["asset_count"], record["size"]]:
+            # A pulled version with other totals than its tree is what local verify calls a
+            # bad record: the remote's copy is the damaged one.
+            add("remote-object", f"{layout.version_key(record['id'])} records {record['asset_count']} asset(s) of "
+                f"{record['size']} bytes, its manifest holds {totals[0]} of {totals[1]}", [ref])
     for digest, refs in file_versions.items():
         row = state.files.get(digest)
         if row is None:
