@@ -351,7 +351,8 @@ def test_a_forged_manifest_with_a_bad_or_unordered_path_enters_no_store(tmp_path
 
 def test_verify_remote_store_checks_a_records_totals_against_its_manifest(tmp_path):
     """A record whose asset count or size is not its manifest's was "ok" for verify
-    --remote-store, while the store that pulled it failed its own verify (bad-record)."""
+    --remote-store and came in by a clean clone, and the store that pulled it then failed
+    its own verify (bad-record)."""
     import json
     import shutil
 
@@ -367,3 +368,7 @@ def test_verify_remote_store_checks_a_records_totals_against_its_manifest(tmp_pa
         r = run_cli("verify", "--remote-store", remote, "--json", cwd=project)
         assert r.code == 6, (field, r)
         assert any("its manifest holds" in p["detail"] for p in r.json()["problems"]), (field, r)
+        # A clone (the whole tree new) refuses it too, rather than make a store verify fails.
+        r = run_cli("clone", remote, tmp_path / "c", cwd=tmp_path)
+        _one_line_error(r, 6)
+        assert "its manifest holds" in r.err and not (tmp_path / "c").exists(), (field, r)

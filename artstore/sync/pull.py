@@ -88,7 +88,8 @@ def pull(store, name, transport, refs=(), progress=None, metadata_only=False, la
         # Indexes and bundles are read after the refs and records (the reverse of a push's
         # writes), so a push running meanwhile cannot make them name what we did not list.
         state = RemoteState(store, name, transport).refresh()
-        nodes, entries = _needed_nodes(store, state, wanted)
+        nodes, entries, totals = _needed_nodes(store, state, wanted)
+        _check_totals(wanted, totals)
         files = _needed_files(store, state, wanted, entries)
         packs, got = ([], 0) if metadata_only else _fetch_chunks(store, state, transport, files, progress)
         try:
@@ -153,7 +154,7 @@ def _needed_nodes(store, state, records_):
     import zstandard
 
     decompress = zstandard.ZstdDecompressor().decompress
-    entries = []
+    entries, shapes = [], {}  # shapes: new node -> child digests (internal) or (count, bytes) (leaf)
     # (digest, the level its parent names it at; None for a root): a node of another level
     # would enter the catalog as a tree no reader can walk, so it is refused here, before
     # anything is written, as node.decode refuses a node that is not well formed.
@@ -179,11 +180,38 @@ def _needed_nodes(store, state, records_):
             out[digest] = (level, row[1])
             if level:
                 nxt.extend((d, level - 1) for _p, d, _n in items)
+                shapes[digest] = [d for _p, d, _n in items]
             else:
                 check_leaf(digest, items)
                 entries.extend(items)
+                shapes[digest] = (len(items), sum(e.size for e in items))
         frontier = nxt
-    return out, entries
+    return out, entries, shapes
+
+
+def _check_totals(records_, shapes):
+    """A new version's asset count and size must be its tree's, as local verify checks
+    them (a record is not content-addressed: other totals came in by a clean pull and
+    made the store fail its verify). Checked where the whole tree is new here; a tree
+    that shares nodes with the store is left to verify (reading its known leaves would
+    cost a pull of one changed file the decoding of the whole manifest)."""
+    def total(digest):
+        shape = shapes.get(digest)
+        if shape is None:
+            return None
+        if isinstance(shape, tuple):
+            return shape
+        parts = [total(d) for d in shape]
+        if any(p is None for p in parts):
+            return None
+        return sum(p[0] for p in parts), sum(p[1] for p in parts)
+
+    for rec in records_:
+        found = total(bytes.fromhex(rec["manifest_digest"]))
+        if found is not None and found != (rec["asset_count"], rec["size"]):
+            raise IntegrityError(f"remote object {layout.version_key(rec['id'])} records {rec['asset_count']} "
+                                 f"asset(s) of {rec['size']} bytes, its manifest holds {found[0]} of {found[1]}; "
+                                 "nothing was pulled")
 
 
 def check_leaf(digest, entries):
