@@ -372,3 +372,14 @@ def test_verify_remote_store_checks_a_records_totals_against_its_manifest(tmp_pa
         r = run_cli("clone", remote, tmp_path / "c", cwd=tmp_path)
         _one_line_error(r, 6)
         assert "its manifest holds" in r.err and not (tmp_path / "c").exists(), (field, r)
+
+
+def test_a_file_remote_inside_the_store_directory_is_refused(tmp_path):
+    """A remote at ./.artstore/tmp (or anywhere under .artstore) put its objects among the
+    store's own files, where local gc empties tmp/ and removes packs it does not know."""
+    project = _project(tmp_path)
+    for where in ("./.artstore/tmp", "./.artstore", str(project / ".artstore" / "objects" / "x")):
+        _one_line_error(run_cli("push", where, cwd=project), 5)
+        _one_line_error(run_cli("remote", "add", "x", where, cwd=project), 5)
+    assert not (project / ".artstore" / "tmp" / "refs").exists()
+    assert not (project / ".artstore" / "packs").exists()

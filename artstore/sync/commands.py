@@ -18,7 +18,7 @@ def add_remote(store, name, url):
     names.check_name(name, "remote name")
     if name in remotes(store):
         raise Conflict(f"a remote {name!r} exists already ({remotes(store)[name]}); remove it first")
-    transport.open_remote(url)  # refuses a URL it cannot use, before it is recorded
+    _outside_store(store, transport.open_remote(url))  # refuses a URL it cannot use, before it is recorded
     if "@" in (urlsplit(url).netloc or "") or "?" in url:
         raise InvalidInput("a remote URL holds no credentials or options; use the backend's environment")
     # A relative path was resolved against the cwd of each later command, so a push run
@@ -75,7 +75,18 @@ def open_named(store, name):
     else:
         raise NotFound(f"no remote {name!r}; see 'artstore remote list'")
     scheme = urlsplit(url).scheme.lower() or "file"
-    return name, transport.open_remote(url, store.remote_options(scheme) if scheme != "file" else None)
+    t = transport.open_remote(url, store.remote_options(scheme) if scheme != "file" else None)
+    _outside_store(store, t)
+    return name, t
+
+
+def _outside_store(store, t):
+    """A file remote inside the store's own directory is refused: its objects would sit
+    among the store's (local gc empties tmp/ and removes unknown packs)."""
+    if isinstance(t, transport.FileTransport):
+        where, inside = os.path.realpath(t.root), os.path.realpath(store.dir)
+        if where == inside or where.startswith(inside.rstrip(os.sep) + os.sep):
+            raise InvalidInput(f"{t.url} is inside the store directory {store.dir}; put the remote elsewhere")
 
 
 def _slug(url):
