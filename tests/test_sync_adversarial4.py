@@ -383,3 +383,22 @@ def test_a_file_remote_inside_the_store_directory_is_refused(tmp_path):
         _one_line_error(run_cli("remote", "add", "x", where, cwd=project), 5)
     assert not (project / ".artstore" / "tmp" / "refs").exists()
     assert not (project / ".artstore" / "packs").exists()
+
+
+def test_remote_gc_never_deletes_a_file_artstore_did_not_write(tmp_path):
+    """A remote pushed into a prefix that already held a user's files had those under
+    packs/, meta/ or probes/ marked as unreferenced objects and deleted by the next gc."""
+    project = _project(tmp_path)
+    remote = tmp_path / "remote"
+    write_tree(remote, {"packs/model.tar": b"weights", "meta/notes.txt": b"notes", "probes/README": b"r",
+                        "packs/" + "0" * 64 + ".pack.bak": b"x"})
+    assert run_cli("push", "../remote", cwd=project).code == 0
+    config = project / ".artstore" / "config"
+    config.write_text(config.read_text().replace("[storage]\n", "[storage]\nremote_gc_grace = 0\n"))
+    for _ in range(2):
+        r = run_cli("gc", "--remote", "../remote", "--json", cwd=project)
+        assert r.code == 0 and r.json()["marked"] == 0 and r.json()["deleted"] == 0, r
+    assert (remote / "packs" / "model.tar").read_bytes() == b"weights"
+    assert (remote / "meta" / "notes.txt").exists() and (remote / "probes" / "README").exists()
+    assert (remote / "packs" / ("0" * 64 + ".pack.bak")).exists()
+    assert run_cli("clone", "remote", "c", cwd=tmp_path).code == 0

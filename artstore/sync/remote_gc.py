@@ -12,6 +12,7 @@ with damage (a ref naming a missing record, a node or file in no bundle) is not
 collected at all: deleting while unsure what is referenced could lose data.
 """
 
+import re
 import time
 import uuid
 
@@ -26,6 +27,10 @@ from .pull import remote_refs
 from .state import RemoteState, read_markers
 
 PROBES = "probes"
+_TMP = r"(\.tmp-[0-9a-f]{32})?"  # a file remote's temp copy that a killed push left
+_OURS = {layout.PACKS: re.compile(rf"[0-9a-f]{{64}}\.(pack|idx){_TMP}"),
+         layout.META: re.compile(rf"[0-9a-f]{{64}}\.zst{_TMP}"),
+         PROBES: re.compile(rf"[0-9a-f]{{32}}{_TMP}")}
 
 
 def collect(store, name, transport, dry_run=False, grace=3600.0, now=None):
@@ -44,9 +49,12 @@ def collect(store, name, transport, dry_run=False, grace=3600.0, now=None):
     pack_sizes = transport.sizes(layout.PACKS)
     bundle_sizes = transport.sizes(layout.META)
     probe_sizes = transport.sizes(PROBES)
-    sizes = {f"{layout.PACKS}/{k}": v for k, v in pack_sizes.items()}
-    sizes.update({f"{layout.META}/{k}": v for k, v in bundle_sizes.items()})
-    sizes.update({f"{PROBES}/{k}": v for k, v in probe_sizes.items()})
+    # Only what a push (or an earlier release's probe) could have written, by its name:
+    # a remote pushed into a prefix that held a user's files (data/packs/model.tar) had
+    # them marked and then deleted as unreferenced objects.
+    sizes = {f"{layout.PACKS}/{k}": v for k, v in pack_sizes.items() if _OURS[layout.PACKS].fullmatch(k)}
+    sizes.update({f"{layout.META}/{k}": v for k, v in bundle_sizes.items() if _OURS[layout.META].fullmatch(k)})
+    sizes.update({f"{PROBES}/{k}": v for k, v in probe_sizes.items() if _OURS[PROBES].fullmatch(k)})
 
     live = set()
     for pack, ids in state.pack_chunks.items():
