@@ -302,6 +302,15 @@ def _text(value):
     return str(value)
 
 
+
+def _keyed_rows(cat, table, key, column, version_id=None):
+    """(version id, ``key`` as text, raw ``column``) of each row of a per-version table,
+    of one version if ``version_id`` is given."""
+    for row in raw_rows(cat, table, ["version_id", key], [column]):
+        vid = row["version_id"].decode("utf-8", "replace")
+        if version_id is None or vid == version_id:
+            yield vid, row[key].decode("utf-8", "replace"), row[column]
+
 def _field(report, vid, where, field, check, *args):
     try:
         check(*args)
@@ -360,21 +369,13 @@ def check_records(cat, report, version_id=None):
         ):
             _field(report, vid, where, field, _decoded(check) if check is not records.digest else check, *args)
     # Asset ids kept from before schema 3 (asset_ids): every asset listing shows them.
-    for row in raw_rows(cat, "asset_ids", ["version_id", "logical_path"], ["id"]):
-        vid = row["version_id"].decode("utf-8", "replace")
-        if version_id is not None and vid != version_id:
-            continue
-        path = row["logical_path"].decode("utf-8", "replace")
+    for vid, path, value in _keyed_rows(cat, "asset_ids", "logical_path", "id", version_id):
         _field(report, vid, f"version {vid}", f"asset id of {path!r}", records.asset_id,
-               row["id"], f"version {vid}", path)
+               value, f"version {vid}", path)
     # The digests of fetched remote assets: show, cat and download read them (Manifest).
-    for row in raw_rows(cat, "fetched", ["version_id", "asset_id"], ["file_digest"]):
-        vid = row["version_id"].decode("utf-8", "replace")
-        if version_id is not None and vid != version_id:
-            continue
-        asset = row["asset_id"].decode("utf-8", "replace")
+    for vid, asset, value in _keyed_rows(cat, "fetched", "asset_id", "file_digest", version_id):
         _field(report, vid, f"version {vid}", f"fetched file digest of asset {asset}", records.digest,
-               row["file_digest"], f"version {vid}", f"fetched file digest of asset {asset}", False)
+               value, f"version {vid}", f"fetched file digest of asset {asset}", False)
     if version_id is not None:
         return
     for table, columns in (("artifacts", ("workspace", "name", "type")), ("aliases", ("alias",)),

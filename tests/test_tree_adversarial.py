@@ -1,6 +1,7 @@
 """Adversarial tree manifests: hostile nodes whose bytes hash to their digest but are not
 a well-formed tree, and awkward inputs logged by a user; every reader must agree."""
 
+import contextlib
 import json
 import sqlite3
 import uuid
@@ -85,12 +86,18 @@ def hostile_store(project):
     return project
 
 
+@contextlib.contextmanager
+def crafted_version(project, nodes, root):
+    """The store of ``project`` opened after ds:9.0.0 was crafted with ``nodes`` under
+    ``root``: (store, the version's id)."""
+    craft_tree(project / ".artstore" / "catalog.db", nodes, root)
+    with Store.open(project) as store:
+        yield store, store.resolve("ds", version_or_alias="9.0.0")[1]["id"]
+
+
 @pytest.mark.parametrize("case", list(HOSTILE))
 def test_every_reader_refuses_a_malformed_node_as_damage(hostile_store, tmp_path, case):
-    nodes, root = HOSTILE[case]
-    craft_tree(hostile_store / ".artstore" / "catalog.db", nodes, root)
-    with Store.open(hostile_store) as store:
-        vid = store.resolve("ds", version_or_alias="9.0.0")[1]["id"]
+    with crafted_version(hostile_store, *HOSTILE[case]) as (store, vid):
         readers = {
             "assets": lambda: store.assets(vid),
             "page": lambda: store.assets(vid, 0, 10),
@@ -148,10 +155,7 @@ MISLEADING = {
 
 @pytest.mark.parametrize("case", list(MISLEADING))
 def test_a_parent_that_misdescribes_its_children_is_damage(hostile_store, tmp_path, case):
-    nodes, root = MISLEADING[case]
-    craft_tree(hostile_store / ".artstore" / "catalog.db", nodes, root)
-    with Store.open(hostile_store) as store:
-        vid = store.resolve("ds", version_or_alias="9.0.0")[1]["id"]
+    with crafted_version(hostile_store, *MISLEADING[case]) as (store, vid):
         report = store.verify()
         assert not report["ok"]
         assert {tuple(p["versions"]) for p in report["problems"]} == {("ws/ds:9.0.0",)}, report
