@@ -402,3 +402,26 @@ def test_remote_gc_never_deletes_a_file_artstore_did_not_write(tmp_path):
     assert (remote / "meta" / "notes.txt").exists() and (remote / "probes" / "README").exists()
     assert (remote / "packs" / ("0" * 64 + ".pack.bak")).exists()
     assert run_cli("clone", "remote", "c", cwd=tmp_path).code == 0
+
+
+def test_a_remote_folder_that_is_gone_is_said_so_not_taken_for_an_empty_remote(tmp_path):
+    """A configured file remote whose folder no longer exists (a share not mounted, a
+    path mistyped) said "nothing was pushed there yet" to pull, clone, remote gc and
+    verify, and sent the user looking for a push; an existing folder without a store
+    still says that."""
+    project = _project(tmp_path)
+    gone, empty = tmp_path / "share" / "remote", tmp_path / "empty"
+    empty.mkdir()
+    assert run_cli("remote", "add", "origin", gone, cwd=project).code == 0
+    assert run_cli("remote", "add", "blank", empty, cwd=project).code == 0
+    for args in (["pull"], ["gc", "--remote", "origin"], ["clone", gone, tmp_path / "c1"]):
+        r = run_cli(*args, cwd=project)
+        _one_line_error(r, 3)
+        assert f"the folder {gone} does not exist" in r.err and "mounted" in r.err, r
+    r = run_cli("verify", "--remote-store", "origin", "--json", cwd=project)
+    assert r.code == 6 and "does not exist" in r.json()["problems"][0]["detail"], r
+    for args in (["pull", "blank"], ["clone", empty, tmp_path / "c2"]):
+        r = run_cli(*args, cwd=project)
+        _one_line_error(r, 3)
+        assert "nothing was pushed there yet" in r.err and "does not exist" not in r.err, r
+    assert not gone.exists() and not (tmp_path / "c1").exists() and not (tmp_path / "c2").exists()

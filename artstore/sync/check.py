@@ -26,7 +26,7 @@ def check(store, name, transport, read_data=False, progress=None):
     try:
         layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
     except FileNotFoundError:
-        add("remote", f"no artstore remote at {transport.url}")
+        add("remote", f"no artstore remote at {transport.url} ({transport.why_empty()})")
         return {"ok": False, "problems": problems, "notes": []}
     except IntegrityError as exc:
         add("remote-object", str(exc))

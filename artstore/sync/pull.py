@@ -56,7 +56,7 @@ def pull(store, name, transport, refs=(), progress=None, metadata_only=False, la
         try:
             layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
         except FileNotFoundError:
-            raise NotFound(f"no artstore remote at {transport.url} (nothing was pushed there yet)") from None
+            raise NotFound(f"no artstore remote at {transport.url} ({transport.why_empty()})") from None
         arts, only = remote_refs(transport, refs)
         docs, wanted, lazy_here = {}, [], []
         lazy = store.catalog.lazy_versions()

@@ -39,7 +39,7 @@ def collect(store, name, transport, dry_run=False, grace=3600.0, now=None):
     try:
         layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
     except FileNotFoundError:
-        raise NotFound(f"no artstore remote at {transport.url} (nothing was pushed there yet)") from None
+        raise NotFound(f"no artstore remote at {transport.url} ({transport.why_empty()})") from None
     markers = read_markers(transport)  # listed before the refs are read (see the module docstring)
     roots, fetched = _roots(transport)
     # Indexes and bundles are listed after the refs were read (restic's read order, the

@@ -32,6 +32,10 @@ class Transport:
     def path(self, key):
         return f"{self.root}/{key}"
 
+    def why_empty(self):
+        """Why the remote holds no format record, for the "no artstore remote" error."""
+        return "nothing was pushed there yet"
+
     def _call(self, what, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
@@ -142,6 +146,13 @@ class FileTransport(Transport):
     # A local folder's own errors: no network is involved, yet "check the endpoint and
     # the network" (exit 7) was the advice for a remote path that is a file or unreadable.
     LOCAL_ERRNOS = ("ENOTDIR", "EISDIR", "EACCES", "EPERM", "ENOSPC", "EDQUOT", "EROFS", "ENAMETOOLONG", "ELOOP")
+
+    def why_empty(self):
+        # A configured remote whose folder is gone is most often a share not mounted (or
+        # a path mistyped): "nothing was pushed there yet" sent the user looking for a push.
+        if not os.path.isdir(self.root):
+            return f"the folder {self.root} does not exist; if it is on a share, check that the share is mounted"
+        return super().why_empty()
 
     def _error(self, what, exc):
         import errno
