@@ -453,3 +453,64 @@ def test_transport_reads_lists_and_swaps_refs_alike_on_every_backend(remote_url,
     t.write_ref(f"refs/{odd}/{odd}.json", b"odd", None)
     assert t.list("refs") == sorted(["ws", odd]) and t.list(f"refs/{odd}") == [f"{odd}.json"]
     assert t.read_ref(f"refs/{odd}/{odd}.json")[0] == b"odd" and t.read(f"refs/{odd}/{odd}.json") == b"odd"
+
+
+def _labels(store, ref="ds:1.0.0"):
+    d = store.describe_ref(ref)
+    return sorted(set(d["aliases"]) - {"latest"}), d["tags"], d["artifact_tags"]
+
+
+def test_a_label_removed_on_one_side_is_removed_on_the_other(remote_url, tmp_path):
+    """Labels merged only, so an alias or tag removed here was put back by the next pull
+    (and stayed on the remote for everyone): a removal since the last sync now travels
+    both ways (sync/labels.py), as on a server; a label the other side changed since
+    stays, and so does one the other side never had."""
+    with _new_store(tmp_path / "a") as a:
+        a.log("ds", [InMemory(b"1", "f")], aliases=["prod", "best"], version_tags=["raw", "keep"])
+        a.set_artifact_tags("ds", ["team", "old"])
+        a.add_remote("origin", remote_url)
+        a.push()
+    with Store.clone(remote_url, tmp_path / "b") as b:
+        assert _labels(b) == (["best", "prod"], ["keep", "raw"], ["old", "team"])
+    with Store.open(tmp_path / "a") as a:  # removed here, pushed: gone from the remote
+        a.remove_aliases("ds:1.0.0", ["prod"])
+        a.remove_version_tags("ds:1.0.0", ["raw"])
+        a.set_artifact_tags("ds", ["team"])
+        a.push()
+        a.pull()  # and not brought back
+        assert _labels(a) == (["best"], ["keep"], ["team"])
+    with Store.open(tmp_path / "b") as b:  # the teammate's pull removes them there
+        b.pull()
+        assert _labels(b) == (["best"], ["keep"], ["team"])
+        # b removes "best" while a, unaware, moves it to a new version: a's move is newer.
+        b.remove_aliases("ds:1.0.0", ["best"])
+    with Store.open(tmp_path / "a") as a:
+        a.log("ds", [InMemory(b"2", "f")], aliases=["best"])
+        a.push()
+    with Store.open(tmp_path / "b") as b:
+        b.push()
+        b.pull()
+        assert b.describe_ref("ds:best")["version"] == "2.0.0"
+    with Store.clone(remote_url, tmp_path / "c") as c:
+        assert c.describe_ref("ds:best")["version"] == "2.0.0"
+        assert _labels(c) == ([], ["keep"], ["team"])
+
+
+def test_a_first_pull_keeps_the_labels_only_this_store_has(tmp_path):
+    """With no sync before with a remote (nothing known of its refs), a label it lacks was
+    never removed there: it stays here, and the next push sends it."""
+    first, second = str(tmp_path / "r1"), str(tmp_path / "r2")
+    with _new_store(tmp_path / "a") as a:
+        a.log("ds", [InMemory(b"1", "f")], version_tags=["raw"])
+        a.push(first)
+        a.push(second)
+    with Store.clone(first, tmp_path / "b") as b:
+        b.add_aliases("ds:1.0.0", ["prod"])
+        b.remove_version_tags("ds:1.0.0", ["raw"])
+        b.add_version_tags("ds:1.0.0", ["mine"])
+        b.add_remote("second", second)
+        b.pull("second")  # "raw" comes back: this store never saw "second" without it
+        assert _labels(b) == (["prod"], ["mine", "raw"], [])
+        b.push("second")
+    with Store.clone(second, tmp_path / "c") as c:
+        assert _labels(c) == (["prod"], ["mine", "raw"], [])

@@ -16,7 +16,7 @@ from ..errors import ArtstoreError, Conflict, IntegrityError, NotFound
 from ..faults import checkpoint
 from ..nogc import nogc
 from ..tree import node as node_mod
-from . import known_refs, layout, records, transfer
+from . import known_refs, labels, layout, records, transfer
 from .state import RemoteState
 
 
@@ -111,7 +111,7 @@ def pull(store, name, transport, refs=(), progress=None, metadata_only=False, la
                     cat.add_fetched([(a, rec["id"], bytes.fromhex(d)) for a, d in rec.get("fetched", [])])
                 if metadata_only:
                     cat.mark_lazy([rec["id"] for rec in wanted], lazy_remote or name)
-                _apply_labels(store, cat, docs)
+                _apply_labels(store, name, cat, docs)
         except BaseException:
             # Sealed but never committed (gc would remove them too); an interruption once
             # the COMMIT went through leaves those the pulled versions reference.
@@ -287,12 +287,22 @@ def _check_files(store, files, packs):
         source.close()
 
 
-def _apply_labels(store, cat, docs):
-    """Remote aliases win on pull (they name versions both stores have); tags are joined."""
-    for doc in docs.values():
+def _apply_labels(store, name, cat, docs):
+    """Remote aliases win on pull (they name versions both stores have); tags are joined;
+    labels removed on the remote since this store's last sync with it are removed here
+    (sync/labels.py)."""
+    for key, doc in docs.items():
         art = cat.get_artifact(doc["workspace"], doc["name"])
         if art is None:
             continue
+        gone_aliases, gone_tags, gone_artifact_tags = labels.removed(
+            known_refs.load(store, name, key), doc, labels.local_labels(cat, art["id"]))
+        for alias, version in gone_aliases.items():
+            cat.remove_alias(art["id"], alias, cat.version_by_number(art["id"], version)["id"])
+        for version, tags in gone_tags.items():
+            cat.remove_version_tags(cat.version_by_number(art["id"], version)["id"], sorted(tags))
+        if gone_artifact_tags:
+            cat.set_artifact_tags(art["id"], sorted(set(cat.tags_of_artifact(art["id"])) - gone_artifact_tags))
         for alias, version in doc["aliases"].items():
             row = cat.version_by_number(art["id"], version)
             if row is not None and alias != "latest":

@@ -20,7 +20,7 @@ from ..catalog import DIGEST_SIZE
 from ..errors import Conflict, IntegrityError, InvalidInput, NotFound, RemoteUnavailable
 from ..faults import checkpoint
 from ..nogc import nogc
-from . import known_refs, layout, packcheck, records, transfer
+from . import known_refs, labels, layout, packcheck, records, transfer
 from .state import RemoteState, read_markers
 
 CAS_TRIES = 5
@@ -420,6 +420,18 @@ def _update_refs(store, name, transport, chosen, docs, force):
 def _merged(store, art, doc, versions, known, force, url):
     new = {**doc, "versions": dict(doc["versions"]), "aliases": dict(doc["aliases"]),
            "tags": {k: list(v) for k, v in doc["tags"].items()}, "artifact_tags": list(doc["artifact_tags"])}
+    # Labels removed here since the last sync leave the remote too (sync/labels.py).
+    gone_aliases, gone_tags, gone_artifact_tags = labels.removed(
+        known, labels.local_labels(store.catalog, art["id"]), new, {v["version"] for v in versions})
+    for alias in gone_aliases:
+        del new["aliases"][alias]
+    for version, tags in gone_tags.items():
+        kept = [t for t in new["tags"][version] if t not in tags]
+        if kept:
+            new["tags"][version] = kept
+        else:
+            del new["tags"][version]
+    new["artifact_tags"] = [t for t in new["artifact_tags"] if t not in gone_artifact_tags]
     for v in versions:
         there = new["versions"].get(v["version"])
         if there is not None and there != v["id"]:
