@@ -49,7 +49,6 @@ from .metadata import check_metadata  # noqa: F401  (re-exported: api, tests)
 from .tree import NodeStore
 
 STORE_DIRNAME = ".artstore"
-CLONE_MARK = "clone-unfinished"  # in a store a clone made, until its first pull is done
 # In a project's git work tree `git add .` must not commit the store: only its config,
 # which names the remotes (never secrets), may be tracked; teammates then pull the data.
 GITIGNORE = "# artstore: only the config belongs in git; the data is shared through remotes.\n*\n!.gitignore\n!config\n"
@@ -474,59 +473,9 @@ class Store:
     def clone(cls, url, path=None, workspace=None, progress=None, lazy=False):
         """A new store at ``path`` with ``url`` as remote 'origin' and all its versions
         (with ``lazy``, their metadata only: data is fetched when read)."""
-        if path is None:
-            path = os.path.basename(url.rstrip("/")) or "store"
-        from .sync import transport as transport_mod
+        from .sync import clone
 
-        remote = transport_mod.open_remote(url)
-        if isinstance(remote, transport_mod.FileTransport):
-            # 'clone remote' run beside a file remote defaulted to the remote's own folder
-            # (its basename) and made the store inside the remote; a DIR under it did too.
-            where, inside = os.path.realpath(path), os.path.realpath(remote.root)
-            if where == inside or where.startswith(inside.rstrip(os.sep) + os.sep):
-                raise InvalidInput(f"{os.path.abspath(path)} is inside the remote {remote.url}; clone into another "
-                                   "directory: artstore clone URL DIR")
-        # A clone killed (SIGKILL, power) after its store was made left a store that a
-        # second 'clone' refused ("a store already exists"), though the clone never ended:
-        # the store carries a mark until its pull is done, and a clone of the same URL
-        # into it finishes the pull.
-        mark = os.path.join(path, STORE_DIRNAME, CLONE_MARK)
-        try:
-            with open(mark, encoding="utf-8") as f:
-                unfinished = f.read() == url
-        except (FileNotFoundError, NotADirectoryError):
-            unfinished = False
-        if unfinished:
-            store = cls.open(path)
-            try:
-                if "origin" not in store.remotes():
-                    store.add_remote("origin", url)
-                store.pull("origin", progress=progress, metadata_only=lazy)
-                os.unlink(mark)
-            except BaseException:
-                store.close()
-                raise
-            return store
-        if workspace is None:  # the remote's workspace when it has one, like the team's store
-            from .sync import layout, transport
-
-            found = transport.open_remote(url).list(layout.REFS)
-            workspace = found[0] if len(found) == 1 else None
-        existed = os.path.exists(path)
-        store = cls.init(path, workspace=workspace)
-        try:
-            with open(os.path.join(store.dir, CLONE_MARK), "w", encoding="utf-8") as f:
-                f.write(url)
-            store.add_remote("origin", url)
-            store.pull("origin", progress=progress, metadata_only=lazy)
-            os.unlink(os.path.join(store.dir, CLONE_MARK))
-        except BaseException:
-            store.close()
-            import shutil
-
-            shutil.rmtree(store.dir if existed else store.root, ignore_errors=True)  # nothing half-made stays
-            raise
-        return store
+        return clone.clone(cls, url, path, workspace, progress, lazy)
 
     # -- remote references ---------------------------------------------------------------------
 
