@@ -11,6 +11,9 @@ again) is a newer decision there and stays. ``latest`` is never a label of this 
 store moves it itself.
 """
 
+import json
+import os
+
 
 def local_labels(cat, artifact_id):
     """This store's labels of an artifact in a ref document's shape: {"versions": {version:
@@ -45,3 +48,63 @@ def removed(base, side, other, versions=None):
             tags[version] = gone
     artifact_tags = (set(base.get("artifact_tags", ())) - set(side["artifact_tags"])) & set(other["artifact_tags"])
     return aliases, tags, artifact_tags
+
+
+# The base of the comparison is not the ref as last seen: after a push that ref holds the
+# labels others pushed which this store never had (it would take them for labels removed
+# here and delete them), and after a pull that keeps a removal made here the ref still
+# holds the label. The base is kept per label: where the two sides agree after a sync,
+# what they agree on; where they differ (a change one side has not sent or taken yet), the
+# base before that sync, so the change is still told apart from "never seen" next time.
+
+def _base_path(store, name, key):
+    return os.path.join(store.dir, "remotes", name, "label-base", *key.split("/"))
+
+
+def load_base(store, name, key):
+    """The label base saved for this remote's ``key``, None before the first sync."""
+    try:
+        with open(_base_path(store, name, key), "rb") as f:
+            doc = json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def save_base(store, name, key, doc):
+    path = _base_path(store, name, key)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def next_base(old, local, remote):
+    """The base after a sync that left ``local`` here and ``remote`` there (``old`` the
+    base before it, None when there was none)."""
+    old = old or {}
+
+    def pick(here, there, before):
+        return here if here == there else before
+
+    aliases = {}
+    old_aliases = old.get("aliases", {})
+    for a in set(local["aliases"]) | set(remote["aliases"]) | set(old_aliases):
+        v = pick(local["aliases"].get(a), remote["aliases"].get(a), old_aliases.get(a))
+        if v is not None and a != "latest":
+            aliases[a] = v
+
+    def pairs(doc):
+        return {(v, t) for v, names in doc.get("tags", {}).items() for t in names}
+
+    here, there, before = pairs(local), pairs(remote), pairs(old)
+    tags = {}
+    for v, t in here | there | before:
+        if pick((v, t) in here, (v, t) in there, (v, t) in before):
+            tags.setdefault(v, []).append(t)
+    here, there = set(local["artifact_tags"]), set(remote["artifact_tags"])
+    before = set(old.get("artifact_tags", ()))
+    artifact_tags = sorted(t for t in here | there | before if pick(t in here, t in there, t in before))
+    return {"aliases": aliases, "tags": {v: sorted(ts) for v, ts in tags.items()},
+            "artifact_tags": artifact_tags}

@@ -111,7 +111,7 @@ def pull(store, name, transport, refs=(), progress=None, metadata_only=False, la
                     cat.add_fetched([(a, rec["id"], bytes.fromhex(d)) for a, d in rec.get("fetched", [])])
                 if metadata_only:
                     cat.mark_lazy([rec["id"] for rec in wanted], lazy_remote or name)
-                _apply_labels(store, name, cat, docs)
+                bases = _apply_labels(store, name, cat, docs)
         except BaseException:
             # Sealed but never committed (gc would remove them too); an interruption once
             # the COMMIT went through leaves those the pulled versions reference.
@@ -123,6 +123,8 @@ def pull(store, name, transport, refs=(), progress=None, metadata_only=False, la
             raise
         for key, doc in docs.items():
             known_refs.save(store, name, key, doc)
+        for key, base in bases.items():
+            labels.save_base(store, name, key, base)
     return {"remote": transport.url, "versions": len(wanted), "files": len(files), "chunks": got,
             "bytes_received": sum(p.size for p in packs), "lazy": len(wanted) if metadata_only else 0,
             "lazy_here": lazy_here}
@@ -290,13 +292,17 @@ def _check_files(store, files, packs):
 def _apply_labels(store, name, cat, docs):
     """Remote aliases win on pull (they name versions both stores have); tags are joined;
     labels removed on the remote since this store's last sync with it are removed here
-    (sync/labels.py)."""
+    (sync/labels.py), and those removed here since are not brought back. Returns the
+    label base of each artifact after the pull."""
+    bases = {}
     for key, doc in docs.items():
         art = cat.get_artifact(doc["workspace"], doc["name"])
         if art is None:
             continue
-        gone_aliases, gone_tags, gone_artifact_tags = labels.removed(
-            known_refs.load(store, name, key), doc, labels.local_labels(cat, art["id"]))
+        base = labels.load_base(store, name, key)
+        local = labels.local_labels(cat, art["id"])
+        gone_aliases, gone_tags, gone_artifact_tags = labels.removed(base, doc, local)
+        left_aliases, left_tags, left_artifact_tags = labels.removed(base, local, doc)
         for alias, version in gone_aliases.items():
             cat.remove_alias(art["id"], alias, cat.version_by_number(art["id"], version)["id"])
         for version, tags in gone_tags.items():
@@ -305,12 +311,15 @@ def _apply_labels(store, name, cat, docs):
             cat.set_artifact_tags(art["id"], sorted(set(cat.tags_of_artifact(art["id"])) - gone_artifact_tags))
         for alias, version in doc["aliases"].items():
             row = cat.version_by_number(art["id"], version)
-            if row is not None and alias != "latest":
+            if row is not None and alias != "latest" and alias not in left_aliases:
                 cat.set_alias(art["id"], alias, row["id"])
         for version, tags in doc["tags"].items():
             row = cat.version_by_number(art["id"], version)
             if row is not None:
-                cat.add_version_tags(row["id"], sorted(set(tags) - set(cat.tags_of_version(row["id"]))))
+                cat.add_version_tags(row["id"], sorted(set(tags) - set(cat.tags_of_version(row["id"]))
+                                                       - left_tags.get(version, set())))
         current = set(cat.tags_of_artifact(art["id"]))
-        if set(doc["artifact_tags"]) - current:
-            cat.set_artifact_tags(art["id"], sorted(current | set(doc["artifact_tags"])))
+        if set(doc["artifact_tags"]) - current - left_artifact_tags:
+            cat.set_artifact_tags(art["id"], sorted(current | (set(doc["artifact_tags"]) - left_artifact_tags)))
+        bases[key] = labels.next_base(base, labels.local_labels(cat, art["id"]), doc)
+    return bases

@@ -398,10 +398,11 @@ def _update_refs(store, name, transport, chosen, docs, force):
     moved = 0
     arts = {layout.ref_key(a["workspace"], a["name"]): a for a, _v in chosen}
     for key, art in arts.items():
+        base = labels.load_base(store, name, key)
         for attempt in range(CAS_TRIES):
             doc, token = docs[key] if attempt == 0 else _read_ref(transport, key, art)
             new = _merged(store, art, doc, [v for a, v in chosen if a["id"] == art["id"]],
-                          known_refs.load(store, name, key), force, transport.url)
+                          known_refs.load(store, name, key), force, transport.url, base)
             if new == doc:
                 break
             try:
@@ -414,15 +415,19 @@ def _update_refs(store, name, transport, chosen, docs, force):
                 if attempt == CAS_TRIES - 1:
                     raise
         known_refs.save(store, name, key, doc)
+        labels.save_base(store, name, key, labels.next_base(base, labels.local_labels(store.catalog, art["id"]), doc))
     return moved
 
 
-def _merged(store, art, doc, versions, known, force, url):
+def _merged(store, art, doc, versions, known, force, url, base):
     new = {**doc, "versions": dict(doc["versions"]), "aliases": dict(doc["aliases"]),
            "tags": {k: list(v) for k, v in doc["tags"].items()}, "artifact_tags": list(doc["artifact_tags"])}
-    # Labels removed here since the last sync leave the remote too (sync/labels.py).
-    gone_aliases, gone_tags, gone_artifact_tags = labels.removed(
-        known, labels.local_labels(store.catalog, art["id"]), new, {v["version"] for v in versions})
+    # Labels removed here since the last sync leave the remote too, and those removed
+    # there since are not sent back (sync/labels.py).
+    local = labels.local_labels(store.catalog, art["id"])
+    numbers = {v["version"] for v in versions}
+    gone_aliases, gone_tags, gone_artifact_tags = labels.removed(base, local, new, numbers)
+    left_aliases, left_tags, left_artifact_tags = labels.removed(base, doc, local, numbers)
     for alias in gone_aliases:
         del new["aliases"][alias]
     for version, tags in gone_tags.items():
@@ -438,10 +443,13 @@ def _merged(store, art, doc, versions, known, force, url):
             raise Conflict(f"{url} already has {art['workspace']}/{art['name']}:{v['version']} with other content; "
                            "pull, then log your change under a new version")
         new["versions"][v["version"]] = v["id"]
-        tags = sorted(set(new["tags"].get(v["version"], [])) | set(store.catalog.tags_of_version(v["id"])))
+        tags = sorted(set(new["tags"].get(v["version"], []))
+                      | (set(store.catalog.tags_of_version(v["id"])) - left_tags.get(v["version"], set())))
         if tags:
             new["tags"][v["version"]] = tags
         for alias in store.catalog.aliases_of_version(v["id"]):
+            if alias in left_aliases:
+                continue
             remote = new["aliases"].get(alias)
             if remote not in (None, v["version"]) and remote != (known or {}).get("aliases", {}).get(alias) \
                     and not force:
@@ -450,5 +458,6 @@ def _merged(store, art, doc, versions, known, force, url):
                     "pull first, or push --force to move it anyway"
                 )
             new["aliases"][alias] = v["version"]
-    new["artifact_tags"] = sorted(set(new["artifact_tags"]) | set(store.catalog.tags_of_artifact(art["id"])))
+    new["artifact_tags"] = sorted(set(new["artifact_tags"])
+                                  | (set(store.catalog.tags_of_artifact(art["id"])) - left_artifact_tags))
     return new
