@@ -1,7 +1,14 @@
 """Adversarial cases for labels removed across a remote (sync/labels.py): what a push or
 pull may remove, and what it must keep, with two or three stores sharing one remote."""
 
-from artstore import Store
+import json
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from artstore import Conflict, Store
 from artstore.ingest import InMemory
 
 
@@ -85,3 +92,129 @@ def test_a_push_does_not_put_back_a_label_a_teammate_removed(tmp_path):
         b.push()
     with Store.clone(remote, tmp_path / "c") as c:
         assert _labels(c) == ([], [], [])
+
+
+
+def test_a_pull_before_the_push_keeps_an_alias_moved_here(tmp_path):
+    """Remote aliases won on pull even where the remote had not moved the alias since the
+    last sync: an alias moved here was moved back by 'pull, then push' (what a refused
+    push tells the user to do), and the move never reached the remote."""
+    remote = _pair(tmp_path)
+    with Store.open(tmp_path / "a") as a:
+        a.log("ds", [InMemory(b"2", "f")])
+        a.add_aliases("ds:1.0.0", ["prod"])
+        a.push()
+        a.add_aliases("ds:2.0.0", ["prod"])
+        a.pull()
+        assert a.describe_ref("ds:prod")["version"] == "2.0.0"
+        a.push()
+    with Store.open(tmp_path / "b") as b:  # a move there since the last sync still wins
+        b.pull()
+        assert b.describe_ref("ds:prod")["version"] == "2.0.0"
+        b.add_aliases("ds:1.0.0", ["prod"])
+        b.push()
+    with Store.open(tmp_path / "a") as a:
+        a.pull()
+        assert a.describe_ref("ds:prod")["version"] == "1.0.0"
+    with Store.clone(remote, tmp_path / "c") as c:
+        assert c.describe_ref("ds:prod")["version"] == "1.0.0"
+
+ALIASES, TAGS, VERSIONS = ("prod", "stage"), ("t1", "t2"), ("1.0.0", "2.0.0")
+_op = st.one_of(
+    st.tuples(st.just("alias"), st.sampled_from(ALIASES), st.sampled_from(VERSIONS + (None,))),
+    st.tuples(st.just("tag"), st.sampled_from(VERSIONS), st.sampled_from(TAGS), st.booleans()),
+    st.tuples(st.just("atag"), st.sampled_from(TAGS), st.booleans()),
+    st.tuples(st.sampled_from(["push", "pull"])),
+)
+
+
+def _state(store):
+    from artstore.sync import labels
+
+    got = labels.local_labels(store.catalog, store.catalog.get_artifact("ws", "ds")["id"])
+    return _flat(got)
+
+
+def _flat(doc):
+    out = {("alias", a): v for a, v in doc["aliases"].items() if a != "latest"}
+    out.update({("tag", v, t): True for v, ts in doc["tags"].items() for t in ts})
+    out.update({("atag", t): True for t in doc["artifact_tags"]})
+    return out
+
+
+def _apply(store, op):
+    """A user's change to one label; returns the label's key (None for a sync)."""
+    state = _state(store)
+    if op[0] == "alias":
+        _, alias, version = op
+        if version is not None:
+            store.add_aliases(f"ds:{version}", [alias])
+        elif ("alias", alias) in state:
+            store.remove_aliases(f"ds:{state[('alias', alias)]}", [alias])
+        return ("alias", alias)
+    if op[0] == "tag":
+        _, version, tag, on = op
+        if on:
+            store.add_version_tags(f"ds:{version}", [tag])
+        elif ("tag", version, tag) in state:
+            store.remove_version_tags(f"ds:{version}", [tag])
+        return ("tag", version, tag)
+    _, tag, on = op
+    current = {k[1] for k in state if k[0] == "atag"}
+    store.set_artifact_tags("ds", sorted(current | {tag} if on else current - {tag}))
+    return ("atag", tag)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(ops=st.lists(st.tuples(st.integers(0, 1), _op), max_size=14))
+def test_two_stores_converge_and_keep_every_label_only_one_of_them_changed(ops):
+    """Model: two stores share a remote and change labels (aliases set, moved, removed;
+    version and artifact tags added, removed) between pushes and pulls in any order. After
+    a full sync both stores and the remote hold the same labels, and a label changed by
+    one store only ends as that store left it (no removal or addition is lost, none comes
+    back); a label both changed ends as one of them left it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        remote = str(tmp / "remote")
+        with _new_store(tmp / "a") as a:
+            a.log("ds", [InMemory(b"1", "f")], aliases=["prod"], version_tags=["t1"])
+            a.log("ds", [InMemory(b"2", "f")])
+            a.set_artifact_tags("ds", ["t1"])
+            a.add_remote("origin", remote)
+            a.push()
+        Store.clone(remote, tmp / "b").close()
+        stores = [Store.open(tmp / "a"), Store.open(tmp / "b")]
+        try:
+            start = _state(stores[0])
+            touched = {}
+            for who, op in ops:
+                s = stores[who]
+                if op[0] == "push":
+                    try:
+                        s.push()
+                    except Conflict:
+                        pass  # an alias moved on both sides: refused, as documented
+                elif op[0] == "pull":
+                    s.pull()
+                else:
+                    touched.setdefault(_apply(s, op), set()).add(who)
+            final = [_state(s) for s in stores]
+            for s in stores + stores[:1]:
+                s.pull()
+                s.push()
+            a, b = (_state(s) for s in stores)
+            with open(tmp / "remote" / "refs" / "ws" / "ds.json") as f:
+                there = _flat(json.load(f))
+            assert a == b == there
+            for key in set(a) | set(start) | set(touched) | set(final[0]) | set(final[1]):
+                who = touched.get(key, set())
+                if len(who) == 1:
+                    (w,) = who
+                    assert a.get(key) == final[w].get(key), (key, w)
+                elif not who:
+                    assert a.get(key) == start.get(key), key
+                else:
+                    assert a.get(key) in (final[0].get(key), final[1].get(key)), key
+        finally:
+            for s in stores:
+                s.close()

@@ -290,7 +290,8 @@ def _check_files(store, files, packs):
 
 
 def _apply_labels(store, name, cat, docs):
-    """Remote aliases win on pull (they name versions both stores have); tags are joined;
+    """Remote aliases win on pull (they name versions both stores have) unless moved here
+    since the last sync and not there; tags are joined;
     labels removed on the remote since this store's last sync with it are removed here
     (sync/labels.py), and those removed here since are not brought back. Returns the
     label base of each artifact after the pull."""
@@ -303,6 +304,11 @@ def _apply_labels(store, name, cat, docs):
         local = labels.local_labels(cat, art["id"])
         gone_aliases, gone_tags, gone_artifact_tags = labels.removed(base, doc, local)
         left_aliases, left_tags, left_artifact_tags = labels.removed(base, local, doc)
+        # An alias moved here since the base, that the remote still has as the base had it,
+        # is this store's newer decision: the next push sends it.
+        left_aliases = set(left_aliases) | {
+            a for a, v in doc["aliases"].items()
+            if (base or {}).get("aliases", {}).get(a) == v and local["aliases"].get(a) not in (None, v)}
         for alias, version in gone_aliases.items():
             cat.remove_alias(art["id"], alias, cat.version_by_number(art["id"], version)["id"])
         for version, tags in gone_tags.items():
