@@ -218,3 +218,20 @@ def test_two_stores_converge_and_keep_every_label_only_one_of_them_changed(ops):
         finally:
             for s in stores:
                 s.close()
+
+
+def test_a_version_removed_here_and_pulled_again_keeps_its_labels_everywhere(tmp_path):
+    """'artstore rm' of a version the remote still has dropped its aliases and tags here;
+    the pull that brought the version back took that for removals of its labels (not put
+    back), and the next push deleted them from the remote for everyone."""
+    remote = _pair(tmp_path)
+    with Store.open(tmp_path / "a") as a:
+        a.log("ds", [InMemory(b"2", "f")], aliases=["stage"], version_tags=["raw"])
+        a.push()
+        a.delete_versions(["ds:2.0.0"], force=True)
+        a.pull()
+        assert _labels(a, "ds:2.0.0")[:2] == (["stage"], ["raw"])
+        a.log("ds", [InMemory(b"3", "f")])
+        a.push()
+    with Store.clone(remote, tmp_path / "c") as c:
+        assert _labels(c, "ds:2.0.0")[:2] == (["stage"], ["raw"])

@@ -38,7 +38,8 @@ def removed(base, side, other, versions=None):
         return versions is None or version in versions
 
     aliases = {a: v for a, v in base.get("aliases", {}).items()
-               if a != "latest" and chosen(v) and a not in side["aliases"] and other["aliases"].get(a) == v}
+               if a != "latest" and chosen(v) and v in side["versions"] and a not in side["aliases"]
+               and other["aliases"].get(a) == v}  # a version not here has no aliases here to compare
     tags = {}
     for version, names in base.get("tags", {}).items():
         if not chosen(version) or version not in side["versions"]:
@@ -46,7 +47,9 @@ def removed(base, side, other, versions=None):
         gone = (set(names) - set(side["tags"].get(version, ()))) & set(other["tags"].get(version, ()))
         if gone:
             tags[version] = gone
-    artifact_tags = (set(base.get("artifact_tags", ())) - set(side["artifact_tags"])) & set(other["artifact_tags"])
+    artifact_tags = set()
+    if side["versions"]:  # an artifact with no versions here (removed, not pulled yet) has no tags to compare
+        artifact_tags = (set(base.get("artifact_tags", ())) - set(side["artifact_tags"])) & set(other["artifact_tags"])
     return aliases, tags, artifact_tags
 
 

@@ -100,6 +100,7 @@ def pull(store, name, transport, refs=(), progress=None, metadata_only=False, la
                 cat.add_packs(packs)
                 cat.add_files((d, size, blob) for d, (size, blob) in files.items())
                 cat.nodes_add([(d, level, data) for d, (level, data) in nodes.items()])
+                before = _labels_here(cat, docs)  # a version pulled now is not one whose labels were removed here
                 for rec in sorted(wanted, key=lambda r: r["created_at"]):
                     art = cat.ensure_artifact(rec["workspace"], rec["name"], rec["type"])
                     if art["type"] != rec["type"]:
@@ -111,7 +112,7 @@ def pull(store, name, transport, refs=(), progress=None, metadata_only=False, la
                     cat.add_fetched([(a, rec["id"], bytes.fromhex(d)) for a, d in rec.get("fetched", [])])
                 if metadata_only:
                     cat.mark_lazy([rec["id"] for rec in wanted], lazy_remote or name)
-                bases = _apply_labels(store, name, cat, docs)
+                bases = _apply_labels(store, name, cat, docs, before)
         except BaseException:
             # Sealed but never committed (gc would remove them too); an interruption once
             # the COMMIT went through leaves those the pulled versions reference.
@@ -289,7 +290,16 @@ def _check_files(store, files, packs):
         source.close()
 
 
-def _apply_labels(store, name, cat, docs):
+def _labels_here(cat, docs):
+    out = {}
+    for key, doc in docs.items():
+        art = cat.get_artifact(doc["workspace"], doc["name"])
+        if art is not None:
+            out[key] = labels.local_labels(cat, art["id"])
+    return out
+
+
+def _apply_labels(store, name, cat, docs, before):
     """Remote aliases win on pull (they name versions both stores have) unless moved here
     since the last sync and not there; tags are joined;
     labels removed on the remote since this store's last sync with it are removed here
@@ -301,7 +311,7 @@ def _apply_labels(store, name, cat, docs):
         if art is None:
             continue
         base = labels.load_base(store, name, key)
-        local = labels.local_labels(cat, art["id"])
+        local = before.get(key, {"versions": {}, "aliases": {}, "tags": {}, "artifact_tags": []})
         gone_aliases, gone_tags, gone_artifact_tags = labels.removed(base, doc, local)
         left_aliases, left_tags, left_artifact_tags = labels.removed(base, local, doc)
         # An alias moved here since the base, that the remote still has as the base had it,
