@@ -124,7 +124,7 @@ _op = st.one_of(
     st.tuples(st.just("alias"), st.sampled_from(ALIASES), st.sampled_from(VERSIONS + (None,))),
     st.tuples(st.just("tag"), st.sampled_from(VERSIONS), st.sampled_from(TAGS), st.booleans()),
     st.tuples(st.just("atag"), st.sampled_from(TAGS), st.booleans()),
-    st.tuples(st.sampled_from(["push", "pull"])),
+    st.tuples(st.sampled_from(["push", "pull"]), st.sampled_from(((), ("ds:1.0.0",), ("ds:2.0.0",)))),
 )
 
 
@@ -166,13 +166,13 @@ def _apply(store, op):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-@given(ops=st.lists(st.tuples(st.integers(0, 1), _op), max_size=14))
-def test_two_stores_converge_and_keep_every_label_only_one_of_them_changed(ops):
-    """Model: two stores share a remote and change labels (aliases set, moved, removed;
-    version and artifact tags added, removed) between pushes and pulls in any order. After
-    a full sync both stores and the remote hold the same labels, and a label changed by
+@given(ops=st.lists(st.tuples(st.integers(0, 2), _op), max_size=16))
+def test_stores_converge_and_keep_every_label_only_one_of_them_changed(ops):
+    """Model: three stores share a remote and change labels (aliases set, moved, removed;
+    version and artifact tags added, removed) between pushes and pulls (of all versions or
+    one) in any order. After a full sync the stores and the remote hold the same labels, and a label changed by
     one store only ends as that store left it (no removal or addition is lost, none comes
-    back); a label both changed ends as one of them left it."""
+    back); a label several changed ends as one of them left it."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         remote = str(tmp / "remote")
@@ -183,7 +183,8 @@ def test_two_stores_converge_and_keep_every_label_only_one_of_them_changed(ops):
             a.add_remote("origin", remote)
             a.push()
         Store.clone(remote, tmp / "b").close()
-        stores = [Store.open(tmp / "a"), Store.open(tmp / "b")]
+        Store.clone(remote, tmp / "c").close()
+        stores = [Store.open(tmp / n) for n in "abc"]
         try:
             start = _state(stores[0])
             touched = {}
@@ -191,22 +192,22 @@ def test_two_stores_converge_and_keep_every_label_only_one_of_them_changed(ops):
                 s = stores[who]
                 if op[0] == "push":
                     try:
-                        s.push()
+                        s.push(refs=op[1])
                     except Conflict:
                         pass  # an alias moved on both sides: refused, as documented
                 elif op[0] == "pull":
-                    s.pull()
+                    s.pull(refs=op[1])
                 else:
                     touched.setdefault(_apply(s, op), set()).add(who)
             final = [_state(s) for s in stores]
-            for s in stores + stores[:1]:
+            for s in stores + stores[:2]:
                 s.pull()
                 s.push()
-            a, b = (_state(s) for s in stores)
+            a, b, c = (_state(s) for s in stores)
             with open(tmp / "remote" / "refs" / "ws" / "ds.json") as f:
                 there = _flat(json.load(f))
-            assert a == b == there
-            for key in set(a) | set(start) | set(touched) | set(final[0]) | set(final[1]):
+            assert a == b == c == there
+            for key in set(a) | set(start) | set(touched) | {k for f in final for k in f}:
                 who = touched.get(key, set())
                 if len(who) == 1:
                     (w,) = who
@@ -214,7 +215,7 @@ def test_two_stores_converge_and_keep_every_label_only_one_of_them_changed(ops):
                 elif not who:
                     assert a.get(key) == start.get(key), key
                 else:
-                    assert a.get(key) in (final[0].get(key), final[1].get(key)), key
+                    assert a.get(key) in {final[w].get(key) for w in who}, key
         finally:
             for s in stores:
                 s.close()
@@ -235,3 +236,35 @@ def test_a_version_removed_here_and_pulled_again_keeps_its_labels_everywhere(tmp
         a.push()
     with Store.clone(remote, tmp_path / "c") as c:
         assert _labels(c, "ds:2.0.0")[:2] == (["stage"], ["raw"])
+
+
+def test_a_push_that_loses_the_compare_and_swap_merges_labels_again(tmp_path, monkeypatch):
+    """Two pushers at once: the one whose compare-and-swap loses re-reads the ref and
+    decides removals again against it, so the other's removal is not undone and its own
+    removal still lands."""
+    from artstore.sync import transport
+
+    remote = _pair(tmp_path)
+    with Store.open(tmp_path / "a") as a:
+        a.add_aliases("ds:1.0.0", ["prod", "best"])
+        a.add_version_tags("ds:1.0.0", ["raw"])
+        a.push()
+    with Store.open(tmp_path / "b") as b:
+        b.pull()
+        b.remove_aliases("ds:1.0.0", ["prod"])
+    real, raced = transport.FileTransport.write_ref, []
+
+    def write_ref(self, key, data, token):
+        if not raced:  # b's push lands between a's read of the ref and a's swap
+            raced.append(1)
+            with Store.open(tmp_path / "b") as b:
+                b.push()
+        return real(self, key, data, token)
+
+    with Store.open(tmp_path / "a") as a:
+        a.remove_version_tags("ds:1.0.0", ["raw"])
+        monkeypatch.setattr(transport.FileTransport, "write_ref", write_ref)
+        a.push()
+        monkeypatch.undo()
+    with Store.clone(remote, tmp_path / "c") as c:
+        assert _labels(c) == (["best"], [], [])
