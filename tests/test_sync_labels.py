@@ -268,3 +268,23 @@ def test_a_push_that_loses_the_compare_and_swap_merges_labels_again(tmp_path, mo
         monkeypatch.undo()
     with Store.clone(remote, tmp_path / "c") as c:
         assert _labels(c) == (["best"], [], [])
+
+
+def test_a_remote_name_pointed_at_another_remote_removes_nothing_on_its_first_sync(tmp_path):
+    """The base was kept per remote name: 'remote remove origin' then 'remote add origin'
+    with another URL (a move to a new bucket) compared the new remote with the old one's
+    base, and a label the new remote never had was taken for one removed there and
+    deleted here by the pull."""
+    old, new = str(tmp_path / "old"), str(tmp_path / "new")
+    with _new_store(tmp_path / "a") as a:
+        a.log("ds", [InMemory(b"1", "f")])
+        a.push(new)  # the new remote gets the version before its labels
+        a.add_aliases("ds:1.0.0", ["prod"])
+        a.add_version_tags("ds:1.0.0", ["raw"])
+        a.set_artifact_tags("ds", ["team"])
+        a.add_remote("origin", old)
+        a.push()
+        a.remove_remote("origin")
+        a.add_remote("origin", new)
+        a.pull()
+        assert _labels(a) == (["prod"], ["raw"], ["team"])

@@ -64,17 +64,22 @@ def _base_path(store, name, key):
     return os.path.join(store.dir, "remotes", name, "label-base", *key.split("/"))
 
 
-def load_base(store, name, key):
-    """The label base saved for this remote's ``key``, None before the first sync."""
+def load_base(store, name, key, url):
+    """The label base saved for this remote's ``key``, None before the first sync with
+    the remote at ``url`` (a name pointed at another remote starts again: its labels
+    were never seen there)."""
     try:
         with open(_base_path(store, name, key), "rb") as f:
             doc = json.loads(f.read())
     except (OSError, ValueError):
         return None
-    return doc if isinstance(doc, dict) else None
+    if not isinstance(doc, dict) or doc.get("url") != url:
+        return None
+    return doc
 
 
-def save_base(store, name, key, doc):
+def save_base(store, name, key, doc, url):
+    doc = {**doc, "url": url}
     path = _base_path(store, name, key)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}"

@@ -112,7 +112,7 @@ def pull(store, name, transport, refs=(), progress=None, metadata_only=False, la
                     cat.add_fetched([(a, rec["id"], bytes.fromhex(d)) for a, d in rec.get("fetched", [])])
                 if metadata_only:
                     cat.mark_lazy([rec["id"] for rec in wanted], lazy_remote or name)
-                bases = _apply_labels(store, name, cat, docs, before)
+                bases = _apply_labels(store, name, transport.url, cat, docs, before)
         except BaseException:
             # Sealed but never committed (gc would remove them too); an interruption once
             # the COMMIT went through leaves those the pulled versions reference.
@@ -125,7 +125,7 @@ def pull(store, name, transport, refs=(), progress=None, metadata_only=False, la
         for key, doc in docs.items():
             known_refs.save(store, name, key, doc)
         for key, base in bases.items():
-            labels.save_base(store, name, key, base)
+            labels.save_base(store, name, key, base, transport.url)
     return {"remote": transport.url, "versions": len(wanted), "files": len(files), "chunks": got,
             "bytes_received": sum(p.size for p in packs), "lazy": len(wanted) if metadata_only else 0,
             "lazy_here": lazy_here}
@@ -299,7 +299,7 @@ def _labels_here(cat, docs):
     return out
 
 
-def _apply_labels(store, name, cat, docs, before):
+def _apply_labels(store, name, url, cat, docs, before):
     """Remote aliases win on pull (they name versions both stores have) unless moved here
     since the last sync and not there; tags are joined;
     labels removed on the remote since this store's last sync with it are removed here
@@ -310,7 +310,7 @@ def _apply_labels(store, name, cat, docs, before):
         art = cat.get_artifact(doc["workspace"], doc["name"])
         if art is None:
             continue
-        base = labels.load_base(store, name, key)
+        base = labels.load_base(store, name, key, url)
         local = before.get(key, {"versions": {}, "aliases": {}, "tags": {}, "artifact_tags": []})
         gone_aliases, gone_tags, gone_artifact_tags = labels.removed(base, doc, local)
         left_aliases, left_tags, left_artifact_tags = labels.removed(base, local, doc)
