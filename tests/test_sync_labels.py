@@ -288,3 +288,27 @@ def test_a_remote_name_pointed_at_another_remote_removes_nothing_on_its_first_sy
         a.add_remote("origin", new)
         a.pull()
         assert _labels(a) == (["prod"], ["raw"], ["team"])
+
+
+def test_a_damaged_label_base_is_no_base(tmp_path):
+    """The kept base is a local file; one damaged (a bad write, a hand edit) made push
+    and pull fail with a traceback. It counts as no base: nothing is removed, and the
+    next sync writes it again."""
+    import glob
+    import json as json_
+
+    remote = _pair(tmp_path)
+    with Store.open(tmp_path / "a") as a:
+        a.add_aliases("ds:1.0.0", ["prod"])
+        a.push()
+        (path,) = glob.glob(str(tmp_path / "a" / ".artstore" / "remotes" / "origin" / "label-base" / "**" / "*.json"),
+                            recursive=True)
+        for bad in ({"aliases": [], "tags": {}, "artifact_tags": []}, {"aliases": {}, "tags": {"1.0.0": "x"}},
+                    {"aliases": {"prod": 1}, "artifact_tags": 3}):
+            with open(path, "w") as f:
+                json_.dump({**bad, "url": "file://" + remote}, f)
+            a.push()
+            with open(path, "w") as f:
+                json_.dump({**bad, "url": "file://" + remote}, f)
+            a.pull()
+        assert _labels(a) == (["prod"], [], [])

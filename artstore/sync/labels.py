@@ -73,9 +73,17 @@ def load_base(store, name, key, url):
             doc = json.loads(f.read())
     except (OSError, ValueError):
         return None
-    if not isinstance(doc, dict) or doc.get("url") != url:
-        return None
+    if not isinstance(doc, dict) or doc.get("url") != url or not _well_formed(doc):
+        return None  # damaged: as no base, nothing is removed and the next sync writes it again
     return doc
+
+
+def _well_formed(doc):
+    aliases, tags, artifact_tags = doc.get("aliases", {}), doc.get("tags", {}), doc.get("artifact_tags", [])
+    return (isinstance(aliases, dict) and all(isinstance(v, str) for v in aliases.values())
+            and isinstance(tags, dict)
+            and all(isinstance(v, list) and all(isinstance(t, str) for t in v) for v in tags.values())
+            and isinstance(artifact_tags, list) and all(isinstance(t, str) for t in artifact_tags))
 
 
 def save_base(store, name, key, doc, url):
