@@ -312,3 +312,27 @@ def test_a_damaged_label_base_is_no_base(tmp_path):
                 json_.dump({**bad, "url": "file://" + remote}, f)
             a.pull()
         assert _labels(a) == (["prod"], [], [])
+
+
+def test_a_push_does_not_move_back_an_alias_this_store_never_took(tmp_path):
+    """A teammate moved an alias to a version this store has not pulled (a pull of one
+    version): the alias could not move here, yet the ref kept as 'last seen' had the
+    move, so the next push took the alias here for the newer one and moved it back,
+    with no --force and no conflict."""
+    remote = _pair(tmp_path)
+    with Store.open(tmp_path / "a") as a:
+        a.add_aliases("ds:1.0.0", ["prod"])
+        a.push()
+    with Store.open(tmp_path / "b") as b:
+        b.pull()
+        b.log("ds", [InMemory(b"2", "f")], aliases=["prod"])
+        b.push()
+    with Store.open(tmp_path / "a") as a:
+        a.pull(refs=["ds:1.0.0"])
+        a.add_version_tags("ds:1.0.0", ["checked"])
+        try:
+            a.push()
+        except Conflict:
+            pass  # refused, as a move there since the last pull is
+    with Store.clone(remote, tmp_path / "c") as c:
+        assert c.describe_ref("ds:prod")["version"] == "2.0.0"

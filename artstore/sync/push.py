@@ -452,7 +452,10 @@ def _merged(store, art, doc, versions, known, force, url, base):
             if alias in left_aliases:
                 continue
             remote = new["aliases"].get(alias)
-            if remote not in (None, v["version"]) and remote != (known or {}).get("aliases", {}).get(alias) \
+            # Moved there since the last sync: the label base knows what this store took (the
+            # ref last seen also holds moves it could not take, to versions not pulled).
+            seen = base if base is not None else known
+            if remote not in (None, v["version"]) and remote != (seen or {}).get("aliases", {}).get(alias) \
                     and not force:
                 raise Conflict(
                     f"alias {alias!r} of {art['name']} was moved on {url} to {remote} since your last pull; "
