@@ -119,8 +119,9 @@ def test_a_pull_before_the_push_keeps_an_alias_moved_here(tmp_path):
     with Store.clone(remote, tmp_path / "c") as c:
         assert c.describe_ref("ds:prod")["version"] == "1.0.0"
 
-ALIASES, TAGS, VERSIONS = ("prod", "stage"), ("t1", "t2"), ("1.0.0", "2.0.0")
+ALIASES, TAGS, VERSIONS = ("prod", "stage"), ("t1", "t2"), ("1.0.0", "2.0.0", "3.0.0")
 _op = st.one_of(
+    st.tuples(st.just("log")),
     st.tuples(st.just("alias"), st.sampled_from(ALIASES), st.sampled_from(VERSIONS + (None,))),
     st.tuples(st.just("tag"), st.sampled_from(VERSIONS), st.sampled_from(TAGS), st.booleans()),
     st.tuples(st.just("atag"), st.sampled_from(TAGS), st.booleans()),
@@ -143,8 +144,13 @@ def _flat(doc):
 
 
 def _apply(store, op):
-    """A user's change to one label; returns the label's key (None for a sync)."""
+    """A user's change to one label; returns the label's key (None when the store lacks
+    the version)."""
     state = _state(store)
+    art = store.catalog.get_artifact("ws", "ds")["id"]
+    version = op[2] if op[0] == "alias" else op[1] if op[0] == "tag" else None
+    if version is not None and store.catalog.version_by_number(art, version) is None:
+        return None
     if op[0] == "alias":
         _, alias, version = op
         if version is not None:
@@ -197,8 +203,14 @@ def test_stores_converge_and_keep_every_label_only_one_of_them_changed(ops):
                         pass  # an alias moved on both sides: refused, as documented
                 elif op[0] == "pull":
                     s.pull(refs=op[1])
+                elif op[0] == "log":  # only the first store logs (numbers are per store)
+                    if stores[0].catalog.version_by_number(
+                            stores[0].catalog.get_artifact("ws", "ds")["id"], "3.0.0") is None:
+                        stores[0].log("ds", [InMemory(b"3", "f")])
                 else:
-                    touched.setdefault(_apply(s, op), set()).add(who)
+                    key = _apply(s, op)
+                    if key is not None:
+                        touched.setdefault(key, set()).add(who)
             final = [_state(s) for s in stores]
             for s in stores + stores[:2]:
                 s.pull()
