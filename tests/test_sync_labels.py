@@ -313,7 +313,7 @@ def test_a_damaged_label_base_is_no_base(tmp_path):
     with Store.open(tmp_path / "a") as a:
         a.add_aliases("ds:1.0.0", ["prod"])
         a.push()
-        (path,) = glob.glob(str(tmp_path / "a" / ".artstore" / "remotes" / "origin" / "label-base" / "**" / "*.json"),
+        (path,) = glob.glob(str(tmp_path / "a" / ".artstore" / "label-base" / "**" / "*.json"),
                             recursive=True)
         for bad in ({"aliases": [], "tags": {}, "artifact_tags": []}, {"aliases": {}, "tags": {"1.0.0": "x"}},
                     {"aliases": {"prod": 1}, "artifact_tags": 3}):
@@ -348,3 +348,23 @@ def test_a_push_does_not_move_back_an_alias_this_store_never_took(tmp_path):
             pass  # refused, as a move there since the last pull is
     with Store.clone(remote, tmp_path / "c") as c:
         assert c.describe_ref("ds:prod")["version"] == "2.0.0"
+
+
+def test_a_remote_given_by_its_url_shares_the_base_of_its_name(tmp_path):
+    """A push or pull naming the remote by URL kept its own base (none at first), so a
+    teammate's removal was not taken by 'pull URL' and the 'push URL' after it sent the
+    label back to the remote."""
+    remote = _pair(tmp_path)
+    with Store.open(tmp_path / "a") as a:
+        a.add_version_tags("ds:1.0.0", ["raw"])
+        a.push()
+    with Store.open(tmp_path / "b") as b:
+        b.pull()
+        b.remove_version_tags("ds:1.0.0", ["raw"])
+        b.push()
+    with Store.open(tmp_path / "a") as a:
+        a.pull(remote)
+        assert _labels(a) == ([], [], [])
+        a.push(remote)
+    with Store.clone(remote, tmp_path / "c") as c:
+        assert _labels(c) == ([], [], [])

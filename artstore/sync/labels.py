@@ -11,6 +11,7 @@ again) is a newer decision there and stays. ``latest`` is never a label of this 
 store moves it itself.
 """
 
+import hashlib
 import json
 import os
 
@@ -60,16 +61,20 @@ def removed(base, side, other, versions=None):
 # what they agree on; where they differ (a change one side has not sent or taken yet), the
 # base before that sync, so the change is still told apart from "never seen" next time.
 
-def _base_path(store, name, key):
-    return os.path.join(store.dir, "remotes", name, "label-base", *key.split("/"))
+def _base_path(store, url, key):
+    # Kept by the remote's URL, not its name: a push or pull naming the remote by its URL
+    # is a sync with the same remote (with a base of its own it started from none, took
+    # no removal and sent removed labels back).
+    return os.path.join(store.dir, "label-base", hashlib.sha256(url.encode()).hexdigest()[:32],
+                        *key.split("/"))
 
 
-def load_base(store, name, key, url):
+def load_base(store, key, url):
     """The label base saved for this remote's ``key``, None before the first sync with
     the remote at ``url`` (a name pointed at another remote starts again: its labels
     were never seen there)."""
     try:
-        with open(_base_path(store, name, key), "rb") as f:
+        with open(_base_path(store, url, key), "rb") as f:
             doc = json.loads(f.read())
     except (OSError, ValueError):
         return None
@@ -86,9 +91,9 @@ def _well_formed(doc):
             and isinstance(artifact_tags, list) and all(isinstance(t, str) for t in artifact_tags))
 
 
-def save_base(store, name, key, doc, url):
+def save_base(store, key, doc, url):
     doc = {**doc, "url": url}
-    path = _base_path(store, name, key)
+    path = _base_path(store, url, key)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w") as f:

@@ -125,7 +125,7 @@ def pull(store, name, transport, refs=(), progress=None, metadata_only=False, la
         for key, doc in docs.items():
             known_refs.save(store, name, key, doc)
         for key, base in bases.items():
-            labels.save_base(store, name, key, base, transport.url)
+            labels.save_base(store, key, base, transport.url)
     return {"remote": transport.url, "versions": len(wanted), "files": len(files), "chunks": got,
             "bytes_received": sum(p.size for p in packs), "lazy": len(wanted) if metadata_only else 0,
             "lazy_here": lazy_here}
@@ -310,7 +310,7 @@ def _apply_labels(store, name, url, cat, docs, before):
         art = cat.get_artifact(doc["workspace"], doc["name"])
         if art is None:
             continue
-        base = labels.load_base(store, name, key, url)
+        base = labels.load_base(store, key, url)
         local = before.get(key, {"versions": {}, "aliases": {}, "tags": {}, "artifact_tags": []})
         gone_aliases, gone_tags, gone_artifact_tags = labels.removed(base, doc, local)
         left_aliases, left_tags, left_artifact_tags = labels.removed(base, local, doc)

@@ -398,7 +398,7 @@ def _update_refs(store, name, transport, chosen, docs, force):
     moved = 0
     arts = {layout.ref_key(a["workspace"], a["name"]): a for a, _v in chosen}
     for key, art in arts.items():
-        base = labels.load_base(store, name, key, transport.url)
+        base = labels.load_base(store, key, transport.url)
         for attempt in range(CAS_TRIES):
             doc, token = docs[key] if attempt == 0 else _read_ref(transport, key, art)
             new = _merged(store, art, doc, [v for a, v in chosen if a["id"] == art["id"]],
@@ -415,7 +415,7 @@ def _update_refs(store, name, transport, chosen, docs, force):
                 if attempt == CAS_TRIES - 1:
                     raise
         known_refs.save(store, name, key, doc)
-        labels.save_base(store, name, key, labels.next_base(base, labels.local_labels(store.catalog, art["id"]), doc),
+        labels.save_base(store, key, labels.next_base(base, labels.local_labels(store.catalog, art["id"]), doc),
                           transport.url)
     return moved
 
