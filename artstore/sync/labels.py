@@ -1,14 +1,15 @@
-"""Label removals across a remote. Push and pull merge labels (the union of both sides,
-an alias moved by compare-and-swap); on their own they could not tell "removed here" from
-"never seen here", so an alias or tag removed on one side came back with the next sync.
+"""Label removals and moves across a remote. Push and pull merge labels (the union of
+both sides, an alias moved by compare-and-swap); on their own they could not tell
+"removed here" from "never seen here", so an alias or tag removed on one side came back
+with the next sync.
 
-The ref as this store last saw it (known_refs, saved after every push and pull) is the
-common base of a three-way comparison: a label the base had, one side no longer has, and
-the other side still has as the base had it was removed on the first side since the last
-sync, and is removed on the other too (as a server-held alias of Comet or W&B is gone for
-everyone). A label changed on the other side since the base (an alias moved, a tag added
-again) is a newer decision there and stays. ``latest`` is never a label of this kind: each
-store moves it itself.
+Each sync is a three-way comparison with a *label base* kept per remote URL and ref
+(``.artstore/label-base/``, see ``next_base`` below for why it is not simply the ref last
+seen): a label the base had, that one side no longer has and the other side still has as
+the base had it, was removed on the first side since the last sync, and is removed on the
+other too (as a server-held alias of Comet or W&B is gone for everyone). A label changed
+on the other side since the base (an alias moved, a tag added again) is a newer decision
+there and stays. ``latest`` is never a label of this kind: each store moves it itself.
 """
 
 import hashlib
