@@ -32,6 +32,20 @@ def _pair(tmp_path):
     return remote
 
 
+def _label(store, alias, tag, artifact_tag, ref="ds:1.0.0"):
+    """One label of each kind: an alias and a tag on ``ref``, the artifact's only tag."""
+    store.add_aliases(ref, [alias])
+    store.add_version_tags(ref, [tag])
+    store.set_artifact_tags(ref.split(":")[0], [artifact_tag])
+
+
+def _unlabel(store, alias, tag, ref="ds:1.0.0"):
+    """Remove what _label set (the artifact's tags: all of them)."""
+    store.remove_aliases(ref, [alias])
+    store.remove_version_tags(ref, [tag])
+    store.set_artifact_tags(ref.split(":")[0], [])
+
+
 def test_a_push_does_not_remove_labels_a_teammate_pushed_that_this_store_never_pulled(tmp_path):
     """After a push the ref it wrote was kept as the base, though it holds the labels
     others pushed that this store never had: its next push took them for labels removed
@@ -56,13 +70,9 @@ def test_a_pull_before_the_push_keeps_a_label_removed_here(tmp_path):
     it as it was), so 'pull, then push' never sent the removal."""
     remote = _pair(tmp_path)
     with Store.open(tmp_path / "a") as a:
-        a.add_aliases("ds:1.0.0", ["prod"])
-        a.add_version_tags("ds:1.0.0", ["raw"])
-        a.set_artifact_tags("ds", ["old"])
+        _label(a, "prod", "raw", "old")
         a.push()
-        a.remove_aliases("ds:1.0.0", ["prod"])
-        a.remove_version_tags("ds:1.0.0", ["raw"])
-        a.set_artifact_tags("ds", [])
+        _unlabel(a, "prod", "raw")
         a.pull()
         assert _labels(a) == ([], [], [])
         a.push()
@@ -75,17 +85,13 @@ def test_a_push_does_not_put_back_a_label_a_teammate_removed(tmp_path):
     last sync (and unchanged here) came back, and the teammate's next pull restored it."""
     remote = _pair(tmp_path)
     with Store.open(tmp_path / "a") as a:
-        a.add_aliases("ds:1.0.0", ["prod"])
-        a.add_version_tags("ds:1.0.0", ["raw"])
-        a.set_artifact_tags("ds", ["old"])
+        _label(a, "prod", "raw", "old")
         a.push()
     with Store.open(tmp_path / "b") as b:
         b.pull()
         assert _labels(b) == (["prod"], ["raw"], ["old"])
     with Store.open(tmp_path / "a") as a:
-        a.remove_aliases("ds:1.0.0", ["prod"])
-        a.remove_version_tags("ds:1.0.0", ["raw"])
-        a.set_artifact_tags("ds", [])
+        _unlabel(a, "prod", "raw")
         a.push()
     with Store.open(tmp_path / "b") as b:
         b.log("ds", [InMemory(b"2", "f")])

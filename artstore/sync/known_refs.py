@@ -21,7 +21,12 @@ def load(store, name, key):
 
 
 def save(store, name, key, doc):
-    path = _path(store, name, key)
+    write_doc(_path(store, name, key), doc)
+
+
+def write_doc(path, doc):
+    """Write a JSON document whole or not at all (temp file, then rename): a sync's
+    record of a remote, which a killed process must not leave half written."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w") as f:

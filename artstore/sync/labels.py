@@ -16,6 +16,8 @@ import hashlib
 import json
 import os
 
+from . import known_refs
+
 
 def local_labels(cat, artifact_id):
     """This store's labels of an artifact in a ref document's shape: {"versions": {version:
@@ -93,13 +95,7 @@ def _well_formed(doc):
 
 
 def save_base(store, key, doc, url):
-    doc = {**doc, "url": url}
-    path = _base_path(store, url, key)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, sort_keys=True)
-    os.replace(tmp, path)
+    known_refs.write_doc(_base_path(store, url, key), {**doc, "url": url})
 
 
 def next_base(old, local, remote):
