@@ -5,6 +5,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from conftest import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -372,5 +373,21 @@ def test_a_remote_given_by_its_url_shares_the_base_of_its_name(tmp_path):
         a.pull(remote)
         assert _labels(a) == ([], [], [])
         a.push(remote)
+    with Store.clone(remote, tmp_path / "c") as c:
+        assert _labels(c) == ([], [], [])
+
+
+def test_push_says_when_it_only_moved_labels_or_found_the_remote_up_to_date(tmp_path):
+    """A push that sent no version said only "pushed 0 version(s)", whether it removed a
+    label for the whole team or did nothing at all."""
+    remote = _pair(tmp_path)
+    r = run_cli("push", cwd=tmp_path / "a")
+    assert r.code == 0 and r.out.strip().endswith("; the remote was up to date"), r
+    assert run_cli("alias", "ds:1.0.0", "prod", cwd=tmp_path / "a").code == 0
+    r = run_cli("push", cwd=tmp_path / "a")
+    assert r.code == 0 and r.out.strip().endswith("; labels updated on 1 artifact(s)"), r
+    assert run_cli("alias", "ds:1.0.0", "prod", "--rm", cwd=tmp_path / "a").code == 0
+    r = run_cli("push", "--json", cwd=tmp_path / "a")
+    assert r.code == 0 and r.json()["versions"] == 0 and r.json()["refs"] == 1, r
     with Store.clone(remote, tmp_path / "c") as c:
         assert _labels(c) == ([], [], [])

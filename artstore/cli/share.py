@@ -100,8 +100,14 @@ def push(obj, args, all_versions, force, as_json):
     if as_json:
         emit_json(result)
     else:
+        # A push that sent no version may still have moved or removed labels (or found
+        # the remote up to date): "pushed 0 version(s)" alone said neither.
+        labels = ""
+        if not result["versions"]:
+            labels = (f"; labels updated on {result['refs']} artifact(s)" if result["refs"]
+                      else "; the remote was up to date")
         click.echo(f"pushed {result['versions']} version(s) to {result['remote']}: {result['chunks']} chunk(s) in "
-                   f"{result['packs']} pack(s), {human_bytes(result['bytes_sent'])} sent")
+                   f"{result['packs']} pack(s), {human_bytes(result['bytes_sent'])} sent{labels}")
 
 
 @main.command()
@@ -113,7 +119,9 @@ def push(obj, args, all_versions, force, as_json):
 def pull(obj, args, metadata_only, as_json):
     """Bring versions from REMOTE (default origin): only what this store lacks.
 
-    Remote aliases are brought in (they win over local ones); tags are joined. With
+    Remote aliases are brought in (they win over local ones, but for an alias moved
+    here since the last sync that the remote has not moved); tags are joined; labels
+    removed on the remote since the last sync are removed here. With
     --metadata-only the versions are lazy: download and cat fetch the chunks they need
     from the remote (and keep them); 'artstore pull REF' or 'artstore fetch REF' brings
     a lazy version's data.
