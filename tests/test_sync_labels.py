@@ -391,3 +391,13 @@ def test_push_says_when_it_only_moved_labels_or_found_the_remote_up_to_date(tmp_
     assert r.code == 0 and r.json()["versions"] == 0 and r.json()["refs"] == 1, r
     with Store.clone(remote, tmp_path / "c") as c:
         assert _labels(c) == ([], [], [])
+
+
+def test_remote_remove_drops_what_was_cached_of_the_remote(tmp_path):
+    """'remote remove' left .artstore/remotes/NAME/ (indexes, bundles, the refs last seen)
+    behind for good."""
+    _pair(tmp_path)
+    cache = tmp_path / "a" / ".artstore" / "remotes" / "origin"
+    assert cache.is_dir()
+    assert run_cli("remote", "rm", "origin", cwd=tmp_path / "a").code == 0
+    assert not cache.exists()

@@ -1,6 +1,7 @@
 """The sharing commands at the store level: remotes in the config, push, pull, clone."""
 
 import os
+import shutil
 from urllib.parse import urlsplit
 
 from .. import config, names
@@ -35,6 +36,10 @@ def remove_remote(store, name):
         raise NotFound(f"no remote {name!r}; see 'artstore remote list'")
     config.remove_remote(os.path.join(store.dir, "config"), name)
     store.config = config.load(os.path.join(store.dir, "config"))
+    # What was cached of it (indexes, bundles, the refs last seen) goes with it: a name
+    # added again for another remote starts afresh (nothing of it is believed unlisted,
+    # but the folder was left behind for good).
+    shutil.rmtree(os.path.join(store.dir, "remotes", name), ignore_errors=True)
 
 
 def is_location(arg):
