@@ -438,6 +438,9 @@ def _merged(store, art, doc, versions, known, force, url, base):
         else:
             del new["tags"][version]
     new["artifact_tags"] = [t for t in new["artifact_tags"] if t not in gone_artifact_tags]
+    aliases_of = {}  # version number -> this store's aliases of it (from ``local``: no query per version)
+    for alias, number in sorted(local["aliases"].items()):
+        aliases_of.setdefault(number, []).append(alias)
     for v in versions:
         there = new["versions"].get(v["version"])
         if there is not None and there != v["id"]:
@@ -445,10 +448,10 @@ def _merged(store, art, doc, versions, known, force, url, base):
                            "pull, then log your change under a new version")
         new["versions"][v["version"]] = v["id"]
         tags = sorted(set(new["tags"].get(v["version"], []))
-                      | (set(store.catalog.tags_of_version(v["id"])) - left_tags.get(v["version"], set())))
+                      | (set(local["tags"].get(v["version"], ())) - left_tags.get(v["version"], set())))
         if tags:
             new["tags"][v["version"]] = tags
-        for alias in store.catalog.aliases_of_version(v["id"]):
+        for alias in aliases_of.get(v["version"], ()):
             if alias in left_aliases:
                 continue
             remote = new["aliases"].get(alias)
@@ -463,5 +466,5 @@ def _merged(store, art, doc, versions, known, force, url, base):
                 )
             new["aliases"][alias] = v["version"]
     new["artifact_tags"] = sorted(set(new["artifact_tags"])
-                                  | (set(store.catalog.tags_of_artifact(art["id"])) - left_artifact_tags))
+                                  | (set(local["artifact_tags"]) - left_artifact_tags))
     return new
