@@ -218,21 +218,17 @@ def _check_totals(records_, shapes):
 
 
 def check_leaf(digest, entries):
-    """A remote leaf's entries have valid logical paths in strictly increasing order
-    (DESIGN.md invariant 5: pull calls paths.py). A node only has to hash to its digest,
-    and a version record (not content-addressed) may name any digest: a forged leaf with
-    '../evil.bin' entered the store by a clean pull, for verify to call damaged."""
-    previous = None
+    """A remote leaf's entries (decoded: node.decode has refused paths out of order or
+    given twice) have valid logical paths (DESIGN.md invariant 5: pull calls paths.py). A
+    node only has to hash to its digest, and a version record (not content-addressed) may
+    name any digest: a forged leaf with '../evil.bin' entered the store by a clean pull,
+    for verify to call damaged."""
     for e in entries:
         try:
             paths.check_logical_path(e.path)
         except ArtstoreError as exc:
             raise IntegrityError(f"remote manifest node {digest.hex()} lists a bad path ({exc}); "
                                  "nothing was pulled") from None
-        if previous is not None and e.path <= previous:
-            raise IntegrityError(f"remote manifest node {digest.hex()} lists {e.path!r} out of order; "
-                                 "nothing was pulled")
-        previous = e.path
 
 
 def _needed_files(store, state, records_, entries):
