@@ -75,10 +75,7 @@ class Tree:
         return out
 
     def _page(self, digest, offset, limit, out, expect=None, item=None):
-        node = self.nodes.load([digest], expect)[digest]
-        if item is not None:
-            _check_child(digest, node, item[0], item[2])
-        level, items = node
+        level, items = self._child(digest, expect, item)
         if level == 0:
             out.extend(items[offset:offset + limit - len(out)])
             return
