@@ -18,6 +18,16 @@ SYNCABLE = {"s3", "gs", "gcs", "file"}
 _EXTRA = {"s3": ("s3fs", "s3"), "gs": ("gcsfs", "gcs"), "gcs": ("gcsfs", "gcs")}
 READ_BLOCK = 8 << 20
 
+# Seconds a request to S3 or GCS may wait for the endpoint to connect or to answer before
+# it is made again ("timeout" in a [remote "s3"] / [remote "gs"] section). These bound the
+# time between bytes, never a transfer's length: a 64 MiB pack on a slow link takes as
+# long as it takes. With the tries below, an endpoint that accepts connections and never
+# answers is given up (exit 7) after about 4 x 10 s on S3 and 6 x 10 s plus gcsfs's own
+# back-off (~33 s) on GCS, instead of the 7.5 minutes s3fs's and botocore's retries
+# multiplied to (5 x 3 x 30 s).
+ANSWER_TIMEOUT = 10
+S3_TRIES = 2  # s3fs's own loop, each a botocore call of 2 attempts (max_attempts 1 retry)
+
 
 class RemoteObject:
     """One listed object: its URI, its path under the listed prefix, size and identity."""
@@ -48,6 +58,7 @@ def _strip(uri):
 def filesystem(scheme, options=None):
     """A fresh fsspec filesystem for ``scheme`` (no cached listings: drift must be seen)."""
     options = dict(options or {})
+    timeout = _timeout(options.pop("timeout", ANSWER_TIMEOUT)) if scheme != "file" else None
     if scheme in _EXTRA:
         module, extra = _EXTRA[scheme]
         try:
@@ -65,12 +76,14 @@ def filesystem(scheme, options=None):
         # References pin object versions; a store remote (sync/) has no use for them, and a
         # versioned listing costs more (on moto, 8x for a folder of large packs).
         versions = options.pop("version_aware", True)
-        return fs_module.S3FileSystem(
+        fs = fs_module.S3FileSystem(
             version_aware=versions, skip_instance_cache=True, use_listings_cache=False,
             client_kwargs=client_kwargs,
-            config_kwargs={"connect_timeout": 5, "read_timeout": 30, "retries": {"max_attempts": 2}},
+            config_kwargs={"connect_timeout": timeout, "read_timeout": timeout, "retries": {"max_attempts": 1}},
             **options,
         )
+        fs.retries = S3_TRIES
+        return fs
     if scheme in ("gs", "gcs"):
         if "token" not in options and os.environ.get("STORAGE_EMULATOR_HOST") and not os.environ.get(
             "GOOGLE_APPLICATION_CREDENTIALS"
@@ -78,8 +91,22 @@ def filesystem(scheme, options=None):
             options["token"] = "anon"
         if os.environ.get("STORAGE_EMULATOR_HOST") and "endpoint_url" not in options:
             options["endpoint_url"] = os.environ["STORAGE_EMULATOR_HOST"]
-        # A bounded wait per request: an endpoint that stops answering is exit 7, not a hang.
-        options.setdefault("requests_timeout", 30)
+        # A bounded wait for an answer, not for a whole request: gcsfs hands a number to
+        # aiohttp as the limit of the request's total time, upload included, and does not
+        # retry when it runs out, so a 50 MiB upload part failed on a link slower than
+        # 14 Mbit/s. aiohttp starts the read timeout once the body is sent.
+        import aiohttp
+
+        options.setdefault("requests_timeout", aiohttp.ClientTimeout(total=None, sock_connect=timeout,
+                                                                     sock_read=timeout))
+        # gcsfs logs a request out of retries with its traceback; with no handler anywhere,
+        # Python's last resort printed it on stderr above the command's one-line error.
+        # Records still reach the handlers an application configures.
+        import logging
+
+        logger = logging.getLogger("gcsfs")
+        if not logger.handlers:
+            logger.addHandler(logging.NullHandler())
         # No listings cache, as for S3: gcsfs otherwise answers a listing, and an info of
         # anything under a folder it has listed, from that listing, so a ref or folder made
         # since (by this process or a teammate's) was not there for a pull or a CAS retry.
@@ -90,6 +117,18 @@ def filesystem(scheme, options=None):
 
         return fsspec.filesystem("file", skip_instance_cache=True)
     raise InvalidInput(f"artstore cannot sync {scheme}:// references; log it with sync off")
+
+
+def _timeout(value):
+    """The ``timeout`` option (seconds; a config file gives it as text)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = None
+    if seconds is None or not 0 < seconds <= 3600:
+        raise InvalidInput(f"timeout {value!r} in the store config must be a number of seconds, above 0 and "
+                           "at most 3600")
+    return seconds
 
 
 def _unavailable(uri, exc):

@@ -215,6 +215,76 @@ def test_endpoint_down_is_exit_7_after_a_bounded_wait(tmp_path, monkeypatch):
     assert r.code == 7 and len(r.err.strip().splitlines()) == 1, r
 
 
+class _SilentEndpoint:
+    """A TCP endpoint that accepts connections and never answers (a hung proxy or server)."""
+
+    def __enter__(self):
+        import socket
+        import threading
+
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(50)
+        self.held = []
+        threading.Thread(target=self._accept, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.getsockname()[1]}"
+
+    def _accept(self):
+        while True:
+            try:
+                self.held.append(self.server.accept()[0])
+            except OSError:
+                return
+
+    def __exit__(self, *exc):
+        self.server.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.mark.parametrize("scheme", ["s3", "gs"])
+def test_an_endpoint_that_never_answers_is_exit_7_after_the_configured_wait(scheme, tmp_path):
+    """Each request waits ``timeout`` seconds for an answer, a few tries, then one line and
+    exit 7 (it took s3fs's and botocore's retries 7.5 minutes before: 5 x 3 x 30 s)."""
+    import time
+
+    with _new_store(tmp_path / "a") as a:
+        a.log("ds", [InMemory(b"x", "f")])
+        a.add_remote("origin", f"{scheme}://bucket/prefix")
+    with open(tmp_path / "a" / ".artstore" / "config", "a") as f:
+        f.write(f'\n[remote "{scheme}"]\ntimeout = 0.5\n')
+    with _SilentEndpoint() as url:
+        env = {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+               "AWS_DEFAULT_REGION": "us-east-1", "STORAGE_EMULATOR_HOST": url}
+        started = time.monotonic()
+        r = run_cli("push", cwd=tmp_path / "a", env=env, timeout=120)
+        took = time.monotonic() - started
+    assert r.code == 7 and len(r.err.strip().splitlines()) == 1, r  # gcsfs's traceback is not printed
+    # S3: 2 s3fs tries x 2 botocore attempts x 0.5 s; GCS: 6 x 0.5 s + gcsfs's back-off (~33 s).
+    assert took < (20 if scheme == "s3" else 60), took
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "nan", "inf", "3601"])
+def test_a_bad_remote_timeout_is_refused_with_one_line(value, tmp_path):
+    with _new_store(tmp_path / "a") as a:
+        a.log("ds", [InMemory(b"x", "f")])
+        a.add_remote("origin", "s3://bucket/prefix")
+    with open(tmp_path / "a" / ".artstore" / "config", "a") as f:
+        f.write(f'\n[remote "s3"]\ntimeout = {value}\n')
+    r = run_cli("push", cwd=tmp_path / "a")
+    assert r.code == 5 and "timeout" in r.err and len(r.err.strip().splitlines()) == 1, r
+
+
+def test_a_slow_gcs_upload_is_not_cut_short_by_the_answer_timeout():
+    """The timeout bounds the wait for an answer, not a request's whole time: gcsfs gets an
+    aiohttp timeout with no total (a number there limited every upload part to 30 s)."""
+    from artstore import remote
+
+    fs = remote.filesystem("gs", {"token": "anon", "timeout": "7"})
+    assert fs.requests_timeout.total is None
+    assert fs.requests_timeout.sock_read == 7 and fs.requests_timeout.sock_connect == 7
+
+
 def test_ctrl_c_while_the_endpoint_hangs_ends_the_push_at_once(tmp_path, monkeypatch):
     """An endpoint that accepts connections and never answers: the push is reading the
     remote (on a thread, beside its planning) when Ctrl-C comes; it exits 130 with one
