@@ -6,9 +6,7 @@ long enough for its index; with ``read_data``, every pack read whole and every c
 hashed against its id. Problems name the remote object and the versions they damage.
 """
 
-import zstandard
-
-from .. import chunkstore
+from .. import chunkstore, unzstd
 from ..catalog import split_chunks
 from ..errors import ArtstoreError, IntegrityError
 from ..tree import node as node_mod
@@ -31,7 +29,6 @@ def check(store, name, transport, read_data=False, progress=None):
     except IntegrityError as exc:
         add("remote-object", str(exc))
         return {"ok": False, "problems": problems, "notes": []}
-    decompress = zstandard.ZstdDecompressor().decompress
     file_versions, chunk_versions = {}, {}
     found = []  # (ref, version record): read before the indexes and bundles (pull's order)
     arts, _ = remote_refs(transport)
@@ -76,7 +73,7 @@ def check(store, name, transport, read_data=False, progress=None):
                     whole = False
                     continue
                 try:
-                    level, items = node_mod.decode(digest, decompress(row[1]))
+                    level, items = node_mod.decode(digest, unzstd.expand(row[1], node_mod.MAX_NODE_BYTES))
                 except Exception as exc:
                     add("remote-node", f"manifest node {digest.hex()} is damaged ({exc})", [ref])
                     whole = False

@@ -10,7 +10,7 @@ import os
 
 import blake3
 
-from .. import chunkstore, paths
+from .. import chunkstore, paths, unzstd
 from ..catalog import split_chunks
 from ..errors import ArtstoreError, Conflict, IntegrityError, NotFound
 from ..faults import checkpoint
@@ -154,9 +154,6 @@ def _versions_named(doc, picks):
 def _needed_nodes(store, state, records_):
     """({digest: (level, zstd frame)} of the nodes of the records' trees this store lacks,
     each decoded and checked against its digest; the entries of their leaves)."""
-    import zstandard
-
-    decompress = zstandard.ZstdDecompressor().decompress
     entries, shapes = [], {}  # shapes: new node -> child digests (internal) or (count, bytes) (leaf)
     # (digest, the level its parent names it at; None for a root): a node of another level
     # would enter the catalog as a tree no reader can walk, so it is refused here, before
@@ -172,7 +169,7 @@ def _needed_nodes(store, state, records_):
             if row is None:
                 raise IntegrityError(f"the remote lacks manifest node {digest.hex()} of a version it names")
             try:
-                level, items = node_mod.decode(digest, decompress(row[1]))
+                level, items = node_mod.decode(digest, unzstd.expand(row[1], node_mod.MAX_NODE_BYTES))
             except IntegrityError:
                 raise
             except Exception as exc:

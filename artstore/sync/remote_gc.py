@@ -16,8 +16,7 @@ import re
 import time
 import uuid
 
-import zstandard
-
+from .. import unzstd
 from ..catalog import split_chunks
 from ..errors import IntegrityError, NotFound
 from ..faults import checkpoint
@@ -121,7 +120,6 @@ def _roots(transport):
 def _reachable(state, frontier, fetched):
     """(chunk ids, file digests, node digests) that the versions need, from their roots.
     Anything they reach that the remote lacks or cannot read is IntegrityError."""
-    decompress = zstandard.ZstdDecompressor().decompress
     chunks, files, nodes = set(), set(fetched), set()
     while frontier:
         nxt = []
@@ -130,7 +128,7 @@ def _reachable(state, frontier, fetched):
             if row is None:
                 raise _damaged(f"manifest node {digest.hex()} is in no bundle")
             try:
-                level, items = node_mod.decode(digest, decompress(row[1]))
+                level, items = node_mod.decode(digest, unzstd.expand(row[1], node_mod.MAX_NODE_BYTES))
             except Exception as exc:
                 raise _damaged(f"manifest node {digest.hex()} is damaged ({str(exc).split(';')[0]})") from None
             nodes.add(digest)

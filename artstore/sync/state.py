@@ -8,9 +8,21 @@ import os
 
 import blake3
 
-from .. import chunkstore
-from ..errors import IntegrityError
+from .. import chunkstore, unzstd
+from ..errors import IntegrityError, InvalidInput
 from . import layout
+
+# How far a metadata bundle may expand (_add_meta): up to the floor, and past it up to this
+# many times its compressed size. Its text is hex and base64 of hashes and compressed
+# nodes, about 2-3x compressible; only chunk lists repeating one id (files of zeros)
+# compress better, and the floor holds 4 million such ids (4 TiB at 1 MiB chunks).
+# meta_bundle never makes a bundle a reader would refuse.
+BUNDLE_FLOOR = 256 << 20
+BUNDLE_RATIO = 100
+
+
+def bundle_limit(compressed_size):
+    return max(BUNDLE_FLOOR, BUNDLE_RATIO * compressed_size)
 
 
 class RemoteState:
@@ -79,11 +91,9 @@ class RemoteState:
 
     def _add_meta(self, name, data):
         layout.check_named(data, name, layout.meta_key(name))
-        import zstandard
-
         try:
-            raw = zstandard.ZstdDecompressor().decompress(data)
-        except Exception as exc:
+            raw = unzstd.expand(data, bundle_limit(len(data)))  # before it is allocated (artstore.unzstd)
+        except ValueError as exc:
             raise IntegrityError(f"remote object {layout.meta_key(name)} is damaged ({exc})") from None
         record = layout.decode(raw, layout.meta_key(name))
         files, nodes = self.bundle_rows[name] = (set(), set())
@@ -115,6 +125,10 @@ class RemoteState:
             f'],"nonce":"{os.urandom(8).hex()}"}}',
         )).encode()
         data = zstandard.ZstdCompressor(level=1, write_content_size=True).compress(raw)  # hex compresses as well at 1
+        if len(raw) > bundle_limit(len(data)):
+            raise InvalidInput(f"the file list of this push takes {len(raw):,} bytes and compresses more than "
+                               f"{BUNDLE_RATIO} times (files holding one chunk over and over), more than a pull "
+                               "accepts in one bundle; push fewer versions at a time")
         return blake3.blake3(data).hexdigest(), data
 
 

@@ -2,7 +2,8 @@
 as soon as it is cut, so a version of millions of entries never holds more than one open
 node per level."""
 
-from .node import MAX_BYTES, MAX_ITEMS, MIN_ITEMS, child_text, encode, is_boundary, is_leaf_boundary
+from ..errors import InvalidInput
+from .node import MAX_BYTES, MAX_ENTRY_CHARS, MAX_ITEMS, MIN_ITEMS, child_text, encode, is_boundary, is_leaf_boundary
 
 
 class Builder:
@@ -21,6 +22,9 @@ class Builder:
 
     def add(self, path, text):
         """One entry (the leaf level's item), in path order."""
+        if len(text) > MAX_ENTRY_CHARS:
+            raise InvalidInput(f"{path}: the asset's metadata takes {len(text):,} characters of JSON; an asset's "
+                               f"metadata may take at most {MAX_ENTRY_CHARS:,} (put large data in a file)")
         if not self._open:
             self._push(0, path, text, 1)
             return

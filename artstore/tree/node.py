@@ -25,6 +25,11 @@ AVERAGE = 32
 MIN_ITEMS = 8
 MAX_ITEMS = 256
 MAX_BYTES = 64 << 10
+# An entry (its metadata, above all) may take at most this many characters of JSON, so a
+# node holds at most 4 x (64 Ki + 4 Mi) bytes of UTF-8, under MAX_NODE_BYTES: what a reader
+# lets a stored or pulled node expand to (artstore.unzstd), whoever wrote it.
+MAX_ENTRY_CHARS = 4 << 20
+MAX_NODE_BYTES = 64 << 20
 
 _json_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses
 

@@ -1,5 +1,6 @@
 """Tree nodes in the catalog: zstd-compressed, hash-checked on every read."""
 
+from .. import unzstd
 from ..errors import IntegrityError
 from . import node as node_mod
 
@@ -14,7 +15,6 @@ class NodeStore:
     def __init__(self, catalog):
         self.catalog = catalog
         self._internal = {}
-        self._zstd_d = None
 
     def load(self, digests, level=None):
         """{digest: (level, items)} for the given node digests (node.decode's shape).
@@ -45,13 +45,9 @@ class NodeStore:
         """A node's bytes from its stored (compressed) blob, None meaning missing."""
         if blob is None:
             raise IntegrityError(f"manifest node {digest.hex()} is missing from the catalog; run 'artstore verify'")
-        if self._zstd_d is None:
-            import zstandard  # imported when a manifest is read, not at start-up
-
-            self._zstd_d = zstandard.ZstdDecompressor()
         try:
-            return self._zstd_d.decompress(blob)
-        except Exception as exc:  # zstd.ZstdError, or a frame without content size
+            return unzstd.expand(blob, node_mod.MAX_NODE_BYTES)
+        except ValueError as exc:
             raise IntegrityError(f"manifest node {digest.hex()} is damaged ({exc}); run 'artstore verify'") from None
 
     def leaf_file_digests(self, leaves, rows=None):

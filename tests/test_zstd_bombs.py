@@ -1,0 +1,170 @@
+"""zstd frames that expand far beyond what they may hold (a remote is written by other
+people's machines): every reader refuses them from the frame's header, before it
+allocates the output. zstandard sizes its output from the content size a header declares
+and ignores max_output_size when there is one: a 6 KB frame of 200 MB was decompressed
+whole by a chunk read, a pull's node and a pull's bundle alike."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import blake3
+import pytest
+import zstandard
+from conftest import run_cli as run
+from test_sync_adversarial4 import _forge_leaf, _one_line_error, _project
+
+from artstore import IntegrityError, Store, chunkstore
+from artstore.tree import node as node_mod
+
+BOMB = 200 << 20  # bytes a bomb expands to
+
+
+def _bomb(size=BOMB):
+    return zstandard.ZstdCompressor(level=3).compress(b"\0" * size)
+
+
+def _peak_rss_mib(*args, cwd):
+    """(CompletedProcess, peak RSS in MiB) of ``python -m artstore ARGS``: measured by a
+    parent of its own, whose only child it is (RUSAGE_CHILDREN is a maximum over all)."""
+    probe = ("import resource, subprocess, sys\n"
+             "r = subprocess.run([sys.executable, '-m', 'artstore', *sys.argv[1:]], capture_output=True, text=True)\n"
+             "sys.stderr.write(r.stderr)\n"
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n"
+             "sys.exit(r.returncode)\n")
+    r = subprocess.run([sys.executable, "-c", probe, *map(str, args)], cwd=cwd, capture_output=True, text=True)
+    return r, int(r.stdout.strip().splitlines()[-1])
+
+
+def test_a_chunk_frame_declaring_more_than_its_index_entry_is_refused_unread():
+    bomb = _bomb()
+    assert len(bomb) < 64 << 10
+    with pytest.raises(IntegrityError, match="would expand to 209,715,200 bytes"):
+        chunkstore.decode(bomb, 100, chunkstore.ZSTD, b"\1" * 32, "pack p")
+    # The same through a process of its own, whose peak memory shows whether it was
+    # decompressed (it was, 200 MB, before the header was read first).
+    probe = ("import resource, zstandard\n"
+             "from artstore import chunkstore, IntegrityError\n"
+             f"bomb = zstandard.ZstdCompressor(level=3).compress(bytes({BOMB}))\n"
+             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+             "try:\n"
+             "    chunkstore.decode(bomb, 100, chunkstore.ZSTD, bytes(32), 'pack p')\n"
+             "except IntegrityError:\n"
+             "    pass\n"
+             "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert int(r.stdout) < 20, r.stdout  # MiB the refusal added to the peak
+
+
+def test_a_chunk_frame_declaring_less_or_nothing_is_still_held_to_its_entry():
+    data = os.urandom(1000)
+    frame = zstandard.ZstdCompressor(write_content_size=False).compress(data)
+    assert chunkstore.decode(frame, 1000, chunkstore.ZSTD, chunkstore.chunk_id(data), "pack p") == data
+    with pytest.raises(IntegrityError, match="does not decompress"):
+        chunkstore.decode(frame, 999, chunkstore.ZSTD, chunkstore.chunk_id(data), "pack p")
+    with pytest.raises(IntegrityError, match="decompresses to 1000 bytes, not 1001"):
+        chunkstore.decode(frame, 1001, chunkstore.ZSTD, chunkstore.chunk_id(data), "pack p")
+    with pytest.raises(IntegrityError, match="does not decompress"):
+        chunkstore.decode(b"not zstd", 8, chunkstore.ZSTD, bytes(32), "pack p")
+
+
+def test_a_remote_node_expanding_past_the_node_limit_enters_no_store(tmp_path):
+    """A leaf whose one entry carries 70 MB of metadata compresses to a few KB: clone,
+    pull and verify --remote-store refuse it with one line naming it (exit 6), and the
+    clone's peak memory stays where a clone of the honest remote has it."""
+    project = _project(tmp_path)
+    assert run("push", "../remote", cwd=project).code == 0
+    honest, base_mib = _peak_rss_mib("clone", tmp_path / "remote", tmp_path / "honest", cwd=tmp_path)
+    assert honest.returncode == 0, honest.stderr
+    big = "x" * (node_mod.MAX_NODE_BYTES + (6 << 20))
+    bombed = tmp_path / "bombed"
+    shutil.copytree(tmp_path / "remote", bombed)
+    digest = _forge_leaf(bombed, lambda items: [[*items[0][:3], {"k": big}, *items[0][4:]], *items[1:]])
+    r, mib = _peak_rss_mib("clone", bombed, tmp_path / "c", cwd=tmp_path)
+    assert r.returncode == 6 and digest in r.stderr and "would expand" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "c").exists()
+    assert mib < base_mib + 40, (mib, base_mib)
+    checker = tmp_path / "checker"
+    Store.init(checker, workspace="ws").close()
+    r = run("verify", "--remote-store", bombed, "--json", cwd=checker)
+    assert r.code == 6 and any(digest in p["detail"] for p in r.json()["problems"]), r
+    r = run("pull", bombed, cwd=checker)
+    _one_line_error(r, 6)
+    assert Store.open(checker).catalog.version_roots() == []
+
+
+def test_a_remote_bundle_expanding_past_its_limit_enters_no_store(tmp_path):
+    """A metadata bundle is near-random text (hex, base64), about 2-3x compressible: one
+    that expands past the floor (256 MiB) and more than 100 times is refused before it is
+    expanded."""
+    from artstore.sync import state
+
+    project = _project(tmp_path)
+    assert run("push", "../remote", cwd=project).code == 0
+    bundle = next((tmp_path / "remote" / "meta").iterdir())
+    rec = json.loads(zstandard.ZstdDecompressor().decompress(bundle.read_bytes()))
+    rec["nonce"] = "0" * (state.BUNDLE_FLOOR + (8 << 20))
+    z = zstandard.ZstdCompressor(level=3, write_content_size=True).compress(
+        json.dumps(rec, sort_keys=True, separators=(",", ":")).encode())
+    assert len(z) * state.BUNDLE_RATIO < state.BUNDLE_FLOOR
+    name = blake3.blake3(z).hexdigest()
+    bundle.unlink()
+    (tmp_path / "remote" / "meta" / f"{name}.zst").write_bytes(z)
+    r, _mib = _peak_rss_mib("clone", tmp_path / "remote", tmp_path / "c", cwd=tmp_path)
+    assert r.returncode == 6 and name in r.stderr and "would expand" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_an_honest_bundle_of_a_huge_sparse_file_is_within_the_floor():
+    """The chunk list of a file of zeros repeats one id, so its bundle text compresses far
+    better than 100x; the floor takes it (a 2 TiB sparse file at 1 MiB chunks)."""
+    from artstore.sync import state
+
+    text = json.dumps({"files": [["ab" * 32, 2 << 40, ("cd" * 32) * (2 << 20)]], "nodes": [], "nonce": "n"})
+    z = zstandard.ZstdCompressor(level=1, write_content_size=True).compress(text.encode())
+    assert len(text) < state.BUNDLE_FLOOR and len(text) > state.BUNDLE_RATIO * len(z)
+
+
+def test_logging_an_asset_whose_metadata_would_overflow_a_node_is_refused(tmp_path):
+    """What a reader refuses from a remote, a writer never makes: an entry may take at most
+    MAX_ENTRY_CHARS characters, so a node stays under MAX_NODE_BYTES."""
+    from artstore.ingest import InMemory
+
+    Store.init(tmp_path / "s", workspace="ws").close()
+    with Store.open(tmp_path / "s") as store:
+        ok = InMemory(b"x", "ok.bin", metadata={"k": "y" * (node_mod.MAX_ENTRY_CHARS - 1000)})
+        store.log("fits", [ok])
+        big = InMemory(b"x", "big.bin", metadata={"k": "y" * node_mod.MAX_ENTRY_CHARS})
+        with pytest.raises(Exception, match="big.bin: the asset's metadata takes") as info:
+            store.log("big", [big])
+        assert type(info.value).__name__ == "InvalidInput"
+        assert [a["name"] for a in store.catalog.list_artifacts()] == ["fits"]
+        assert store.verify()["ok"]
+
+
+def test_the_node_limit_holds_the_largest_node_a_writer_makes():
+    # A node is cut once its text reaches MAX_BYTES characters, after its last entry; a
+    # character is at most 4 bytes of UTF-8.
+    assert 4 * (node_mod.MAX_BYTES + node_mod.MAX_ENTRY_CHARS) < node_mod.MAX_NODE_BYTES
+
+
+def test_a_pusher_never_makes_a_bundle_a_puller_would_refuse(tmp_path, monkeypatch):
+    """With the floor lowered to 1 MiB: a bundle whose chunk lists repeat one id past the
+    floor is refused by push with a line saying what to do, before anything is sent."""
+    from artstore import InvalidInput
+    from artstore.sync import state
+
+    monkeypatch.setattr(state, "BUNDLE_FLOOR", 1 << 20)
+    Store.init(tmp_path / "s", workspace="ws").close()
+    with Store.open(tmp_path / "s") as store:
+        remote = state.RemoteState(store, "origin", None)
+        repeated = {b"\1" * 32: (40_000 << 20, b"\2" * 32 * 40_000)}
+        with pytest.raises(InvalidInput, match="push fewer versions at a time"):
+            remote.meta_bundle(repeated, {})
+        honest = {os.urandom(32): (100, os.urandom(32 * 40_000))}
+        name, data = remote.meta_bundle(honest, {})
+        remote._add_meta(name, data)  # and a puller takes it
+        assert set(remote.files) == set(honest)
