@@ -425,3 +425,39 @@ def test_a_remote_folder_that_is_gone_is_said_so_not_taken_for_an_empty_remote(t
         _one_line_error(r, 3)
         assert "nothing was pushed there yet" in r.err and "does not exist" not in r.err, r
     assert not gone.exists() and not (tmp_path / "c1").exists() and not (tmp_path / "c2").exists()
+
+
+def test_pull_checks_the_totals_of_a_record_whose_tree_shares_nodes_with_the_store(tmp_path):
+    """A record's totals were checked only when its whole tree was new: a version that
+    edits one file of a version the store has (most pulls) came in with any asset count
+    or size its record gave, and the store then failed its own verify."""
+    import json
+    import shutil
+
+    files = {f"d{i // 20}/f{i:03d}.txt": f"{i}\n".encode() * (i + 1) for i in range(300)}
+    project = _project(tmp_path, files)
+    assert run_cli("push", "../remote", cwd=project).code == 0
+    team = tmp_path / "team"
+    assert run_cli("clone", tmp_path / "remote", team, cwd=tmp_path).code == 0
+    (project / "data" / "d3" / "f070.txt").write_bytes(b"edited\n")
+    r = run_cli("add", "ds", "data", "--json", cwd=project)
+    assert r.code == 0, r
+    new_id = r.json()["artifact_version_id"]
+    assert run_cli("push", "../remote", cwd=project).code == 0
+    for field in ("asset_count", "size"):
+        remote = tmp_path / f"remote-{field}"
+        shutil.copytree(tmp_path / "remote", remote)
+        record_path = remote / "versions" / f"{new_id}.json"
+        record = json.loads(record_path.read_text())
+        record_path.write_text(json.dumps({**record, field: record[field] + 7}))
+        here = tmp_path / f"team-{field}"
+        shutil.copytree(team, here)
+        r = run_cli("pull", remote, cwd=here)
+        _one_line_error(r, 6)
+        assert "its manifest holds" in r.err, (field, r)
+        with Store.open(here) as store:
+            assert len(store.catalog.version_roots()) == 1
+            assert store.verify()["ok"]
+    r = run_cli("pull", tmp_path / "remote", cwd=team)  # the honest record comes in
+    assert r.code == 0, r
+    assert run_cli("verify", cwd=team).code == 0

@@ -10,7 +10,7 @@ import os
 
 import blake3
 
-from .. import chunkstore, paths, unzstd
+from .. import chunkstore, paths, tree, unzstd
 from ..catalog import split_chunks
 from ..errors import ArtstoreError, Conflict, IntegrityError, NotFound
 from ..faults import checkpoint
@@ -89,7 +89,7 @@ def pull(store, name, transport, refs=(), progress=None, metadata_only=False, la
         # writes), so a push running meanwhile cannot make them name what we did not list.
         state = RemoteState(store, name, transport).refresh()
         nodes, entries, totals = _needed_nodes(store, state, wanted)
-        _check_totals(wanted, totals)
+        _check_totals(store, wanted, totals)
         files = _needed_files(store, state, wanted, entries)
         packs, got = ([], 0) if metadata_only else _fetch_chunks(store, state, transport, files, progress)
         try:
@@ -189,26 +189,34 @@ def _needed_nodes(store, state, records_):
     return out, entries, shapes
 
 
-def _check_totals(records_, shapes):
+def _check_totals(store, records_, shapes):
     """A new version's asset count and size must be its tree's, as local verify checks
     them (a record is not content-addressed: other totals came in by a clean pull and
-    made the store fail its verify). Checked where the whole tree is new here; a tree
-    that shares nodes with the store is left to verify (reading its known leaves would
-    cost a pull of one changed file the decoding of the whole manifest)."""
+    made the store fail its verify). The new nodes' totals come from ``shapes``
+    (_needed_nodes); a subtree this store has already is read from the catalog, once per
+    pull however many versions share it (a one-file edit of a 100,000-file version reads
+    the other leaves once: this check was skipped for such trees before)."""
+    memo = {}
+
     def total(digest):
+        found = memo.get(digest)
+        if found is not None:
+            return found
         shape = shapes.get(digest)
-        if shape is None:
-            return None
-        if isinstance(shape, tuple):
-            return shape
-        parts = [total(d) for d in shape]
-        if any(p is None for p in parts):
-            return None
-        return sum(p[0] for p in parts), sum(p[1] for p in parts)
+        if shape is None:  # a subtree the store has: its internal nodes checked, its leaves' sizes
+            sizes = store.nodes.leaf_column(tree.Tree(store.nodes, digest).leaves(), node_mod.SIZE)
+            found = (len(sizes), sum(sizes))
+        elif isinstance(shape, tuple):
+            found = shape
+        else:
+            parts = [total(d) for d in shape]
+            found = (sum(p[0] for p in parts), sum(p[1] for p in parts))
+        memo[digest] = found
+        return found
 
     for rec in records_:
         found = total(bytes.fromhex(rec["manifest_digest"]))
-        if found is not None and found != (rec["asset_count"], rec["size"]):
+        if found != (rec["asset_count"], rec["size"]):
             raise IntegrityError(f"remote object {layout.version_key(rec['id'])} records {rec['asset_count']} "
                                  f"asset(s) of {rec['size']} bytes, its manifest holds {found[0]} of {found[1]}; "
                                  "nothing was pulled")

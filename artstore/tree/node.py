@@ -116,17 +116,26 @@ def decode(digest, data):
         raise IntegrityError(f"manifest node {digest.hex()} cannot be read ({reason}); run 'artstore verify'") from None
 
 
-def leaf_file_digests(digest, data):
-    """The file digests (hex, remote entries skipped) a leaf's bytes list, checked against
-    its digest as ``decode`` does, without building an Entry per item (a push of 100,000
-    files needs only these: 0.2 s saved)."""
+# Entry fields read by leaf_column (their order in a leaf item).
+SIZE, DIGEST = 1, 2
+
+
+def leaf_column(digest, data, field):
+    """One field (SIZE: sizes, DIGEST: file digests in hex, remote entries skipped) of
+    every entry a leaf's bytes list, checked against its digest and the field's type as
+    ``decode`` does, without building an Entry per item (a push of 100,000 files needs
+    only the digests: 0.2 s saved)."""
     if blake3.blake3(data).digest() != digest:
         raise IntegrityError(f"manifest node {digest.hex()} does not match its digest; run 'artstore verify'")
     try:
         fmt, level, items = json.loads(data)
         if fmt != FORMAT or level != 0 or type(items) is not list:
             raise ValueError("not a format-1 leaf")
-        out = [item[2] for item in items]
+        out = [item[field] for item in items]
+        if field == SIZE:
+            if not all(type(n) is int and n >= 0 for n in out):
+                raise ValueError("malformed entry")
+            return out
         if not all(type(d) is str or d is None for d in out):
             raise ValueError("malformed entry")
         return [d for d in out if d is not None]

@@ -50,10 +50,11 @@ class NodeStore:
         except ValueError as exc:
             raise IntegrityError(f"manifest node {digest.hex()} is damaged ({exc}); run 'artstore verify'") from None
 
-    def leaf_file_digests(self, leaves, rows=None):
-        """The set of file digests the entries of ``leaves`` (leaf node digests) name,
-        read from ``rows`` ({digest: (level, compressed bytes)}, what the caller already
-        read from the catalog) or the catalog, each node checked against its digest."""
+    def leaf_column(self, leaves, field, rows=None):
+        """One field (node.SIZE, node.DIGEST) of the entries of ``leaves`` (leaf node
+        digests), in one list, read from ``rows`` ({digest: (level, compressed bytes)},
+        what the caller already read from the catalog) or the catalog, each node checked
+        against its digest (node.leaf_column)."""
         rows = rows or {}
         out = []
         leaves = list(leaves)
@@ -62,7 +63,12 @@ class NodeStore:
             blobs = {d: rows[d][1] for d in part if d in rows}
             blobs.update(self.catalog.nodes_get([d for d in part if d not in blobs]))
             for digest in part:
-                out += node_mod.leaf_file_digests(digest, self._bytes_of(digest, blobs.get(digest)))
+                out += node_mod.leaf_column(digest, self._bytes_of(digest, blobs.get(digest)), field)
+        return out
+
+    def leaf_file_digests(self, leaves, rows=None):
+        """The set of file digests the entries of ``leaves`` name (see leaf_column)."""
+        out = self.leaf_column(leaves, node_mod.DIGEST, rows)
         try:
             return {node_mod.hex_digest(d) for d in out}  # 32 bytes each, as decode checks
         except ValueError as exc:
