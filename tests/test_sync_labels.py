@@ -401,3 +401,61 @@ def test_remote_remove_drops_what_was_cached_of_the_remote(tmp_path):
     assert cache.is_dir()
     assert run_cli("remote", "rm", "origin", cwd=tmp_path / "a").code == 0
     assert not cache.exists()
+
+
+def test_a_remote_made_again_at_the_same_url_removes_no_label_it_never_had(tmp_path):
+    """The label base was kept by URL alone: after the remote's prefix was wiped and a
+    teammate who never had this store's labels pushed there afresh, the next pull took
+    every label the new remote lacked for one removed there, and deleted it here (and
+    the push after that did not send it back). A remote made again has a new id in its
+    format record, and a base of another remote is none."""
+    import shutil
+
+    remote = _pair(tmp_path)  # b cloned before a labels ds:1.0.0
+    with Store.open(tmp_path / "a") as a:
+        _label(a, "prod", "gold", "vision")
+        a.push()
+    shutil.rmtree(remote)
+    with Store.open(tmp_path / "b") as b:
+        b.push(remote)  # the remote made again, by the store that never had the labels
+    with Store.open(tmp_path / "a") as a:
+        a.pull()
+        assert _labels(a) == (["prod"], ["gold"], ["vision"])
+        a.push()
+    with Store.open(tmp_path / "b") as b:
+        b.pull(remote)
+        assert _labels(b) == (["prod"], ["gold"], ["vision"])
+    # On the same remote the base still works: a removal travels.
+    with Store.open(tmp_path / "a") as a:
+        _unlabel(a, "prod", "gold")
+        a.push()
+    with Store.open(tmp_path / "b") as b:
+        b.pull(remote)
+        assert _labels(b) == ([], [], [])
+
+
+def test_a_remote_made_before_remote_ids_still_keeps_its_label_base(tmp_path):
+    """A remote whose format record has no id (made by an earlier release) keeps working:
+    its base is saved and matched with no id, and a removal still travels."""
+    remote = tmp_path / "remote"
+    _pair(tmp_path)
+    (remote / "artstore-remote.json").write_text('{"artstore_remote_format":1}')
+    with Store.open(tmp_path / "a") as a:
+        _label(a, "prod", "gold", "vision")
+        a.push()
+    with Store.open(tmp_path / "b") as b:
+        b.pull()
+        assert _labels(b) == (["prod"], ["gold"], ["vision"])
+        _unlabel(b, "prod", "gold")
+        b.push()
+    with Store.open(tmp_path / "a") as a:
+        a.pull()
+        assert _labels(a) == ([], [], [])
+
+
+def test_a_format_record_whose_id_is_not_text_is_damage(tmp_path):
+    remote = tmp_path / "remote"
+    _pair(tmp_path)
+    (remote / "artstore-remote.json").write_text('{"artstore_remote_format":1,"id":{"x":1}}')
+    r = run_cli("pull", cwd=tmp_path / "b")
+    assert r.code == 6 and "damaged artstore-remote.json" in r.err and len(r.err.strip().splitlines()) == 1, r

@@ -377,7 +377,7 @@ def test_a_first_push_raced_by_another_first_push(tmp_path, monkeypatch, same_ar
     def then_b_pushes(transport):
         made = real(transport)
         if not raced:  # a's push: b's whole push runs here (and meets the record a made)
-            raced.append(made)
+            raced.append(made[0])
             with Store.open(tmp_path / "b") as other:
                 other.push(url)
         return made

@@ -72,16 +72,20 @@ def _base_path(store, url, key):
                         *key.split("/"))
 
 
-def load_base(store, key, url):
+def load_base(store, key, url, remote_id):
     """The label base saved for this remote's ``key``, None before the first sync with
     the remote at ``url`` (a name pointed at another remote starts again: its labels
-    were never seen there)."""
+    were never seen there) whose format record has ``remote_id``: a remote made again
+    at the same URL (its prefix wiped and pushed to afresh, perhaps by a teammate who
+    never had some labels) is another remote, and the labels it lacks were not removed
+    there. (A base saved before ids, or for a remote made before them, has none.)"""
     try:
         with open(_base_path(store, url, key), "rb") as f:
             doc = json.loads(f.read())
     except (OSError, ValueError):
         return None
-    if not isinstance(doc, dict) or doc.get("url") != url or not _well_formed(doc):
+    if not isinstance(doc, dict) or doc.get("url") != url or doc.get("remote_id") != remote_id \
+            or not _well_formed(doc):
         return None  # damaged: as no base, nothing is removed and the next sync writes it again
     return doc
 
@@ -94,8 +98,8 @@ def _well_formed(doc):
             and isinstance(artifact_tags, list) and all(isinstance(t, str) for t in artifact_tags))
 
 
-def save_base(store, key, doc, url):
-    known_refs.write_doc(_base_path(store, url, key), {**doc, "url": url})
+def save_base(store, key, doc, url, remote_id):
+    known_refs.write_doc(_base_path(store, url, key), {**doc, "url": url, "remote_id": remote_id})
 
 
 def next_base(old, local, remote):

@@ -3,6 +3,7 @@ records are encoded. Immutable objects are named by the BLAKE3 of their bytes (a
 that of its header and index, as locally); only refs change."""
 
 import json
+import uuid
 
 import blake3
 
@@ -63,14 +64,21 @@ def check_named(data, name, what):
 
 
 def format_record():
-    return encode({"artstore_remote_format": FORMAT})
+    """A new remote's format record. Its random ``id`` tells this remote from one made
+    again later at the same URL (a prefix wiped and pushed to afresh): label bases are
+    kept per remote id (sync/labels.py). Remotes made before it have none."""
+    return encode({"artstore_remote_format": FORMAT, "id": uuid.uuid4().hex})
 
 
 def check_format(data, url):
+    """The remote's id (None for a remote made before ids) from its format record, once
+    the record is checked."""
     record = decode(data, FORMAT_KEY)
     fmt = record.get("artstore_remote_format")
-    if not isinstance(fmt, int):
+    remote_id = record.get("id")
+    if not isinstance(fmt, int) or not (remote_id is None or isinstance(remote_id, str)):
         raise IntegrityError(f"{url} has a damaged {FORMAT_KEY}")
     if fmt > FORMAT:
         raise InvalidInput(f"{url} has remote format {fmt}, newer than this artstore understands ({FORMAT}); "
                            "upgrade artstore")
+    return remote_id

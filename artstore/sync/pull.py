@@ -54,7 +54,7 @@ def pull(store, name, transport, refs=(), progress=None, metadata_only=False, la
     with store.lock.shared():
         store.check_writable()
         try:
-            layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
+            remote_id = layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
         except FileNotFoundError:
             raise NotFound(f"no artstore remote at {transport.url} ({transport.why_empty()})") from None
         arts, only = remote_refs(transport, refs)
@@ -112,7 +112,7 @@ def pull(store, name, transport, refs=(), progress=None, metadata_only=False, la
                     cat.add_fetched([(a, rec["id"], bytes.fromhex(d)) for a, d in rec.get("fetched", [])])
                 if metadata_only:
                     cat.mark_lazy([rec["id"] for rec in wanted], lazy_remote or name)
-                bases = _apply_labels(store, name, transport.url, cat, docs, before)
+                bases = _apply_labels(store, transport.url, remote_id, cat, docs, before)
         except BaseException:
             # Sealed but never committed (gc would remove them too); an interruption once
             # the COMMIT went through leaves those the pulled versions reference.
@@ -125,7 +125,7 @@ def pull(store, name, transport, refs=(), progress=None, metadata_only=False, la
         for key, doc in docs.items():
             known_refs.save(store, name, key, doc)
         for key, base in bases.items():
-            labels.save_base(store, key, base, transport.url)
+            labels.save_base(store, key, base, transport.url, remote_id)
     return {"remote": transport.url, "versions": len(wanted), "files": len(files), "chunks": got,
             "bytes_received": sum(p.size for p in packs), "lazy": len(wanted) if metadata_only else 0,
             "lazy_here": lazy_here}
@@ -300,7 +300,7 @@ def _labels_here(cat, docs):
     return out
 
 
-def _apply_labels(store, name, url, cat, docs, before):
+def _apply_labels(store, url, remote_id, cat, docs, before):
     """Remote aliases win on pull (they name versions both stores have) unless moved here
     since the last sync and not there; tags are joined;
     labels removed on the remote since this store's last sync with it are removed here
@@ -311,7 +311,7 @@ def _apply_labels(store, name, url, cat, docs, before):
         art = cat.get_artifact(doc["workspace"], doc["name"])
         if art is None:
             continue
-        base = labels.load_base(store, key, url)
+        base = labels.load_base(store, key, url, remote_id)
         local = before.get(key, {"versions": {}, "aliases": {}, "tags": {}, "artifact_tags": []})
         gone_aliases, gone_tags, gone_artifact_tags = labels.removed(base, doc, local)
         left_aliases, left_tags, left_artifact_tags = labels.removed(base, local, doc)

@@ -46,15 +46,14 @@ def select(store, refs, all_versions):
 def ensure_format(transport):
     """Create the remote's format record on the first push, and check that the backend
     honours create-only writes: refs are only safe for a team on a backend that compares
-    before it writes. True if this push made the record, that is, found the remote new
-    (every push writes the record before anything else).
+    before it writes. (True if this push made the record, that is, found the remote new
+    (every push writes the record before anything else), the remote's id).
 
     The record is its own probe: a second create-only write of it must be refused, and a
     backend that ignores the condition only writes the same bytes again. (Earlier
     releases wrote a probes/<uuid> object for this; remote gc still removes those.)"""
     try:
-        layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
-        return False
+        return False, layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
     except FileNotFoundError:
         pass
     record = layout.format_record()
@@ -67,8 +66,8 @@ def ensure_format(transport):
     if not created:
         # Refused: another first push made it meanwhile, and the refusal of an existing key
         # is the check; read what it wrote (ours needs no read back).
-        layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
-    return created
+        return False, layout.check_format(transport.read(layout.FORMAT_KEY), transport.url)
+    return True, layout.check_format(record, transport.url)
 
 
 # Planning a push of 100,000 files makes some 10^6 tuples, bytes and strings, none in a
@@ -112,7 +111,7 @@ def _publish(store, name, transport, chosen, force, progress, early, guess, remo
     """The rest of push, once the ``remote`` is read (_read_remote): check for conflicts,
     send the objects (``guess``: the plan made before the remote was read, if any), the
     records, then move the refs."""
-    started, marked, state, docs = remote
+    started, marked, state, docs, remote_id = remote
     todo = []
     for art, v in chosen:
         doc = docs[layout.ref_key(art["workspace"], art["name"])][0]
@@ -135,7 +134,7 @@ def _publish(store, name, transport, chosen, force, progress, early, guess, remo
         checkpoint("push-version")
         transport.put_new(layout.version_key(v["id"]), layout.encode(records.version_record(store, art, v)))
     _within_grace(store, started)
-    moved = _update_refs(store, name, transport, chosen, docs, force)
+    moved = _update_refs(store, name, transport, chosen, docs, force, remote_id)
     return {"remote": transport.url, "versions": len(todo), "refs": moved, **sent}
 
 
@@ -191,9 +190,10 @@ class _Background:
 
 def _read_remote(store, name, transport, chosen):
     """(start of the grace period, objects marked by a remote gc, RemoteState, {ref key:
-    (ref doc, CAS token)} of the chosen versions' artifacts): what a push reads from the
-    remote before it sends anything (a thread of its own: requests only, no catalog)."""
-    new = ensure_format(transport)
+    (ref doc, CAS token)} of the chosen versions' artifacts, the remote's id): what a push
+    reads from the remote before it sends anything (a thread of its own: requests only,
+    no catalog)."""
+    new, remote_id = ensure_format(transport)
     started = time.monotonic()
     if new:
         # A remote this push made the format record of held nothing, so there is nothing to
@@ -201,7 +201,7 @@ def _read_remote(store, name, transport, chosen):
         # meanwhile is sent again (dedup lost to a race, nothing else) and its refs are
         # met by the compare-and-swap, which re-reads them.
         docs = {layout.ref_key(art["workspace"], art["name"]): (records.empty_ref(art), None) for art, _v in chosen}
-        return started, set(), RemoteState(store, name, transport), docs
+        return started, set(), RemoteState(store, name, transport), docs, remote_id
     # Objects a remote gc marked for deletion count as absent: this push re-sends what
     # it needs of them rather than depend on them (docs/storage.rst, "Remote gc").
     marked = set().union(*(objects for _k, _t, objects in read_markers(transport)))
@@ -211,7 +211,7 @@ def _read_remote(store, name, transport, chosen):
         key = layout.ref_key(art["workspace"], art["name"])
         if key not in docs:
             docs[key] = _read_ref(transport, key, art)
-    return started, marked, state, docs
+    return started, marked, state, docs, remote_id
 
 
 def _sent_whole_likely(store, chosen):
@@ -392,13 +392,13 @@ def _copy_frames(store, work, rows):
         reader.close()
 
 
-def _update_refs(store, name, transport, chosen, docs, force):
+def _update_refs(store, name, transport, chosen, docs, force, remote_id):
     """Add the versions, aliases and tags to each artifact's ref by compare-and-swap,
     re-reading and merging again when another pusher got there first."""
     moved = 0
     arts = {layout.ref_key(a["workspace"], a["name"]): a for a, _v in chosen}
     for key, art in arts.items():
-        base = labels.load_base(store, key, transport.url)
+        base = labels.load_base(store, key, transport.url, remote_id)
         for attempt in range(CAS_TRIES):
             doc, token = docs[key] if attempt == 0 else _read_ref(transport, key, art)
             new = _merged(store, art, doc, [v for a, v in chosen if a["id"] == art["id"]],
@@ -416,7 +416,7 @@ def _update_refs(store, name, transport, chosen, docs, force):
                     raise
         known_refs.save(store, name, key, doc)
         labels.save_base(store, key, labels.next_base(base, labels.local_labels(store.catalog, art["id"]), doc),
-                          transport.url)
+                          transport.url, remote_id)
     return moved
 
 
