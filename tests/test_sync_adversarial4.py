@@ -461,3 +461,26 @@ def test_pull_checks_the_totals_of_a_record_whose_tree_shares_nodes_with_the_sto
     r = run_cli("pull", tmp_path / "remote", cwd=team)  # the honest record comes in
     assert r.code == 0, r
     assert run_cli("verify", cwd=team).code == 0
+
+
+def test_a_local_remote_path_may_hold_any_character_but_a_file_url_no_query(tmp_path):
+    """'remote add' refused a plain path holding '?' (a legal folder name) as "a remote URL
+    holds no credentials or options", while push/pull given file:///x?y cut the tail off
+    silently and wrote to file:///x (the class fixed for buckets, left open for file://)."""
+    project = _project(tmp_path)
+    odd = tmp_path / "what?#x"
+    r = run_cli("remote", "add", "odd", str(odd), cwd=project)
+    assert r.code == 0, r
+    assert run_cli("push", "odd", cwd=project).code == 0
+    assert (odd / "artstore-remote.json").is_file()
+    r = run_cli("clone", str(odd), tmp_path / "c", cwd=tmp_path)
+    assert r.code == 0, r
+    for url in (f"file://{tmp_path}/r?x", f"file://{tmp_path}/r#x", f"file://{tmp_path}/r?"):
+        for args in (("push", url), ("pull", url), ("remote", "add", "u", url), ("verify", "--remote-store", url),
+                     ("gc", "--remote", url)):
+            r = run_cli(*args, cwd=project)
+            _one_line_error(r, 5)
+            assert "plain path" in r.err, (args, r)
+        r = run_cli("clone", url, tmp_path / "d", cwd=tmp_path)
+        _one_line_error(r, 5)
+    assert not (tmp_path / "r").exists() and not (tmp_path / "d").exists()

@@ -19,9 +19,9 @@ def add_remote(store, name, url):
     names.check_name(name, "remote name")
     if name in remotes(store):
         raise Conflict(f"a remote {name!r} exists already ({remotes(store)[name]}); remove it first")
-    _outside_store(store, transport.open_remote(url))  # refuses a URL it cannot use, before it is recorded
-    if "@" in (urlsplit(url).netloc or "") or "?" in url:
-        raise InvalidInput("a remote URL holds no credentials or options; use the backend's environment")
+    # open_remote refuses a URL it cannot use (credentials, '?' or '#' in a URL) before
+    # it is recorded; a plain path may hold any character ('what?' is a folder name).
+    _outside_store(store, transport.open_remote(url))
     # A relative path was resolved against the cwd of each later command, so a push run
     # from a subfolder (or with --store) wrote a new remote beside it instead of the one
     # named: a local remote is recorded as the absolute path it meant when it was added.

@@ -380,6 +380,10 @@ def open_remote(url, options=None):
         path = parts.path if scheme else url
         if scheme == "file" and parts.netloc not in ("", "localhost"):
             raise InvalidInput(f"{url}: file:// URLs name a local path (file:///path)")
+        if scheme == "file" and (parts.query or parts.fragment or url.endswith(("?", "#"))):
+            # As for buckets: the tail after '?' or '#' was cut off silently and the push
+            # went to the folder before it. A plain path takes any character.
+            raise InvalidInput(f"{url}: a file:// URL holds no '?' or '#'; give the folder as a plain path")
         root = os.path.abspath(os.path.expanduser(path))
         return FileTransport(f"file://{root}", remote_refs.filesystem("file"), root)
     if scheme in ("s3", "gs", "gcs"):
