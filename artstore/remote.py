@@ -48,11 +48,15 @@ def is_uri(value):
 
 
 def _strip(uri):
-    """fsspec's path for a URI: bucket/key for buckets, the local path for file://."""
-    parts = urlsplit(uri)
-    if parts.scheme.lower() == "file":
-        return parts.path
-    return (parts.netloc + parts.path).rstrip("/")
+    """fsspec's path for a URI: bucket/key for buckets, the local path for file://: all
+    that follows "scheme://", as fsspec strips it. Not a URL parse: the URI of a listed
+    object is its prefix's and its key joined, and keys and file names may hold '?' and
+    '#' ('s3://b/pre/a#1.txt' parsed as a URL is 'b/pre/a', another object, and a fetch
+    of it said the object "changed since it was logged")."""
+    rest = uri.split("://", 1)[1]
+    if scheme_of(uri) == "file":
+        return rest[len("localhost"):] if rest.startswith("localhost/") else rest
+    return rest.rstrip("/")
 
 
 def filesystem(scheme, options=None):
