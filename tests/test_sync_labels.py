@@ -459,3 +459,26 @@ def test_a_format_record_whose_id_is_not_text_is_damage(tmp_path):
     (remote / "artstore-remote.json").write_text('{"artstore_remote_format":1,"id":{"x":1}}')
     r = run_cli("pull", cwd=tmp_path / "b")
     assert r.code == 6 and "damaged artstore-remote.json" in r.err and len(r.err.strip().splitlines()) == 1, r
+
+
+def test_push_force_puts_back_labels_a_teammate_removed(tmp_path):
+    """--force makes this store's labels win (it already moved an alias back over a
+    teammate's move): labels removed there since the last sync, still held here, go back
+    up. Without it the removal is kept (test above)."""
+    remote = _pair(tmp_path)
+    with Store.open(tmp_path / "a") as a:
+        _label(a, "prod", "raw", "old")
+        a.push()
+    with Store.open(tmp_path / "b") as b:
+        b.pull()
+    with Store.open(tmp_path / "a") as a:
+        _unlabel(a, "prod", "raw")
+        a.push()
+    with Store.open(tmp_path / "b") as b:
+        b.push(force=True)
+        assert _labels(b) == (["prod"], ["raw"], ["old"])
+    with Store.clone(remote, tmp_path / "c") as c:
+        assert _labels(c) == (["prod"], ["raw"], ["old"])
+    with Store.open(tmp_path / "a") as a:  # and the teammate's next pull takes them back
+        a.pull()
+        assert _labels(a) == (["prod"], ["raw"], ["old"])

@@ -428,7 +428,9 @@ def _merged(store, art, doc, versions, known, force, url, base):
     local = labels.local_labels(store.catalog, art["id"])
     numbers = {v["version"] for v in versions}
     gone_aliases, gone_tags, gone_artifact_tags = labels.removed(base, local, new, numbers)
-    left_aliases, left_tags, left_artifact_tags = labels.removed(base, doc, local, numbers)
+    # With --force this store's labels win, as for an alias moved there: one removed
+    # there since the last sync goes back up (without, the removal is kept).
+    left_aliases, left_tags, left_artifact_tags = labels.removed(None if force else base, doc, local, numbers)
     for alias in gone_aliases:
         del new["aliases"][alias]
     for version, tags in gone_tags.items():
