@@ -168,3 +168,52 @@ def test_a_pusher_never_makes_a_bundle_a_puller_would_refuse(tmp_path, monkeypat
         name, data = remote.meta_bundle(honest, {})
         remote._add_meta(name, data)  # and a puller takes it
         assert set(remote.files) == set(honest)
+
+
+def _repack_as_one_chunk(remote, data):
+    """Put ``data`` on the file remote as one chunk of a new pack (a correct pack, index
+    and name) and point the file row of ``data`` in the remote's bundle at that one chunk."""
+    frame = zstandard.ZstdCompressor(level=3, write_content_size=True).compress(data)
+    cid = chunkstore.chunk_id(data)
+    header = chunkstore.PACK_MAGIC + os.urandom(16)
+    index = chunkstore.INDEX_ENTRY.pack(cid, len(header), len(frame), len(data), chunkstore.ZSTD)
+    name = chunkstore.pack_name(header, index)
+    packs = remote / "packs"
+    (packs / f"{name}.pack").write_bytes(
+        header + frame + index + chunkstore.FOOTER.pack(1, len(header) + len(frame), chunkstore.INDEX_MAGIC))
+    (packs / f"{name}.idx").write_bytes(header + index)
+    bundle = next((remote / "meta").iterdir())
+    rec = json.loads(zstandard.ZstdDecompressor().decompress(bundle.read_bytes()))
+    digest = blake3.blake3(data).hexdigest()
+    rows = [row for row in rec["files"] if row[0] == digest]
+    assert rows, "the file is not in the bundle"
+    rows[0][2] = cid.hex()
+    z = zstandard.ZstdCompressor(level=1, write_content_size=True).compress(
+        json.dumps(rec, sort_keys=True, separators=(",", ":")).encode())
+    bundle.unlink()
+    (remote / "meta" / f"{blake3.blake3(z).hexdigest()}.zst").write_bytes(z)
+    return cid.hex()
+
+
+def test_a_remote_chunk_larger_than_any_chunker_makes_is_refused_before_it_is_read(tmp_path):
+    """A pack index gives each chunk's size in 32 bits, and a chunk is decompressed to
+    exactly that size: a remote could name a chunk of 4 GiB of zeros (a frame of 130 KB,
+    whose id is honest) and a pull allocated it, in each of its download threads. No store
+    makes a chunk over 16 MiB (FastCDC's largest max_size); an entry naming a larger one
+    is damage, refused when the index is read."""
+    from artstore.config import CHUNK_BOUNDS
+
+    data = b"\0" * (CHUNK_BOUNDS["max_size"][1] + 1)
+    project = _project(tmp_path)
+    (project / "data" / "zeros.bin").write_bytes(data)
+    assert run("add", "ds", "data", cwd=project).code == 0
+    assert run("push", "../remote", cwd=project).code == 0
+    cid = _repack_as_one_chunk(tmp_path / "remote", data)
+    r = run("clone", tmp_path / "remote", tmp_path / "c", cwd=tmp_path)
+    _one_line_error(r, 6)
+    assert cid in r.err and "16 MiB" in r.err, r.err
+    assert not (tmp_path / "c").exists()
+    checker = tmp_path / "checker"
+    Store.init(checker, workspace="ws").close()
+    r = run("verify", "--remote-store", tmp_path / "remote", "--json", cwd=checker)
+    assert r.code == 6 and any(cid in p["detail"] for p in r.json()["problems"]), r

@@ -9,8 +9,17 @@ import os
 import blake3
 
 from .. import chunkstore, unzstd
+from ..config import CHUNK_BOUNDS
 from ..errors import IntegrityError, InvalidInput
 from . import layout
+
+# The largest chunk any store makes (FastCDC's largest max_size; pyfastcdc refuses more).
+# A pack index gives a chunk's size in 32 bits and a read decompresses a chunk to exactly
+# that size, so an entry naming more (4 GiB of zeros is a 130 KB frame with an honest id)
+# would have a pull allocate it in each download thread: it is damage, refused with the
+# index. Its stored bytes are at most that plus zstd's worst-case growth (under 1 %).
+MAX_CHUNK = CHUNK_BOUNDS["max_size"][1]
+MAX_STORED = MAX_CHUNK + (MAX_CHUNK >> 7)
 
 # How far a metadata bundle may expand (_add_meta): up to the floor, and past it up to this
 # many times its compressed size. Its text is hex and base64 of hashes and compressed
@@ -86,6 +95,10 @@ class RemoteState:
         ids = self.pack_chunks[name] = set()
         for i in range(0, len(index), chunkstore.INDEX_ENTRY.size):
             cid, offset, stored, size, compression = chunkstore.INDEX_ENTRY.unpack_from(index, i)
+            if size > MAX_CHUNK or stored > MAX_STORED:
+                raise IntegrityError(f"remote object {layout.index_key(name)} names chunk {cid.hex()} of "
+                                     f"{size:,} bytes ({stored:,} stored), more than any store makes "
+                                     f"({MAX_CHUNK >> 20} MiB); it is damaged or tampered with")
             self.chunks.setdefault(cid, (name, offset, stored, size, compression))
             ids.add(cid)
 
