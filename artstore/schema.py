@@ -203,7 +203,11 @@ def _to_trees(conn):
             (version_id,),
         ).fetchall()
         items = [(r[1], tree.entry_text(*_v2_entry(conn, version_id, r))) for r in rows]
-        root, nodes = tree.build(items)
+        for path, text in items:
+            _check_fits(conn, version_id, path, text)
+        # Schema 2 took metadata of any size: the writer's limit on an entry (for new logs)
+        # made such a store refuse every command (exit 5), so it does not apply here.
+        root, nodes = tree.build(items, max_entry=None)
         conn.executemany(
             "INSERT OR IGNORE INTO nodes (digest, level, data) VALUES (?, ?, ?)",
             [(d, level, compress(data)) for d, (level, data) in nodes.items()],
@@ -218,6 +222,22 @@ def _to_trees(conn):
         )
     for statement in statements(_DROP_ASSETS) + statements(_VERSIONS_IMMUTABLE):
         conn.execute(statement)
+
+
+def _check_fits(conn, version_id, path, text):
+    """Refuse an entry whose node a reader would refuse: its node holds it and, before it,
+    under node.MAX_BYTES characters (4 bytes each at most), and a reader expands a node to
+    at most node.MAX_NODE_BYTES (artstore.unzstd)."""
+    from .errors import InvalidInput
+    from .tree import node
+
+    if len(text) <= node.MAX_ENTRY_CHARS:  # fits by construction: no encoding of every entry
+        return
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size + 4 * node.MAX_BYTES + 64 > node.MAX_NODE_BYTES:
+        raise InvalidInput(f"cannot migrate the catalog to manifest trees: {_where(conn, version_id)}: the "
+                           f"entry of {path!r} takes {size:,} bytes of JSON, more than a manifest node may hold "
+                           f"({node.MAX_NODE_BYTES >> 20} MiB); shrink its metadata with the artstore that logged it")
 
 
 def _v2_entry(conn, version_id, row):

@@ -240,11 +240,11 @@ def test_migration_is_one_transaction(tmp_path, monkeypatch):
     before = db.read_bytes()
     calls = []
 
-    def failing_build(items):
+    def failing_build(items, **kw):
         calls.append(1)
         if len(calls) == 3:
             raise RuntimeError("power cut")
-        return real_build(items)
+        return real_build(items, **kw)
 
     real_build = tree.build
     monkeypatch.setattr(tree, "build", failing_build)

@@ -217,3 +217,34 @@ def test_a_remote_chunk_larger_than_any_chunker_makes_is_refused_before_it_is_re
     Store.init(checker, workspace="ws").close()
     r = run("verify", "--remote-store", tmp_path / "remote", "--json", cwd=checker)
     assert r.code == 6 and any(cid in p["detail"] for p in r.json()["problems"]), r
+
+
+def test_a_schema_2_store_with_metadata_over_the_writers_limit_still_migrates(tmp_path):
+    """Schema 2 took metadata of any size. The writer's limit on an entry (4 Mi
+    characters) applied to the migration as well, so such a store refused every command,
+    'list' and 'verify' included (exit 5, 'put large data in a file'). The migration keeps
+    every entry whose node a reader takes, and refuses one that no reader would take with
+    one line naming it, the catalog as it was."""
+    from test_tree_adversarial import _schema2_store
+
+    def with_metadata(chars):
+        meta = json.dumps({"k": "y" * chars})
+        return lambda conn: conn.execute("UPDATE assets SET metadata = ? WHERE logical_path = 'train/a.csv'",
+                                         (meta,))
+
+    (tmp_path / "fits").mkdir()
+    (tmp_path / "over").mkdir()
+    proj = _schema2_store(tmp_path / "fits", with_metadata(node_mod.MAX_ENTRY_CHARS + (1 << 20)))
+    r = run("verify", "--json", cwd=proj)
+    assert r.code == 0 and r.json()["ok"], r
+    with Store.open(proj) as store:
+        found = [a for v in store.catalog.version_roots() for a in store.assets(v[0])
+                 if a["logical_path"] == "train/a.csv"]
+        assert found and len(found[0]["metadata"]["k"]) == node_mod.MAX_ENTRY_CHARS + (1 << 20)
+
+    proj = _schema2_store(tmp_path / "over", with_metadata(node_mod.MAX_NODE_BYTES))
+    before = (proj / ".artstore" / "catalog.db").read_bytes()
+    r = run("list", cwd=proj)
+    _one_line_error(r, 5)
+    assert "cannot migrate" in r.err and "train/a.csv" in r.err and "64 MiB" in r.err, r
+    assert (proj / ".artstore" / "catalog.db").read_bytes() == before

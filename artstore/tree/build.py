@@ -14,17 +14,19 @@ class Builder:
     (node.is_boundary) or at the size caps; each node cut at a level becomes an item of
     the level above. The tree depends only on the entries."""
 
-    def __init__(self, on_node):
+    def __init__(self, on_node, max_entry=MAX_ENTRY_CHARS):
         self.on_node = on_node
+        # None: no writer's limit (the schema-2 migration, which checks what it keeps itself)
+        self.max_entry = max_entry
         self._open = []  # per level: [items, text bytes] of the node being filled
         self._cut = []  # per level: how many nodes were cut
         self._last = []  # per level: the digest of the last node cut
 
     def add(self, path, text):
         """One entry (the leaf level's item), in path order."""
-        if len(text) > MAX_ENTRY_CHARS:
+        if self.max_entry is not None and len(text) > self.max_entry:
             raise InvalidInput(f"{path}: the asset's metadata takes {len(text):,} characters of JSON; an asset's "
-                               f"metadata may take at most {MAX_ENTRY_CHARS:,} (put large data in a file)")
+                               f"metadata may take at most {self.max_entry:,} (put large data in a file)")
         if not self._open:
             self._push(0, path, text, 1)
             return
@@ -77,13 +79,13 @@ class Builder:
             level += 1
 
 
-def build(items):
+def build(items, max_entry=MAX_ENTRY_CHARS):
     """Build the tree of ``items``: (logical path, entry text) pairs sorted by path.
 
     Returns (root digest, {digest: (level, bytes)}) with every node of the tree; the
     caller stores those the catalog lacks."""
     nodes = {}
-    builder = Builder(lambda digest, level, data: nodes.__setitem__(digest, (level, data)))
+    builder = Builder(lambda digest, level, data: nodes.__setitem__(digest, (level, data)), max_entry)
     for path, text in items:
         builder.add(path, text)
     return builder.finish(), nodes
