@@ -62,7 +62,7 @@ def _strip(uri):
 def filesystem(scheme, options=None):
     """A fresh fsspec filesystem for ``scheme`` (no cached listings: drift must be seen)."""
     options = dict(options or {})
-    timeout = _timeout(options.pop("timeout", ANSWER_TIMEOUT)) if scheme != "file" else None
+    timeout = _timeout(options.pop("timeout", ANSWER_TIMEOUT), scheme) if scheme != "file" else None
     if scheme in _EXTRA:
         module, extra = _EXTRA[scheme]
         try:
@@ -123,15 +123,17 @@ def filesystem(scheme, options=None):
     raise InvalidInput(f"artstore cannot sync {scheme}:// references; log it with sync off")
 
 
-def _timeout(value):
-    """The ``timeout`` option (seconds; a config file gives it as text)."""
+def _timeout(value, scheme):
+    """The ``timeout`` option (seconds; a config file gives it as text). The error names
+    the section to fix: a store may have both an s3 and a gs section."""
     try:
         seconds = float(value)
     except (TypeError, ValueError):
         seconds = None
     if seconds is None or not 0 < seconds <= 3600:
-        raise InvalidInput(f"timeout {value!r} in the store config must be a number of seconds, above 0 and "
-                           "at most 3600")
+        section = "gs" if scheme == "gcs" else scheme
+        raise InvalidInput(f'timeout {value!r} in [remote "{section}"] of the store config must be a number of '
+                           "seconds, above 0 and at most 3600")
     return seconds
 
 

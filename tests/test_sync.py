@@ -273,6 +273,7 @@ def test_a_bad_remote_timeout_is_refused_with_one_line(value, tmp_path):
         f.write(f'\n[remote "s3"]\ntimeout = {value}\n')
     r = run_cli("push", cwd=tmp_path / "a")
     assert r.code == 5 and "timeout" in r.err and len(r.err.strip().splitlines()) == 1, r
+    assert '[remote "s3"]' in r.err, r  # which section to fix (a store may have an s3 and a gs one)
 
 
 def test_a_slow_gcs_upload_is_not_cut_short_by_the_answer_timeout():
