@@ -80,11 +80,13 @@ def filesystem(scheme, options=None):
         # References pin object versions; a store remote (sync/) has no use for them, and a
         # versioned listing costs more (on moto, 8x for a folder of large packs).
         versions = options.pop("version_aware", True)
+        config = {"connect_timeout": timeout, "read_timeout": timeout, "retries": {"max_attempts": 1}}
+        factory = _stall_bounded_sockets(timeout)
+        if factory is not None:  # aiobotocore makes the aiohttp connector with it
+            config["connector_args"] = {"socket_factory": factory}
         fs = fs_module.S3FileSystem(
             version_aware=versions, skip_instance_cache=True, use_listings_cache=False,
-            client_kwargs=client_kwargs,
-            config_kwargs={"connect_timeout": timeout, "read_timeout": timeout, "retries": {"max_attempts": 1}},
-            **options,
+            client_kwargs=client_kwargs, config_kwargs=config, **options,
         )
         fs.retries = S3_TRIES
         return fs
@@ -114,13 +116,59 @@ def filesystem(scheme, options=None):
         # No listings cache, as for S3: gcsfs otherwise answers a listing, and an info of
         # anything under a folder it has listed, from that listing, so a ref or folder made
         # since (by this process or a teammate's) was not there for a pull or a CAS retry.
-        return fs_module.GCSFileSystem(version_aware=True, skip_instance_cache=True, use_listings_cache=False,
-                                       **options)
+        return _stall_bounded(fs_module, timeout)(version_aware=True, skip_instance_cache=True,
+                                                  use_listings_cache=False, **options)
     if scheme == "file":
         import fsspec
 
         return fsspec.filesystem("file", skip_instance_cache=True)
     raise InvalidInput(f"artstore cannot sync {scheme}:// references; log it with sync off")
+
+
+def _stall_bounded_sockets(seconds):
+    """A socket factory for aiohttp (under s3fs and gcsfs) whose connections give up a
+    send the peer has not acknowledged for ``seconds`` (TCP_USER_TIMEOUT; None where
+    there is none, off Linux). aiohttp bounds no write, and starts sock_read only once a
+    body is sent: an upload to an endpoint that stopped taking it (a hung proxy, a link
+    gone dead mid-push) waited for ever on S3 and GCS alike, never exit 7."""
+    import socket
+
+    if not hasattr(socket, "TCP_USER_TIMEOUT"):
+        return None
+
+    def new_socket(addr_info):
+        family, type_, proto, _name, _address = addr_info
+        sock = socket.socket(family=family, type=type_, proto=proto)
+        if family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, max(1, int(seconds * 1000)))
+        return sock
+
+    return new_socket
+
+
+def _stall_bounded(gcsfs, seconds):
+    """GCSFileSystem whose aiohttp session has _stall_bounded_sockets. gcsfs takes no
+    socket factory: its connector is made here, when gcsfs makes its session (a connector
+    needs the running loop). A store that gives its own connector, or uses a client
+    certificate (gcsfs makes the connector then), keeps gcsfs's."""
+    factory = _stall_bounded_sockets(seconds)
+    if factory is None:
+        return gcsfs.GCSFileSystem
+
+    class StallBounded(gcsfs.GCSFileSystem):
+        async def _set_session(self):
+            if self._session is not None or "connector" in self.session_kwargs or self._use_client_cert:
+                return await super()._set_session()
+            import aiohttp
+
+            given = self.session_kwargs
+            self.session_kwargs = {**given, "connector": aiohttp.TCPConnector(socket_factory=factory)}
+            try:  # the session owns the connector and closes it
+                return await super()._set_session()
+            finally:
+                self.session_kwargs = given
+
+    return StallBounded
 
 
 def _timeout(value, scheme):

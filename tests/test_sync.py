@@ -286,6 +286,84 @@ def test_a_slow_gcs_upload_is_not_cut_short_by_the_answer_timeout():
     assert fs.requests_timeout.sock_read == 7 and fs.requests_timeout.sock_connect == 7
 
 
+class _StallingProxy:
+    """A TCP proxy to ``target`` that, on each connection, stops reading what the client
+    sends once it has passed on ``limit`` bytes: an upload whose peer stopped reading (a
+    hung proxy; a link gone dead mid-push looks the same to the sender)."""
+
+    def __init__(self, target, limit=4 << 20):
+        self.target = target.split("//", 1)[-1].rsplit(":", 1)
+        self.limit = limit
+
+    def __enter__(self):
+        import socket
+        import threading
+
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(50)
+        self.stop = threading.Event()
+        self.held = []
+        threading.Thread(target=self._accept, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.getsockname()[1]}"
+
+    def _accept(self):
+        import socket
+        import threading
+
+        while True:
+            try:
+                client = self.server.accept()[0]
+            except OSError:
+                return
+            upstream = socket.create_connection((self.target[0], int(self.target[1])))
+            self.held += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, self.limit), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, None), daemon=True).start()
+
+    def _pump(self, src, dst, limit):
+        passed = 0
+        try:
+            while limit is None or passed <= limit:
+                data = src.recv(65536)
+                if not data:
+                    return
+                dst.sendall(data)
+                passed += len(data)
+            self.stop.wait()  # stop reading: the sender's window fills and its sends block
+        except OSError:
+            return
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.server.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.mark.parametrize("scheme", ["s3", "gs"])
+def test_an_upload_the_endpoint_stops_reading_is_exit_7_not_a_hang(scheme, tmp_path, request):
+    """The answer timeout starts once a body is sent, and aiohttp bounds no write: a GCS
+    push whose upload the endpoint stopped taking waited for ever (S3's sends are bounded
+    by botocore's socket timeout). It is exit 7 after a few tries."""
+    import time
+
+    backend = S3(request.getfixturevalue("s3_url")) if scheme == "s3" else GCS(request.getfixturevalue("gcs_url"))
+    bucket = backend.bucket()
+    with _new_store(tmp_path / "a") as a:
+        a.log("ds", [InMemory(os.urandom(20 << 20), "big.bin")])
+        a.add_remote("origin", backend.uri(bucket, "p"))
+    with open(tmp_path / "a" / ".artstore" / "config", "a") as f:
+        f.write(f'\n[remote "{scheme}"]\ntimeout = 1\n')
+    with _StallingProxy(backend.url) as url:
+        env = {**backend.env, "AWS_ENDPOINT_URL": url, "STORAGE_EMULATOR_HOST": url}
+        started = time.monotonic()
+        r = run_cli("push", cwd=tmp_path / "a", env=env, timeout=150)
+        took = time.monotonic() - started
+    assert r.code == 7 and len(r.err.strip().splitlines()) == 1, r
+    assert took < 120, took
+
+
 def test_ctrl_c_while_the_endpoint_hangs_ends_the_push_at_once(tmp_path, monkeypatch):
     """An endpoint that accepts connections and never answers: the push is reading the
     remote (on a thread, beside its planning) when Ctrl-C comes; it exits 130 with one
