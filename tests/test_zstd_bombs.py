@@ -118,6 +118,40 @@ def test_a_remote_bundle_expanding_past_its_limit_enters_no_store(tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
+def test_a_remote_bundle_of_many_tiny_items_is_refused_before_it_is_parsed(tmp_path):
+    """Within the floor, a bundle's text can still cost many times its size to parse:
+    json.loads makes an object of every item, and 64 MiB of "[]," (6 KB compressed) took
+    a clone 1.5 GiB. A bundle listing more items than an honest one of its size could is
+    refused before it is parsed."""
+    project = _project(tmp_path)
+    assert run("push", "../remote", cwd=project).code == 0
+    honest, base_mib = _peak_rss_mib("clone", tmp_path / "remote", tmp_path / "honest", cwd=tmp_path)
+    assert honest.returncode == 0, honest.stderr
+    bundle = next((tmp_path / "remote" / "meta").iterdir())
+    text = b'{"files":[' + b"[]," * ((64 << 20) // 3) + b'[]],"nodes":[],"nonce":"n"}'
+    z = zstandard.ZstdCompressor(level=3, write_content_size=True).compress(text)
+    name = blake3.blake3(z).hexdigest()
+    bundle.unlink()
+    (tmp_path / "remote" / "meta" / f"{name}.zst").write_bytes(z)
+    r, mib = _peak_rss_mib("clone", tmp_path / "remote", tmp_path / "c", cwd=tmp_path)
+    assert r.returncode == 6 and name in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert mib < base_mib + 300, (mib, base_mib)  # the text itself (64 MiB) and its copy, no more
+
+
+def test_an_honest_bundle_is_never_refused_for_its_items(tmp_path):
+    """The densest honest rows (empty files: no chunks) and nodes pass the item check."""
+    from artstore.sync import state
+
+    Store.init(tmp_path / "s", workspace="ws").close()
+    with Store.open(tmp_path / "s") as store:
+        remote = state.RemoteState(store, "origin", None)
+        empty = {os.urandom(32): (0, b"") for _ in range(10_000)}
+        name, data = remote.meta_bundle(empty, {os.urandom(32): (0, b"x")})
+        remote._add_meta(name, data)
+        assert set(empty) <= set(remote.files)
+
+
 def test_an_honest_bundle_of_a_huge_sparse_file_is_within_the_floor():
     """The chunk list of a file of zeros repeats one id, so its bundle text compresses far
     better than 100x; the floor takes it (a 2 TiB sparse file at 1 MiB chunks)."""

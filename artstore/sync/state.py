@@ -34,6 +34,14 @@ def bundle_limit(compressed_size):
     return max(BUNDLE_FLOOR, BUNDLE_RATIO * compressed_size)
 
 
+# Characters a bundle's text holds per comma, at the least (_add_meta). json.loads makes
+# an object of every item, ~60 bytes for an empty list or a short string: 64 MiB of "[],"
+# (a frame of 6 KB, well within the floor) took 1.5 GiB to parse. An honest bundle's
+# items are long hex and base64 strings; its densest row, an empty file's
+# ["<64 hex digits>",0,""], has one comma per 24 characters.
+BUNDLE_CHARS_PER_ITEM = 16
+
+
 class RemoteState:
     def __init__(self, store, name, transport):
         self.transport = transport
@@ -108,6 +116,9 @@ class RemoteState:
             raw = unzstd.expand(data, bundle_limit(len(data)))  # before it is allocated (artstore.unzstd)
         except ValueError as exc:
             raise IntegrityError(f"remote object {layout.meta_key(name)} is damaged ({exc})") from None
+        if raw.count(b",") * BUNDLE_CHARS_PER_ITEM > len(raw) + 4096:
+            raise IntegrityError(f"remote object {layout.meta_key(name)} is damaged (it lists far more items "
+                                 "than its size holds); it is not parsed")
         record = layout.decode(raw, layout.meta_key(name))
         files, nodes = self.bundle_rows[name] = (set(), set())
         try:
