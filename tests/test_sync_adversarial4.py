@@ -2,6 +2,7 @@
 input gets one line and its exit code, and no data goes anywhere it was not sent."""
 
 import os
+from pathlib import Path
 
 from conftest import run_cli, write_tree
 
@@ -180,6 +181,28 @@ def test_a_forged_version_record_or_ref_is_damage_and_enters_no_store(tmp_path):
         shutil.rmtree(remote)
     with Store.open(checker) as s:
         assert s.list_artifacts() == []
+
+
+def test_a_remote_record_nested_too_deeply_is_damage_naming_it(tmp_path):
+    """JSON nested past the parser's depth in a version record or a ref was the CLI's
+    "input nests too deeply; simplify it" (exit 5), naming no object, as if the user had
+    typed it."""
+    import shutil
+
+    project = _project(tmp_path)
+    assert run_cli("push", "../remote", cwd=project).code == 0
+    good = tmp_path / "remote"
+    record = next((good / "versions").iterdir()).relative_to(good)
+    deep = '{"a":' + "[" * 100_000 + "]" * 100_000 + "}"
+    for key in (record, Path("refs/ws/ds.json")):
+        remote = tmp_path / "remote-deep"
+        shutil.copytree(good, remote)
+        (remote / key).write_text(deep)
+        r = run_cli("clone", remote, tmp_path / "clone", cwd=tmp_path)
+        _one_line_error(r, 6)
+        assert str(key) in r.err and "nested too deeply" in r.err, r
+        assert not (tmp_path / "clone").exists()
+        shutil.rmtree(remote)
 
 
 def test_a_remote_gc_grace_of_zero_says_what_to_change_before_sending(tmp_path):

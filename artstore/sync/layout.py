@@ -49,8 +49,11 @@ def encode(obj):
 def decode(data, what):
     try:
         obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise IntegrityError(f"remote object {what} is damaged ({exc}); run 'artstore verify --remote-store'") \
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: nesting no writer makes, which reached the CLI as "input nests too
+        # deeply; simplify it" (exit 5), naming no object, as if the user had typed it.
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise IntegrityError(f"remote object {what} is damaged ({reason}); run 'artstore verify --remote-store'") \
             from None
     if not isinstance(obj, dict):
         raise IntegrityError(f"remote object {what} is not a record; run 'artstore verify --remote-store'")
