@@ -29,6 +29,16 @@ ANSWER_TIMEOUT = 10
 S3_TRIES = 2  # s3fs's own loop, each a botocore call of 2 attempts (max_attempts 1 retry)
 
 
+# Keyword arguments filesystem() gives s3fs / gcsfs itself. Given again in a [remote ...]
+# section they were a TypeError ("got multiple values", exit 1), or a timeout of text
+# that aiohttp could not compare (exit 7, "check the network"): refused, exit 5.
+_SET_HERE = {
+    "s3": {"skip_instance_cache", "use_listings_cache", "client_kwargs", "config_kwargs"},
+    "gs": {"version_aware", "skip_instance_cache", "use_listings_cache", "requests_timeout"},
+}
+_SET_HERE["gcs"] = _SET_HERE["gs"]
+
+
 class RemoteObject:
     """One listed object: its URI, its path under the listed prefix, size and identity."""
 
@@ -63,6 +73,11 @@ def filesystem(scheme, options=None):
     """A fresh fsspec filesystem for ``scheme`` (no cached listings: drift must be seen)."""
     options = dict(options or {})
     timeout = _timeout(options.pop("timeout", ANSWER_TIMEOUT), scheme) if scheme != "file" else None
+    taken = sorted(set(options) & _SET_HERE.get(scheme, set()))
+    if taken:
+        section = "gs" if scheme == "gcs" else scheme
+        raise InvalidInput(f'{taken[0]} in [remote "{section}"] of the store config is set by artstore; remove it '
+                           "(the option 'timeout' sets how long a request waits)")
     if scheme in _EXTRA:
         module, extra = _EXTRA[scheme]
         try:
@@ -103,8 +118,7 @@ def filesystem(scheme, options=None):
         # 14 Mbit/s. aiohttp starts the read timeout once the body is sent.
         import aiohttp
 
-        options.setdefault("requests_timeout", aiohttp.ClientTimeout(total=None, sock_connect=timeout,
-                                                                     sock_read=timeout))
+        options["requests_timeout"] = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         # gcsfs logs a request out of retries with its traceback; with no handler anywhere,
         # Python's last resort printed it on stderr above the command's one-line error.
         # Records still reach the handlers an application configures.

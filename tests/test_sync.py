@@ -276,6 +276,23 @@ def test_a_bad_remote_timeout_is_refused_with_one_line(value, tmp_path):
     assert '[remote "s3"]' in r.err, r  # which section to fix (a store may have an s3 and a gs one)
 
 
+@pytest.mark.parametrize("scheme, option", [("gs", "requests_timeout = 30"), ("gs", "version_aware = false"),
+                                            ("gs", "use_listings_cache = true"), ("s3", "config_kwargs = x"),
+                                            ("s3", "skip_instance_cache = false")])
+def test_an_option_artstore_sets_itself_is_refused_with_one_line(scheme, option, tmp_path):
+    """Given in a [remote ...] section, these were a TypeError from s3fs / gcsfs (exit 1,
+    "internal error") or, for requests_timeout, text aiohttp could not compare (exit 7,
+    "check the endpoint and the network")."""
+    with _new_store(tmp_path / "a") as a:
+        a.log("ds", [InMemory(b"x", "f")])
+        a.add_remote("origin", f"{scheme}://bucket/prefix")
+    with open(tmp_path / "a" / ".artstore" / "config", "a") as f:
+        f.write(f'\n[remote "{scheme}"]\n{option}\n')
+    r = run_cli("push", cwd=tmp_path / "a", env={"STORAGE_EMULATOR_HOST": "http://127.0.0.1:9"})
+    assert r.code == 5 and len(r.err.strip().splitlines()) == 1, r
+    assert option.split()[0] in r.err and "set by artstore" in r.err, r
+
+
 def test_a_slow_gcs_upload_is_not_cut_short_by_the_answer_timeout():
     """The timeout bounds the wait for an answer, not a request's whole time: gcsfs gets an
     aiohttp timeout with no total (a number there limited every upload part to 30 s)."""
