@@ -97,7 +97,7 @@ def filesystem(scheme, options=None):
         versions = options.pop("version_aware", True)
         config = {"connect_timeout": timeout, "read_timeout": timeout, "retries": {"max_attempts": 1}}
         factory = _stall_bounded_sockets(timeout)
-        if factory is not None:  # aiobotocore makes the aiohttp connector with it
+        if factory is not None and _aiobotocore_takes_socket_factory():  # it makes aiohttp's connector with it
             config["connector_args"] = {"socket_factory": factory}
         fs = fs_module.S3FileSystem(
             version_aware=versions, skip_instance_cache=True, use_listings_cache=False,
@@ -145,9 +145,15 @@ def _stall_bounded_sockets(seconds):
     there is none, off Linux). aiohttp bounds no write, and starts sock_read only once a
     body is sent: an upload to an endpoint that stopped taking it (a hung proxy, a link
     gone dead mid-push) waited for ever on S3 and GCS alike, never exit 7."""
+    import inspect
     import socket
 
-    if not hasattr(socket, "TCP_USER_TIMEOUT"):
+    import aiohttp
+
+    # aiohttp takes a socket factory from 3.12; s3fs and gcsfs accept older ones (their
+    # connections then keep the stall unbounded rather than fail with a TypeError).
+    if not hasattr(socket, "TCP_USER_TIMEOUT") or \
+            "socket_factory" not in inspect.signature(aiohttp.TCPConnector.__init__).parameters:
         return None
 
     def new_socket(addr_info):
@@ -171,7 +177,9 @@ def _stall_bounded(gcsfs, seconds):
 
     class StallBounded(gcsfs.GCSFileSystem):
         async def _set_session(self):
-            if self._session is not None or "connector" in self.session_kwargs or self._use_client_cert:
+            # (getattr: gcsfs releases before client certificates have no such attribute)
+            if self._session is not None or "connector" in self.session_kwargs \
+                    or getattr(self, "_use_client_cert", False):
                 return await super()._set_session()
             import aiohttp
 
@@ -183,6 +191,18 @@ def _stall_bounded(gcsfs, seconds):
                 self.session_kwargs = given
 
     return StallBounded
+
+
+def _aiobotocore_takes_socket_factory():
+    """Whether this aiobotocore passes a socket factory on to aiohttp (2.22 and later):
+    an older one refuses the unknown connector argument, and S3 would not work at all."""
+    from aiobotocore.config import AioConfig
+
+    try:
+        AioConfig(connector_args={"socket_factory": None})
+    except Exception:  # botocore's ParamValidationError, by its own name
+        return False
+    return True
 
 
 def _timeout(value, scheme):
