@@ -14,7 +14,7 @@ import warnings
 
 from . import ignore, ingest, names, paths, remote
 from .errors import InvalidInput, NotFound, RemoteUnavailable
-from .metadata import check_metadata
+from .metadata import MAX_ASSET_CHARS, check_metadata
 from .nogc import nogc
 from .store import Store
 
@@ -123,7 +123,7 @@ class Artifact:
         and so are paths matching ``exclude`` (a list of .gitignore-style patterns,
         artstore's addition) or the directory's ``.artstoreignore`` file; what was left
         out is listed in ``excluded_paths``."""
-        check_metadata(metadata, "asset metadata")
+        check_metadata(metadata, "asset metadata", MAX_ASSET_CHARS)
         if asset_type is not None:
             names.check_text(asset_type, "asset type")
         if logical_path is not None:
@@ -184,7 +184,7 @@ class Artifact:
         ``on_sync_error`` are artstore's additions."""
         if on_sync_error not in ("warn", "raise"):
             raise InvalidInput(f"on_sync_error must be 'warn' or 'raise', not {on_sync_error!r}")
-        check_metadata(metadata, "asset metadata")
+        check_metadata(metadata, "asset metadata", MAX_ASSET_CHARS)
         if not isinstance(uri, str) or not uri:
             raise InvalidInput("add_remote needs a URI string such as 's3://bucket/prefix'")
         names.check_text(uri, "URI")

@@ -16,7 +16,7 @@ from . import ingest, names, paths, tree, walking
 from .catalog import dumps
 from .errors import Conflict, InvalidInput, NotFound
 from .faults import checkpoint
-from .metadata import check_metadata
+from .metadata import MAX_ASSET_CHARS, check_metadata
 from .nogc import nogc
 from .spill import Spill
 
@@ -103,9 +103,10 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
             for batch in _batches(walking.in_order(sources, checked=checked)):
                 ingestor.prefetch([s for s in batch if isinstance(s, ingest.LocalFile)])
                 for src in batch:
+                    metadata_text = _asset_metadata(src)  # refused before its data is read
                     entry_size, digest, uri, identity = _store_source(store, ingestor, src)
                     builder.add(src.logical_path, tree.entry_text(
-                        src.logical_path, entry_size, digest, _asset_metadata(src), src.asset_type, uri, identity))
+                        src.logical_path, entry_size, digest, metadata_text, src.asset_type, uri, identity))
                     count += 1
                     size += entry_size
                     if uri is None:
@@ -208,7 +209,9 @@ def _landed(store, version_id):
 
 def _asset_metadata(src):
     """A source's asset metadata as canonical JSON ("{}" when it has none)."""
-    return check_metadata(src.metadata, f"metadata of {src.logical_path}") if src.metadata else "{}"
+    if not src.metadata:
+        return "{}"
+    return check_metadata(src.metadata, f"metadata of {src.logical_path}", MAX_ASSET_CHARS)
 
 
 def _store_source(store, ingestor, src):

@@ -14,6 +14,10 @@ import math
 from .errors import IntegrityError, InvalidInput
 
 MAX_DEPTH = 100
+# An asset's metadata goes into its manifest entry, which may take at most
+# tree.node.MAX_ENTRY_CHARS (4 Mi) characters; this leaves room for the path, URI and
+# identity beside it, and refuses too much when the asset is added, not at the commit.
+MAX_ASSET_CHARS = (4 << 20) - (64 << 10)
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -63,8 +67,9 @@ def check_value(value, what="metadata"):
             raise InvalidInput(f"{where} holds a {type(item).__name__}, which is not JSON-serialisable")
 
 
-def check_metadata(metadata, what="metadata"):
-    """Metadata is a JSON object; returns its canonical JSON text."""
+def check_metadata(metadata, what="metadata", max_chars=None):
+    """Metadata is a JSON object; returns its canonical JSON text (at most ``max_chars``
+    characters of it, if given)."""
     if metadata is None:
         return "{}"
     if not isinstance(metadata, dict):
@@ -74,9 +79,13 @@ def check_metadata(metadata, what="metadata"):
             raise InvalidInput(f"{what} key {key!r} is not a string")
     check_value(metadata, what)
     try:
-        return _dumps(metadata)
+        text = _dumps(metadata)
     except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidInput(f"{what} is not JSON-serialisable ({exc})") from None
+    if max_chars is not None and len(text) > max_chars:
+        raise InvalidInput(f"{what} takes {len(text):,} characters of JSON, more than the {max_chars:,} an "
+                           "asset's metadata may take; put large data in a file")
+    return text
 
 
 def _refuse_constant(name):

@@ -163,20 +163,30 @@ def test_an_honest_bundle_of_a_huge_sparse_file_is_within_the_floor():
 
 
 def test_logging_an_asset_whose_metadata_would_overflow_a_node_is_refused(tmp_path):
-    """What a reader refuses from a remote, a writer never makes: an entry may take at most
-    MAX_ENTRY_CHARS characters, so a node stays under MAX_NODE_BYTES."""
+    """What a reader refuses from a remote, a writer never makes: an asset's metadata may
+    take at most MAX_ASSET_CHARS characters, refused when it is added (the API) or before
+    its file is read (log), and no entry over MAX_ENTRY_CHARS reaches a node."""
+    from artstore import Artifact, InvalidInput
     from artstore.ingest import InMemory
+    from artstore.metadata import MAX_ASSET_CHARS
 
     Store.init(tmp_path / "s", workspace="ws").close()
     with Store.open(tmp_path / "s") as store:
-        ok = InMemory(b"x", "ok.bin", metadata={"k": "y" * (node_mod.MAX_ENTRY_CHARS - 1000)})
+        ok = InMemory(b"x", "ok.bin", metadata={"k": "y" * (MAX_ASSET_CHARS - 100)})
         store.log("fits", [ok])
-        big = InMemory(b"x", "big.bin", metadata={"k": "y" * node_mod.MAX_ENTRY_CHARS})
-        with pytest.raises(Exception, match="big.bin: the asset's metadata takes") as info:
+        big = InMemory(b"x", "big.bin", metadata={"k": "y" * MAX_ASSET_CHARS})
+        with pytest.raises(InvalidInput, match="metadata of big.bin takes 4,128,776 characters"):
             store.log("big", [big])
-        assert type(info.value).__name__ == "InvalidInput"
         assert [a["name"] for a in store.catalog.list_artifacts()] == ["fits"]
         assert store.verify()["ok"]
+    artifact = Artifact("big", "dataset")
+    with pytest.raises(InvalidInput, match="asset metadata takes"):
+        artifact.add(str(tmp_path), metadata={"k": "y" * MAX_ASSET_CHARS})
+    # Any other writer of entries (a remote reference's URI and identity) meets the node's own limit.
+    with pytest.raises(InvalidInput, match="may take at most"):
+        from artstore import tree
+
+        tree.build([("a", "x" * (node_mod.MAX_ENTRY_CHARS + 1))])
 
 
 def test_the_node_limit_holds_the_largest_node_a_writer_makes():
