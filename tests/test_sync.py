@@ -243,11 +243,14 @@ class _SilentEndpoint:
 
 
 @pytest.mark.parametrize("scheme", ["s3", "gs"])
-def test_an_endpoint_that_never_answers_is_exit_7_after_the_configured_wait(scheme, tmp_path):
+def test_an_endpoint_that_never_answers_is_exit_7_after_the_configured_wait(scheme, tmp_path, monkeypatch):
     """Each request waits ``timeout`` seconds for an answer, a few tries, then one line and
     exit 7 (it took s3fs's and botocore's retries 7.5 minutes before: 5 x 3 x 30 s)."""
     import time
 
+    # (add_remote makes a filesystem here: without an emulator host, gcsfs would look for
+    # Google credentials, the metadata server included, for some 15 s)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")
     with _new_store(tmp_path / "a") as a:
         a.log("ds", [InMemory(b"x", "f")])
         a.add_remote("origin", f"{scheme}://bucket/prefix")
@@ -279,10 +282,11 @@ def test_a_bad_remote_timeout_is_refused_with_one_line(value, tmp_path):
 @pytest.mark.parametrize("scheme, option", [("gs", "requests_timeout = 30"), ("gs", "version_aware = false"),
                                             ("gs", "use_listings_cache = true"), ("s3", "config_kwargs = x"),
                                             ("s3", "skip_instance_cache = false")])
-def test_an_option_artstore_sets_itself_is_refused_with_one_line(scheme, option, tmp_path):
+def test_an_option_artstore_sets_itself_is_refused_with_one_line(scheme, option, tmp_path, monkeypatch):
     """Given in a [remote ...] section, these were a TypeError from s3fs / gcsfs (exit 1,
     "internal error") or, for requests_timeout, text aiohttp could not compare (exit 7,
     "check the endpoint and the network")."""
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")  # no credential search by add_remote
     with _new_store(tmp_path / "a") as a:
         a.log("ds", [InMemory(b"x", "f")])
         a.add_remote("origin", f"{scheme}://bucket/prefix")

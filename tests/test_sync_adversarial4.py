@@ -4,6 +4,7 @@ input gets one line and its exit code, and no data goes anywhere it was not sent
 import os
 from pathlib import Path
 
+import pytest
 from conftest import run_cli, write_tree
 
 from artstore import Store
@@ -507,3 +508,22 @@ def test_a_local_remote_path_may_hold_any_character_but_a_file_url_no_query(tmp_
         r = run_cli("clone", url, tmp_path / "d", cwd=tmp_path)
         _one_line_error(r, 5)
     assert not (tmp_path / "r").exists() and not (tmp_path / "d").exists()
+
+
+def test_remote_add_checks_the_url_without_making_a_filesystem(tmp_path, monkeypatch):
+    """Making a GCS filesystem looks for Google credentials (the metadata server included):
+    'remote add origin gs://...' took 16 s on a laptop with none, though it only checks the
+    URL. The filesystem is made when a request needs it."""
+    from artstore import remote
+
+    def no_filesystem(*_args, **_kwargs):
+        raise AssertionError("remote add made a filesystem")
+
+    project = _project(tmp_path)
+    monkeypatch.setattr(remote, "filesystem", no_filesystem)
+    with Store.open(project) as store:
+        for name, url in (("g", "gs://bucket/prefix"), ("s", "s3://bucket/prefix")):
+            store.add_remote(name, url)
+        assert store.remotes() == {"g": "gs://bucket/prefix", "s": "s3://bucket/prefix"}
+        with pytest.raises(AssertionError, match="made a filesystem"):  # a push makes it
+            store.push("g")

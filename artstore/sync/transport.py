@@ -7,6 +7,7 @@ the generation on GCS, the BLAKE3 of the bytes on file://.
 """
 
 import os
+import threading
 import time
 import uuid
 from urllib.parse import urlsplit
@@ -26,8 +27,20 @@ class Transport:
 
     def __init__(self, url, fs, root):
         self.url = url
-        self.fs = fs
+        self._fs = fs  # an fsspec filesystem, or a function making one on first use (see fs)
+        self._making = threading.Lock()
         self.root = root.rstrip("/")
+
+    @property
+    def fs(self):
+        """The fsspec filesystem, made on first use: a GCS one looks for credentials when it
+        is made (16 s where there are none, the metadata server included), and 'remote
+        add', which only checks the URL, waited for it."""
+        if callable(self._fs):
+            with self._making:  # a push's reading thread and its main one may both ask
+                if callable(self._fs):
+                    self._fs = self._fs()
+        return self._fs
 
     def path(self, key):
         return f"{self.root}/{key}"
@@ -406,7 +419,10 @@ def open_remote(url, options=None):
             raise InvalidInput(f"{url}: a remote prefix has no empty, '.' or '..' parts; write "
                                f"{scheme}://bucket/a/b")
         scheme = "gs" if scheme == "gcs" else scheme
-        fs = remote_refs.filesystem(scheme, {**(options or {}), "version_aware": False} if scheme == "s3" else options)
+        def make_fs():
+            return remote_refs.filesystem(scheme, {**(options or {}), "version_aware": False} if scheme == "s3"
+                                          else options)
+
         root = (parts.netloc + parts.path).rstrip("/")
-        return (S3Transport if scheme == "s3" else GCSTransport)(f"{scheme}://{root}", fs, root)
+        return (S3Transport if scheme == "s3" else GCSTransport)(f"{scheme}://{root}", make_fs, root)
     raise InvalidInput(f"artstore cannot use {scheme}:// as a remote; use file://, s3:// or gs://")
