@@ -307,26 +307,17 @@ def test_a_slow_gcs_upload_is_not_cut_short_by_the_answer_timeout():
     assert fs.requests_timeout.sock_read == 7 and fs.requests_timeout.sock_connect == 7
 
 
-class _StallingProxy:
+class _StallingProxy(_SilentEndpoint):
     """A TCP proxy to ``target`` that, on each connection, stops reading what the client
     sends once it has passed on ``limit`` bytes: an upload whose peer stopped reading (a
     hung proxy; a link gone dead mid-push looks the same to the sender)."""
 
     def __init__(self, target, limit=4 << 20):
-        self.target = target.split("//", 1)[-1].rsplit(":", 1)
-        self.limit = limit
-
-    def __enter__(self):
-        import socket
         import threading
 
-        self.server = socket.socket()
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(50)
+        self.target = target.split("//", 1)[-1].rsplit(":", 1)
+        self.limit = limit
         self.stop = threading.Event()
-        self.held = []
-        threading.Thread(target=self._accept, daemon=True).start()
-        return f"http://127.0.0.1:{self.server.getsockname()[1]}"
 
     def _accept(self):
         import socket
@@ -357,9 +348,7 @@ class _StallingProxy:
 
     def __exit__(self, *exc):
         self.stop.set()
-        self.server.close()
-        for conn in self.held:
-            conn.close()
+        super().__exit__(*exc)
 
 
 @pytest.mark.parametrize("scheme", ["s3", "gs"])
