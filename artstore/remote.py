@@ -130,8 +130,8 @@ def filesystem(scheme, options=None):
         # No listings cache, as for S3: gcsfs otherwise answers a listing, and an info of
         # anything under a folder it has listed, from that listing, so a ref or folder made
         # since (by this process or a teammate's) was not there for a pull or a CAS retry.
-        return _stall_bounded(fs_module, timeout)(version_aware=True, skip_instance_cache=True,
-                                                  use_listings_cache=False, **options)
+        return _stall_bounded(fs_module, timeout, version_aware=True, skip_instance_cache=True,
+                              use_listings_cache=False, **options)
     if scheme == "file":
         import fsspec
 
@@ -166,31 +166,40 @@ def _stall_bounded_sockets(seconds):
     return new_socket
 
 
-def _stall_bounded(gcsfs, seconds):
-    """GCSFileSystem whose aiohttp session has _stall_bounded_sockets. gcsfs takes no
+_stall_bounded_class = None  # made once, on the first GCS filesystem (gcsfs is imported then)
+
+
+def _stall_bounded(gcsfs, seconds, **kwargs):
+    """A GCSFileSystem whose aiohttp session has _stall_bounded_sockets. gcsfs takes no
     socket factory: its connector is made here, when gcsfs makes its session (a connector
     needs the running loop). A store that gives its own connector, or uses a client
     certificate (gcsfs makes the connector then), keeps gcsfs's."""
+    global _stall_bounded_class
     factory = _stall_bounded_sockets(seconds)
     if factory is None:
-        return gcsfs.GCSFileSystem
+        return gcsfs.GCSFileSystem(**kwargs)
+    if _stall_bounded_class is None:
 
-    class StallBounded(gcsfs.GCSFileSystem):
-        async def _set_session(self):
-            # (getattr: gcsfs releases before client certificates have no such attribute)
-            if self._session is not None or "connector" in self.session_kwargs \
-                    or getattr(self, "_use_client_cert", False):
-                return await super()._set_session()
-            import aiohttp
+        class StallBounded(gcsfs.GCSFileSystem):
+            async def _set_session(self):
+                made = getattr(self, "_artstore_socket_factory", None)
+                # (getattr: gcsfs releases before client certificates have no such attribute)
+                if made is None or self._session is not None or "connector" in self.session_kwargs \
+                        or getattr(self, "_use_client_cert", False):
+                    return await super()._set_session()
+                import aiohttp
 
-            given = self.session_kwargs
-            self.session_kwargs = {**given, "connector": aiohttp.TCPConnector(socket_factory=factory)}
-            try:  # the session owns the connector and closes it
-                return await super()._set_session()
-            finally:
-                self.session_kwargs = given
+                given = self.session_kwargs
+                self.session_kwargs = {**given, "connector": aiohttp.TCPConnector(socket_factory=made)}
+                try:  # the session owns the connector and closes it
+                    return await super()._set_session()
+                finally:
+                    self.session_kwargs = given
 
-    return StallBounded
+        _stall_bounded_class = StallBounded
+    fs = _stall_bounded_class(**kwargs)
+    fs._artstore_socket_factory = factory  # read when the first request makes the session
+    return fs
 
 
 def _aiobotocore_takes_socket_factory():

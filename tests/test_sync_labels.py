@@ -81,9 +81,9 @@ def test_a_pull_before_the_push_keeps_a_label_removed_here(tmp_path):
         assert _labels(c) == ([], [], [])
 
 
-def test_a_push_does_not_put_back_a_label_a_teammate_removed(tmp_path):
-    """A push re-sent every label of its versions, so one removed on the remote since the
-    last sync (and unchanged here) came back, and the teammate's next pull restored it."""
+def _removed_by_a(tmp_path):
+    """a labels ds:1.0.0 and pushes, b pulls the labels, then a removes them and pushes:
+    the remote URL, b still holding the labels the remote no longer has."""
     remote = _pair(tmp_path)
     with Store.open(tmp_path / "a") as a:
         _label(a, "prod", "raw", "old")
@@ -94,6 +94,13 @@ def test_a_push_does_not_put_back_a_label_a_teammate_removed(tmp_path):
     with Store.open(tmp_path / "a") as a:
         _unlabel(a, "prod", "raw")
         a.push()
+    return remote
+
+
+def test_a_push_does_not_put_back_a_label_a_teammate_removed(tmp_path):
+    """A push re-sent every label of its versions, so one removed on the remote since the
+    last sync (and unchanged here) came back, and the teammate's next pull restored it."""
+    remote = _removed_by_a(tmp_path)
     with Store.open(tmp_path / "b") as b:
         b.log("ds", [InMemory(b"2", "f")])
         b.push()
@@ -465,15 +472,7 @@ def test_push_force_puts_back_labels_a_teammate_removed(tmp_path):
     """--force makes this store's labels win (it already moved an alias back over a
     teammate's move): labels removed there since the last sync, still held here, go back
     up. Without it the removal is kept (test above)."""
-    remote = _pair(tmp_path)
-    with Store.open(tmp_path / "a") as a:
-        _label(a, "prod", "raw", "old")
-        a.push()
-    with Store.open(tmp_path / "b") as b:
-        b.pull()
-    with Store.open(tmp_path / "a") as a:
-        _unlabel(a, "prod", "raw")
-        a.push()
+    remote = _removed_by_a(tmp_path)
     with Store.open(tmp_path / "b") as b:
         b.push(force=True)
         assert _labels(b) == (["prod"], ["raw"], ["old"])
