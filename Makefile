@@ -10,15 +10,19 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 
-$(VENV)/.installed-test: $(PY) setup.cfg setup.py
+# The C read-ahead (artstore/_readahead.c) is compiled by the editable install: a change to
+# it installs again.
+CSRC := artstore/_readahead.c $(wildcard artstore/_blake3/*.c artstore/_blake3/*.h)
+
+$(VENV)/.installed-test: $(PY) setup.cfg setup.py $(CSRC)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-$(VENV)/.installed: $(PY) setup.cfg setup.py
+$(VENV)/.installed: $(PY) setup.cfg setup.py $(CSRC)
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-docs: $(PY) setup.cfg setup.py
+$(VENV)/.installed-docs: $(PY) setup.cfg setup.py $(CSRC)
 	$(PY) -m pip install --quiet -e '.[docs]'
 	touch $@
 

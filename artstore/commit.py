@@ -12,7 +12,7 @@ import os
 import uuid
 
 from . import catalog as catalog_mod
-from . import ingest, names, paths, tree, walking
+from . import ingest, names, paths, readahead, tree, walking
 from .catalog import dumps
 from .errors import Conflict, InvalidInput, NotFound
 from .faults import checkpoint
@@ -100,8 +100,12 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
             builder = tree.Builder(new_nodes)
             count = size = local_size = 0
             checked = listed or getattr(sources, "paths_checked", False)
-            for batch in _batches(walking.in_order(sources, checked=checked)):
-                ingestor.prefetch([s for s in batch if isinstance(s, ingest.LocalFile)])
+            if readahead.available():
+                ingestor.readahead = readahead.ReadAhead()
+            # Each batch is prefetched (its stat-cache rows looked up, its small files read
+            # ahead on a thread) before the one before it is stored.
+            for batch, state in _one_ahead(ingestor, _batches(walking.in_order(sources, checked=checked))):
+                ingestor.use(state)
                 for src in batch:
                     metadata_text = _asset_metadata(src)  # refused before its data is read
                     entry_size, digest, uri, identity = _store_source(store, ingestor, src)
@@ -160,6 +164,8 @@ def log(store, name, sources, *, artifact_type="dataset", version=None, workspac
             raise
         finally:
             if ingestor is not None:
+                if ingestor.readahead is not None:
+                    ingestor.readahead.close()
                 ingestor.close_scan()
                 if ingestor.spill is not None:
                     ingestor.spill.close()
@@ -197,6 +203,18 @@ def _batches(stream):
             batch = []
     if batch:
         yield batch
+
+
+def _one_ahead(ingestor, batches):
+    """(batch, its prefetch state), each batch prefetched before the previous one is yielded."""
+    previous = None
+    for batch in batches:
+        state = ingestor.prefetch([s for s in batch if isinstance(s, ingest.LocalFile)])
+        if previous is not None:
+            yield previous
+        previous = batch, state
+    if previous is not None:
+        yield previous
 
 
 def _landed(store, version_id):

@@ -116,6 +116,8 @@ class Ingestor:
         self._pending_bytes = 0
         self._compared = {}  # path -> the stat prefetch compared with the stat cache
         self._hits = {}  # path -> FileRecord, for those of _compared unchanged since cached
+        self._ahead = None  # the readahead.Batch of the batch being stored, if any
+        self.readahead = None  # a readahead.ReadAhead that prefetch hands small files to, if set
         self._cursor = None  # the stat-cache range scan prefetch moves along, if open
         self._next_row = None
         self._scanned_to = ""
@@ -243,9 +245,11 @@ class Ingestor:
         return len(view)
 
     def prefetch(self, files):
-        """Compare a batch of LocalFiles listed by walk with the stat cache, forgetting the
-        previous batch's. What is kept is the record of each unchanged file, tied to the
-        very stat it was compared with.
+        """Compare a batch of LocalFiles listed by walk with the stat cache, and start
+        reading ahead the small files it does not vouch for (if ``readahead`` is set).
+        Returns the batch's state, for ``use`` once the batch is stored: a log prefetches
+        the next batch while it stores this one. What is kept is the record of each
+        unchanged file, tied to the very stat it was compared with.
 
         A walk lists files in the order the cache keeps their paths (absolute paths sort
         as logical paths do, '/' rule included), so batch after batch is read from one
@@ -253,22 +257,34 @@ class Ingestor:
         way). A batch that does not ascend (several roots, a list, a name whose on-disk
         spelling sorts elsewhere than its NFC logical path) is looked up by key, and one
         that starts before where the scan is starts a new scan: no cached file is missed."""
-        compared = self._compared = {}
+        compared = {}
         for f in files:
             st = f.stat_result
             if st is not None:
                 compared[_absolute(f.os_path)] = st
-        hits = self._hits = {}
-        if not compared:
-            return
-        order = list(compared)  # stream order (a path given twice is once here)
-        ascending = _encodable(order[0]) and order == sorted(order)  # sorted: one C pass on sorted input
-        rows = self._scan(order[0], order[-1]) if ascending else self.catalog.stat_cache_many(order)
-        get = compared.get
-        for row in rows:
-            st = get(row[0])
-            if st is not None and _stat_matches(st, row):
-                hits[row[0]] = _new_tuple(FileRecord, (row[6], row[1]))
+        hits = {}
+        if compared:
+            order = list(compared)  # stream order (a path given twice is once here)
+            ascending = _encodable(order[0]) and order == sorted(order)  # sorted: one C pass on sorted input
+            rows = self._scan(order[0], order[-1]) if ascending else self.catalog.stat_cache_many(order)
+            get = compared.get
+            for row in rows:
+                st = get(row[0])
+                if st is not None and _stat_matches(st, row):
+                    hits[row[0]] = _new_tuple(FileRecord, (row[6], row[1]))
+        ahead = None
+        if self.readahead is not None and len(hits) < len(compared):
+            min_size = self.min_size
+            ahead = self.readahead.submit([
+                (f.os_path, f.stat_result) for f in files
+                if type(f.stat_result) is FileStat and f.stat_result.st_size < min_size
+                and _absolute(f.os_path) not in hits
+            ])
+        return compared, hits, ahead
+
+    def use(self, state):
+        """Store the files of the batch ``state`` (from prefetch) is of next."""
+        self._compared, self._hits, self._ahead = state
 
     def _scan(self, low, high):
         """Stat-cache rows with low <= path <= high, from the open range scan when it has
@@ -334,6 +350,17 @@ class Ingestor:
                 self.progress(before.st_size)
             return record
         if before.st_size < self.min_size:
+            taken = self._ahead.take(os_path) if self._ahead is not None else None
+            if taken is not None:  # read and hashed by readahead, which made _check_read's checks
+                data, digest = taken
+                self.files_read += 1
+                self.bytes_read += len(data)
+                record = self._store_bytes(data, digest)
+                self.stat_rows.append(
+                    (key, before.st_size, before.st_mtime_ns, before.st_ctime_ns, before.st_ino,
+                     before.st_dev, record.digest, self._ahead.cached_at)
+                )
+                return record
             cached_at, data, opened, after = read_small_file(os_path, before.st_size, before)
             record = self._store_bytes(data)
         else:
@@ -354,12 +381,14 @@ class Ingestor:
         )
         return record
 
-    def _store_bytes(self, data):
-        """Store bytes held in memory. Fewer than min_size bytes are one chunk (FastCDC never
-        cuts a chunk shorter than that), whose id is the file's digest: one hash, no cutting."""
+    def _store_bytes(self, data, digest=None):
+        """Store bytes held in memory (``digest``: their BLAKE3 digest, if known). Fewer
+        than min_size bytes are one chunk (FastCDC never cuts a chunk shorter than that),
+        whose id is the file's digest: one hash, no cutting."""
         if not 0 < len(data) < self.min_size:
             return self._store_stream(io.BytesIO(data), len(data))
-        digest = blake3.blake3(data).digest()
+        if digest is None:
+            digest = blake3.blake3(data).digest()
         self._queue_chunk(digest, data)
         self.new_files[digest] = (len(data), digest)
         if self.progress:

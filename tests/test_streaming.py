@@ -145,7 +145,9 @@ def test_a_log_reads_files_before_the_stream_ends(store, tmp_path, monkeypatch):
     monkeypatch.setattr(ingest.Ingestor, "store_file", store_file)
     v = store.log("ds", stream())
     assert v["assets_count"] == 200 and len(pulled) == 200
-    assert reads_seen_at[0] <= 4  # the first file was stored when one batch was listed
+    # The first file was stored when two batches were listed: its own and the next one,
+    # prefetched (stat cache, read-ahead) while it is stored.
+    assert reads_seen_at[0] <= 2 * 4
 
 
 @pytest.mark.parametrize("spill_rows", [1, 3, 1000])
