@@ -89,6 +89,9 @@ def filesystem(scheme, options=None):
             raise InvalidInput(
                 f"{scheme}:// references need the '{extra}' extra: pip install 'artstore[{extra}]'"
             ) from None
+    if scheme in _EXTRA:
+        fs_class = fs_module.S3FileSystem if scheme == "s3" else fs_module.GCSFileSystem
+        options = _typed_options("gs" if scheme == "gcs" else scheme, fs_class, options)
     if scheme == "s3":
         endpoint = options.pop("endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL")
         client_kwargs = {"endpoint_url": endpoint} if endpoint else {}
@@ -137,6 +140,61 @@ def filesystem(scheme, options=None):
 
         return fsspec.filesystem("file", skip_instance_cache=True)
     raise InvalidInput(f"artstore cannot sync {scheme}:// references; log it with sync off")
+
+
+# Options a config section gives s3fs / gcsfs through keyword arguments their __init__
+# does not name (s3fs hands its other keywords to aiobotocore's session).
+_PASSED_ON = {"s3": {"profile"}, "gs": set()}
+# Named options that take Python objects, not text: a config file cannot give them.
+_NOT_TEXT = {"session", "loop", "asynchronous", "s3_additional_kwargs", "session_kwargs", "client_kwargs",
+             "config_kwargs"}
+
+
+def _typed_options(section, fs_class, options):
+    """The options of a [remote "s3"] / [remote "gs"] section as the filesystem class takes
+    them. A config file gives every value as text, and s3fs took ``anon = false`` or
+    ``use_ssl = false`` as true (a non-empty string): an option whose default is a bool or
+    a number is parsed as one. A name the class does not take was passed on and ignored
+    (a typo of ``endpoint_url`` sent requests to AWS): it is refused, naming the section."""
+    import inspect
+
+    named = {}
+    for klass in fs_class.__mro__:
+        init = vars(klass).get("__init__")
+        if init is None or klass is object:
+            continue
+        for name, param in inspect.signature(init).parameters.items():
+            if name != "self" and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                named.setdefault(name, param.default)
+    where = f'[remote "{section}"] of the store config'
+    out = {}
+    for name, value in options.items():
+        if not isinstance(value, str):  # given by artstore itself, already typed
+            out[name] = value
+            continue
+        if name in _NOT_TEXT:
+            raise InvalidInput(f"{name} in {where} cannot be given in a config file; remove it")
+        if name not in named and name not in _PASSED_ON[section]:
+            known = sorted(set(named) - _NOT_TEXT - _SET_HERE[section] - {"timeout"} | _PASSED_ON[section])
+            raise InvalidInput(f"unknown option {name!r} in {where}; it takes timeout, {', '.join(known)}")
+        default = named.get(name)
+        text = value.strip()
+        if isinstance(default, bool):
+            flag = _BOOLEAN.get(text.lower())
+            if flag is None:
+                raise InvalidInput(f"{name} in {where} is {value!r}; give true or false")
+            out[name] = flag
+        elif isinstance(default, (int, float)):
+            try:
+                out[name] = type(default)(text)
+            except ValueError:
+                raise InvalidInput(f"{name} in {where} is {value!r}; give a number") from None
+        else:
+            out[name] = value
+    return out
+
+
+_BOOLEAN = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 
 def _stall_bounded_sockets(seconds):

@@ -297,6 +297,38 @@ def test_an_option_artstore_sets_itself_is_refused_with_one_line(scheme, option,
     assert option.split()[0] in r.err and "set by artstore" in r.err, r
 
 
+@pytest.mark.parametrize("scheme, option, says", [
+    ("s3", "endpoint_ulr = http://127.0.0.1:9", "unknown option 'endpoint_ulr'"),  # a typo sent requests to AWS
+    ("s3", "anon = maybe", "give true or false"),
+    ("s3", "max_concurrency = many", "give a number"),
+    ("s3", "session = mine", "cannot be given in a config file"),
+    ("gs", "projcet = research", "unknown option 'projcet'"),
+    ("gs", "requester_pays = sometimes", "give true or false"),
+])
+def test_a_bad_or_unknown_remote_option_is_refused_with_one_line(scheme, option, says, tmp_path, monkeypatch):
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")  # no credential search by add_remote
+    with _new_store(tmp_path / "a") as a:
+        a.log("ds", [InMemory(b"x", "f")])
+        a.add_remote("origin", f"{scheme}://bucket/prefix")
+    with open(tmp_path / "a" / ".artstore" / "config", "a") as f:
+        f.write(f'\n[remote "{scheme}"]\n{option}\n')
+    r = run_cli("push", cwd=tmp_path / "a", env={"STORAGE_EMULATOR_HOST": "http://127.0.0.1:9"})
+    assert r.code == 5 and len(r.err.strip().splitlines()) == 1, r
+    assert says in r.err and f'[remote "{scheme}"]' in r.err, r
+
+
+@pytest.mark.parametrize("text, value", [("false", False), ("no", False), ("0", False), ("off", False),
+                                         ("true", True), ("Yes", True), ("1", True), (" on ", True)])
+def test_remote_options_from_a_config_file_are_typed(text, value):
+    """A config file gives text; s3fs took ``anon = false`` for true (a non-empty string)."""
+    from artstore import remote
+
+    fs = remote.filesystem("s3", {"anon": text, "use_ssl": text, "max_concurrency": "4", "profile": "research"})
+    assert fs.anon is value and fs.use_ssl is value and fs.max_concurrency == 4
+    gs = remote.filesystem("gs", {"token": "anon", "requester_pays": text, "project": "p"})
+    assert gs.requester_pays is value and gs.project == "p"
+
+
 def test_a_slow_gcs_upload_is_not_cut_short_by_the_answer_timeout():
     """The timeout bounds the wait for an answer, not a request's whole time: gcsfs gets an
     aiohttp timeout with no total (a number there limited every upload part to 30 s)."""
