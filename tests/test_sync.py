@@ -286,15 +286,20 @@ def test_an_option_artstore_sets_itself_is_refused_with_one_line(scheme, option,
     """Given in a [remote ...] section, these were a TypeError from s3fs / gcsfs (exit 1,
     "internal error") or, for requests_timeout, text aiohttp could not compare (exit 7,
     "check the endpoint and the network")."""
+    r = _push_with_option(tmp_path, monkeypatch, scheme, option)
+    assert r.code == 5 and len(r.err.strip().splitlines()) == 1, r
+    assert option.split()[0] in r.err and "set by artstore" in r.err, r
+
+
+def _push_with_option(tmp_path, monkeypatch, scheme, option):
+    """``artstore push`` of a store whose config gives ``option`` in its [remote SCHEME]."""
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")  # no credential search by add_remote
     with _new_store(tmp_path / "a") as a:
         a.log("ds", [InMemory(b"x", "f")])
         a.add_remote("origin", f"{scheme}://bucket/prefix")
     with open(tmp_path / "a" / ".artstore" / "config", "a") as f:
         f.write(f'\n[remote "{scheme}"]\n{option}\n')
-    r = run_cli("push", cwd=tmp_path / "a", env={"STORAGE_EMULATOR_HOST": "http://127.0.0.1:9"})
-    assert r.code == 5 and len(r.err.strip().splitlines()) == 1, r
-    assert option.split()[0] in r.err and "set by artstore" in r.err, r
+    return run_cli("push", cwd=tmp_path / "a", env={"STORAGE_EMULATOR_HOST": "http://127.0.0.1:9"})
 
 
 @pytest.mark.parametrize("scheme, option, says", [
@@ -306,13 +311,7 @@ def test_an_option_artstore_sets_itself_is_refused_with_one_line(scheme, option,
     ("gs", "requester_pays = sometimes", "give true or false"),
 ])
 def test_a_bad_or_unknown_remote_option_is_refused_with_one_line(scheme, option, says, tmp_path, monkeypatch):
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")  # no credential search by add_remote
-    with _new_store(tmp_path / "a") as a:
-        a.log("ds", [InMemory(b"x", "f")])
-        a.add_remote("origin", f"{scheme}://bucket/prefix")
-    with open(tmp_path / "a" / ".artstore" / "config", "a") as f:
-        f.write(f'\n[remote "{scheme}"]\n{option}\n')
-    r = run_cli("push", cwd=tmp_path / "a", env={"STORAGE_EMULATOR_HOST": "http://127.0.0.1:9"})
+    r = _push_with_option(tmp_path, monkeypatch, scheme, option)
     assert r.code == 5 and len(r.err.strip().splitlines()) == 1, r
     assert says in r.err and f'[remote "{scheme}"]' in r.err, r
 
