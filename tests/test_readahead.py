@@ -181,3 +181,41 @@ def test_a_file_changed_after_the_walk_is_refused_as_before(tmp_path):
         assert store.verify()["ok"]
     finally:
         store.close()
+
+
+@built
+def test_lists_changed_by_their_own_items_are_not_read_freed(tmp_path):
+    # An __fspath__ or __index__ may empty the lists read_small walks: it reads a copy, so
+    # the call reads what it was given instead of freed items (it crashed, SIGSEGV).
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+    st_ = file_stat(os.stat(path))
+    paths, stats = [], []
+
+    class Emptying:
+        def __fspath__(self):
+            paths.clear()
+            stats.clear()
+            return str(path)
+
+    class Index:
+        def __index__(self):
+            stats.clear()
+            return 3
+
+    paths += [Emptying()] + [str(path)] * 200
+    stats += [tuple(st_)] + [tuple(x + 0 for x in st_) for _ in range(200)]
+    assert _readahead.read_small(paths, stats)[0] == [b"abc"] * 201
+    paths += [str(path)] * 200
+    stats += [(Index(), *st_[1:])] + [tuple(x + 0 for x in st_) for _ in range(199)]
+    assert _readahead.read_small(paths, stats)[0] == [b"abc"] * 200
+
+
+@built
+def test_a_stat_beyond_64_bits_is_left_to_python(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+    st_ = file_stat(os.stat(path))
+    far = [st_._replace(st_mtime_ns=2**63), st_._replace(st_ino=2**64 - 1), st_._replace(st_dev=2**64)]
+    assert _readahead.read_small([str(path)] * 4, [*far, st_])[0] == [None, None, None, b"abc"]
+
