@@ -9,7 +9,7 @@ the version's transaction (DESIGN.md invariant 1: rows only after their packs ar
 durable).
 """
 
-from .catalog import _encodable, insert_rows, sql_errors
+from .catalog import _cacheable, insert_rows, sql_errors
 
 # Plain rowid tables, appended to in order: a primary key on random digests made every
 # insert a random B-tree update, and the page cache a temporary table gets is small. A
@@ -39,9 +39,10 @@ class Spill:
             insert_rows(self.conn, "INSERT INTO temp.spill_files VALUES", 3, rows)
 
     def add_stat(self, rows):
-        """Stat-cache rows (catalog.stat_cache_put's shape); a path not UTF-8 is not cached."""
+        """Stat-cache rows (catalog.stat_cache_put's shape); one the catalog cannot hold is not
+        cached (catalog._cacheable)."""
         with sql_errors(self.catalog.path):
-            insert_rows(self.conn, "INSERT INTO temp.spill_stat VALUES", 8, (r for r in rows if _encodable(r[0])))
+            insert_rows(self.conn, "INSERT INTO temp.spill_stat VALUES", 8, (r for r in rows if _cacheable(r)))
 
     def commit(self, cat):
         """Copy the rows into the catalog, inside the caller's transaction."""

@@ -219,3 +219,25 @@ def test_a_stat_beyond_64_bits_is_left_to_python(tmp_path):
     far = [st_._replace(st_mtime_ns=2**63), st_._replace(st_ino=2**64 - 1), st_._replace(st_dev=2**64)]
     assert _readahead.read_small([str(path)] * 4, [*far, st_])[0] == [None, None, None, b"abc"]
 
+
+def test_a_file_dated_past_2262_is_added(tmp_path):
+    # Its mtime in nanoseconds is beyond 64 bits: the read-ahead and the stat cache raised
+    # OverflowError ("internal error"); it is read, not cached.
+    data = tmp_path / "data"
+    files = _tree(data, 40)
+    future = data / "d1" / "f0001.txt"
+    try:
+        os.utime(future, ns=(2**63 + 10**9, 2**63 + 10**9))
+    except OverflowError:
+        pytest.skip("no time past 2262 here")
+    if os.stat(future).st_mtime_ns < 2**63:
+        pytest.skip("this file system does not keep times past 2262")
+    for with_c in (True, False):
+        v, _root, store = _log(tmp_path / f"s{with_c}", data, with_c)
+        try:
+            store.download("ds:1.0.0", str(tmp_path / f"out{with_c}"))
+            for rel, content in files.items():
+                assert (tmp_path / f"out{with_c}" / rel).read_bytes() == content
+            assert store.log("ds", sources_for_path(str(data))[0])["files_read"] == 1
+        finally:
+            store.close()

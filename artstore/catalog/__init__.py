@@ -16,6 +16,7 @@ from .base import (
     BUSY_TIMEOUT_MS,
     DIGEST_SIZE,
     CatalogBase,
+    _cacheable,
     _encodable,
     disk_error,
     dumps,
@@ -34,5 +35,5 @@ class Catalog(StorageRows, HistoryRows, CatalogBase):
     (CatalogBase holds the connections; the mixins, the queries by subject)."""
 
 
-__all__ = ["BUSY_TIMEOUT_MS", "DIGEST_SIZE", "Catalog", "_encodable", "disk_error", "dumps", "insert_rows",
-           "now_iso", "raw_rows", "split_chunks", "sql_errors", "version_asset_totals"]
+__all__ = ["BUSY_TIMEOUT_MS", "DIGEST_SIZE", "Catalog", "_cacheable", "_encodable", "disk_error", "dumps",
+           "insert_rows", "now_iso", "raw_rows", "split_chunks", "sql_errors", "version_asset_totals"]

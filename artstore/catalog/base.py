@@ -333,6 +333,17 @@ def _encodable(text):
         return False
 
 
+_INT64 = 1 << 63
+
+
+def _cacheable(row):
+    """A stat-cache row (catalog.stat_cache_put's shape) the catalog can hold: its path is
+    UTF-8 (a TEXT key) and its numbers fit SQLite's 64-bit INTEGER (an mtime past 2262, a
+    touch -d 2300, or an inode above 2**63 does not: such a file is read every time)."""
+    return (-_INT64 <= row[2] < _INT64 and -_INT64 <= row[3] < _INT64 and row[4] < _INT64
+            and row[5] < _INT64 and _encodable(row[0]))
+
+
 def dumps(obj):
     """Canonical JSON used for metadata columns and manifest digests."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -1,6 +1,6 @@
 """Catalog rows of stored data: packs, chunks, files, manifest tree nodes, the stat cache."""
 
-from .base import _encodable, insert_rows, now_iso, sql_errors
+from .base import _cacheable, _encodable, insert_rows, now_iso, sql_errors
 
 
 class StorageRows:
@@ -233,7 +233,8 @@ class StorageRows:
 
     def stat_cache_put(self, rows):
         """Record (path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns) rows.
-        A path that is not UTF-8 (undecodable bytes) cannot be a TEXT key: it is not cached."""
+        A row the catalog cannot hold (a path not UTF-8, a number beyond 64 bits) is not
+        cached (base._cacheable)."""
         insert_rows(self.conn, "INSERT OR REPLACE INTO stat_cache "
                     "(path, size, mtime_ns, ctime_ns, inode, device, digest, cached_at_ns) VALUES", 8,
-                    (r for r in rows if _encodable(r[0])))
+                    (r for r in rows if _cacheable(r)))
