@@ -350,7 +350,7 @@ class Ingestor:
                 self.progress(before.st_size)
             return record
         if before.st_size < self.min_size:
-            taken = self._ahead.take(os_path) if self._ahead is not None else None
+            taken = self._ahead.take(os_path, before) if self._ahead is not None else None
             if taken is not None:  # read and hashed by readahead, which made _check_read's checks
                 data, digest = taken
                 self.files_read += 1

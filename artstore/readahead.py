@@ -58,7 +58,7 @@ class ReadAhead:
         # Taken before the reads: a stat-cache row is trusted only for files last modified
         # before it (the racy rule), so an earlier time errs on the side of reading again.
         cached_at = time.time_ns()
-        return Batch(paths, self._pool.submit(_readahead.read_small, paths, stats), cached_at)
+        return Batch(paths, stats, self._pool.submit(_readahead.read_small, paths, stats), cached_at)
 
     def close(self):
         """Wait for the batch being read, if any, and end the thread."""
@@ -68,17 +68,21 @@ class ReadAhead:
 
 
 class Batch:
-    def __init__(self, paths, future, cached_at):
+    def __init__(self, paths, stats, future, cached_at):
         self._index = {path: i for i, path in enumerate(paths)}
+        self._stats = stats
         self._future = future
         self.cached_at = cached_at
 
-    def take(self, os_path):
+    def take(self, os_path, st):
         """(bytes, BLAKE3 digest) read of ``os_path``, or None if it was not read (or not
-        as walked)."""
-        i = self._index.pop(os_path, None)
-        if i is None:
+        as walked). ``st`` is the caller's stat of it: the read was checked against the
+        stat submitted, so it is taken only for that very stat (a path listed twice, or a
+        file stored again from a fresh stat, is read by the caller against its own)."""
+        i = self._index.get(os_path)
+        if i is None or self._stats[i] is not st:
             return None
+        del self._index[os_path]
         datas, digests = self._future.result()
         data = datas[i]
         return None if data is None else (data, digests[32 * i:32 * i + 32])

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from artstore import Store, readahead
 from artstore.errors import Conflict, InvalidInput
-from artstore.sources import file_stat
+from artstore.sources import LocalFile, file_stat
 from artstore.walking import sources_for_path
 
 built = pytest.mark.skipif(not readahead.available(), reason="the C extension was not built (no C compiler)")
@@ -241,3 +241,29 @@ def test_a_file_dated_past_2262_is_added(tmp_path):
             assert store.log("ds", sources_for_path(str(data))[0])["files_read"] == 1
         finally:
             store.close()
+
+
+@built
+def test_a_path_listed_twice_is_read_against_each_walk_stat(tmp_path):
+    # The read-ahead checks a path against the stat it was given (the last one listed):
+    # an earlier source of the same path whose stat shows another file took those bytes,
+    # where the Python path refuses it.
+    path = tmp_path / "x"
+    path.write_bytes(b"old!")
+    walked = file_stat(os.stat(path))
+    (tmp_path / "new").write_bytes(b"new!")
+    os.replace(tmp_path / "new", path)
+    others = []
+    for i in range(20):
+        (tmp_path / f"o{i}").write_bytes(b"o" * i)
+        others.append(LocalFile(str(tmp_path / f"o{i}"), f"z/o{i:02d}",
+                                stat_result=file_stat(os.stat(tmp_path / f"o{i}"))))
+    sources = [LocalFile(str(path), "a", stat_result=walked),
+               LocalFile(str(path), "b", stat_result=file_stat(os.stat(path)))] + others
+    Store.init(str(tmp_path / "s"), workspace="w")
+    store = Store.open(str(tmp_path / "s"))
+    try:
+        with pytest.raises(Conflict, match="replaced while it was being read"):
+            store.log("ds", sources)
+    finally:
+        store.close()
