@@ -349,20 +349,14 @@ class Ingestor:
             if self.progress:
                 self.progress(before.st_size)
             return record
-        if before.st_size < self.min_size:
-            taken = self._ahead.take(os_path, before) if self._ahead is not None else None
-            if taken is not None:  # read and hashed by readahead, which made _check_read's checks
-                data, digest = taken
-                self.files_read += 1
-                self.bytes_read += len(data)
-                record = self._store_bytes(data, digest)
-                self.stat_rows.append(
-                    (key, before.st_size, before.st_mtime_ns, before.st_ctime_ns, before.st_ino,
-                     before.st_dev, record.digest, self._ahead.cached_at)
-                )
-                return record
+        taken = self._ahead.take(os_path, before) if self._ahead is not None else None
+        if taken is not None:  # read and hashed by readahead, which made _check_read's checks
+            cached_at = self._ahead.cached_at
+            record = self._store_bytes(*taken)
+        elif before.st_size < self.min_size:
             cached_at, data, opened, after = read_small_file(os_path, before.st_size, before)
             record = self._store_bytes(data)
+            _check_read(os_path, before, opened, after, record.size)
         else:
             cached_at = time.time_ns()
             fd, opened = _open_source(os_path, before)
@@ -372,7 +366,7 @@ class Ingestor:
                 after = os.fstat(fd)
             finally:
                 os.close(fd)
-        _check_read(os_path, before, opened, after, record.size)
+            _check_read(os_path, before, opened, after, record.size)
         self.files_read += 1
         self.bytes_read += record.size
         self.stat_rows.append(
