@@ -93,7 +93,9 @@ def test_equal_entries_give_equal_roots_whatever_the_order_they_came_in():
     assert tree.build(sorted(items))[0] == tree.build(sorted(shuffled))[0]
 
 
-@settings(max_examples=30, deadline=None)
+# Derandomized, as test_chunking's edit test: where a moved boundary lands next is chance,
+# and the bound holds for a likely run, not for every one a random draw may bring to CI.
+@settings(max_examples=30, deadline=None, derandomize=True)
 @given(edits=st.lists(st.tuples(st.sampled_from(["add", "rm", "change"]), st.integers(0, 10**9)),
                       min_size=1, max_size=5),
        flat=st.booleans())
