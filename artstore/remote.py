@@ -87,7 +87,7 @@ def filesystem(scheme, options=None):
             fs_module = __import__(module)
         except ImportError:
             raise InvalidInput(
-                f"{scheme}:// references need the '{extra}' extra: pip install 'artstore[{extra}]'"
+                f"{scheme}:// URLs need the '{extra}' extra: pip install 'artstore[{extra}]'"
             ) from None
     if scheme in _EXTRA:
         fs_class = fs_module.S3FileSystem if scheme == "s3" else fs_module.GCSFileSystem
@@ -270,6 +270,22 @@ def _aiobotocore_takes_socket_factory():
     except Exception:  # botocore's ParamValidationError, by its own name
         return False
     return True
+
+
+def missing_extra(url):
+    """What to install for ``url``'s scheme when its package is missing here, else None.
+    Looked up without importing it (gcsfs alone takes a second to import)."""
+    scheme = scheme_of(url) if is_uri(url) else "file"
+    if scheme not in _EXTRA:
+        return None
+    module, extra = _EXTRA[scheme]
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a module set to None in sys.modules, a broken package
+        found = False
+    return None if found else f"{scheme}:// URLs need the '{extra}' extra: pip install 'artstore[{extra}]'"
 
 
 def _timeout(value, scheme):

@@ -328,6 +328,25 @@ def test_remote_options_from_a_config_file_are_typed(text, value):
     assert gs.requester_pays is value and gs.project == "p"
 
 
+@pytest.mark.parametrize("hidden", [None, "s3fs"])
+def test_remote_add_says_at_once_which_extra_is_missing(hidden, tmp_path):
+    """The remote is recorded either way (the config may be meant for teammates who have
+    the extra); without it here, a note says what to install instead of the first push."""
+    with _new_store(tmp_path / "a"):
+        pass
+    code = (f"import sys\nif {hidden!r}: sys.modules[{hidden!r}] = None\n"
+            "sys.argv = ['artstore', 'remote', 'add', 'origin', 's3://bucket/prefix']\n"
+            "from artstore.cli import run\nrun()\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "a", capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == "remote origin -> s3://bucket/prefix\n", r
+    if hidden:
+        assert r.stderr.count("\n") == 1 and "pip install 'artstore[s3]'" in r.stderr, r
+    else:
+        assert r.stderr == "", r
+    with Store.open(str(tmp_path / "a")) as again:
+        assert again.remotes() == {"origin": "s3://bucket/prefix"}
+
+
 def test_a_slow_gcs_upload_is_not_cut_short_by_the_answer_timeout():
     """The timeout bounds the wait for an answer, not a request's whole time: gcsfs gets an
     aiohttp timeout with no total (a number there limited every upload part to 30 s)."""

@@ -31,6 +31,13 @@ def remote_add(obj, name, url):
     """
     url = obj.store.add_remote(name, url)  # as recorded: a local path made absolute
     click.echo(f"remote {name} -> {url}")
+    # Recorded all the same (the config may be for teammates who have it), but said now
+    # rather than at the first push.
+    from ..remote import missing_extra
+
+    missing = missing_extra(url)
+    if missing:
+        obj.info(f"note: {missing} before pushing to or pulling from it on this machine")
 
 
 @remote.command("list")
