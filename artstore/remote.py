@@ -79,17 +79,14 @@ def filesystem(scheme, options=None):
         raise InvalidInput(f'{taken[0]} in [remote "{section}"] of the store config is set by artstore; remove it '
                            "(the option 'timeout' sets how long a request waits)")
     if scheme in _EXTRA:
-        module, extra = _EXTRA[scheme]
+        module = _EXTRA[scheme][0]
         try:
             if module == "gcsfs":
                 # Without this, every bucket lookup stalls on a gRPC probe of the real service.
                 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
             fs_module = __import__(module)
         except ImportError:
-            raise InvalidInput(
-                f"{scheme}:// URLs need the '{extra}' extra: pip install 'artstore[{extra}]'"
-            ) from None
-    if scheme in _EXTRA:
+            raise InvalidInput(_needs_extra(scheme)) from None
         fs_class = fs_module.S3FileSystem if scheme == "s3" else fs_module.GCSFileSystem
         options = _typed_options("gs" if scheme == "gcs" else scheme, fs_class, options)
     if scheme == "s3":
@@ -156,6 +153,7 @@ def _typed_options(section, fs_class, options):
     ``use_ssl = false`` as true (a non-empty string): an option whose default is a bool or
     a number is parsed as one. A name the class does not take was passed on and ignored
     (a typo of ``endpoint_url`` sent requests to AWS): it is refused, naming the section."""
+    import configparser
     import inspect
 
     named = {}
@@ -180,7 +178,7 @@ def _typed_options(section, fs_class, options):
         default = named.get(name)
         text = value.strip()
         if isinstance(default, bool):
-            flag = _BOOLEAN.get(text.lower())
+            flag = configparser.ConfigParser.BOOLEAN_STATES.get(text.lower())
             if flag is None:
                 raise InvalidInput(f"{name} in {where} is {value!r}; give true or false")
             out[name] = flag
@@ -192,9 +190,6 @@ def _typed_options(section, fs_class, options):
         else:
             out[name] = value
     return out
-
-
-_BOOLEAN = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 
 def _stall_bounded_sockets(seconds):
@@ -278,14 +273,18 @@ def missing_extra(url):
     scheme = scheme_of(url) if is_uri(url) else "file"
     if scheme not in _EXTRA:
         return None
-    module, extra = _EXTRA[scheme]
     import importlib.util
 
     try:
-        found = importlib.util.find_spec(module) is not None
+        found = importlib.util.find_spec(_EXTRA[scheme][0]) is not None
     except (ImportError, ValueError):  # a module set to None in sys.modules, a broken package
         found = False
-    return None if found else f"{scheme}:// URLs need the '{extra}' extra: pip install 'artstore[{extra}]'"
+    return None if found else _needs_extra(scheme)
+
+
+def _needs_extra(scheme):
+    extra = _EXTRA[scheme][1]
+    return f"{scheme}:// URLs need the '{extra}' extra: pip install 'artstore[{extra}]'"
 
 
 def _timeout(value, scheme):
